@@ -1,0 +1,140 @@
+package schemas
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Version is the schema version written into every manifest and Parquet
+// file. Bump it on any change to a table's columns, types or meaning.
+const Version = "1"
+
+// Column is one column of a table, defined once for every target.
+type Column struct {
+	Name        string
+	Type        arrow.DataType
+	Nullable    bool
+	Description string
+}
+
+// Table is one warehouse table.
+type Table struct {
+	Name        string
+	Description string
+	Columns     []Column
+	// Clustering lists BigQuery clustering columns, after the day partition
+	// on snapshot_date.
+	Clustering []string
+
+	schema *arrow.Schema
+}
+
+// Arrow returns the table's Arrow schema, with the schema version in its
+// metadata so every Parquet file says which version wrote it.
+func (t *Table) Arrow() *arrow.Schema { return t.schema }
+
+// Column names of the partition keys every table carries.
+const (
+	ColSnapshotDate = "snapshot_date"
+	ColTenantID     = "tenant_id"
+)
+
+var (
+	tsUTC      = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	str        = arrow.BinaryTypes.String
+	boolean    = arrow.FixedWidthTypes.Boolean
+	int64Type  = arrow.PrimitiveTypes.Int64
+	date32     = arrow.FixedWidthTypes.Date32
+	stringList = arrow.ListOf(arrow.BinaryTypes.String)
+)
+
+func keyColumns() []Column {
+	return []Column{
+		{Name: ColSnapshotDate, Type: date32, Description: "Day of the snapshot (UTC)."},
+		{Name: ColTenantID, Type: str, Description: "Entra tenant id."},
+	}
+}
+
+func newTable(name, desc string, clustering []string, cols ...Column) *Table {
+	t := &Table{Name: name, Description: desc, Columns: append(keyColumns(), cols...), Clustering: clustering}
+	fields := make([]arrow.Field, len(t.Columns))
+	for i, c := range t.Columns {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type, Nullable: c.Nullable}
+	}
+	md := arrow.NewMetadata([]string{"credreg.table", "credreg.schema_version"}, []string{name, Version})
+	t.schema = arrow.NewSchema(fields, &md)
+	return t
+}
+
+func nb(name, desc string) Column {
+	return Column{Name: name, Type: boolean, Nullable: true, Description: desc}
+}
+
+// UserRegistrationDetailsTable: one row per user per snapshot.
+var UserRegistrationDetailsTable = newTable("user_registration_details",
+	"One row per user per snapshot, from either report; booleans a report lacks are NULL.",
+	[]string{ColTenantID, "user_id"},
+	Column{Name: "user_id", Type: str, Description: "User object id (Graph `id`)."},
+	Column{Name: "user_principal_name", Type: str},
+	Column{Name: "user_display_name", Type: str, Nullable: true},
+	Column{Name: "source", Type: str, Description: "Report the row came from: userRegistrationDetails or credentialUserRegistrationDetails."},
+	Column{Name: "user_type", Type: str, Nullable: true, Description: "member, guest, … (v1.0 only)."},
+	nb("is_admin", "v1.0 only."),
+	nb("is_registered", "beta only: registered for SSPR."),
+	nb("is_enabled", "beta only: enabled for SSPR."),
+	nb("is_capable", "beta only: registered and enabled for SSPR."),
+	nb("is_mfa_registered", "Both reports."),
+	nb("is_mfa_capable", "v1.0 only."),
+	nb("is_sspr_registered", "v1.0 only."),
+	nb("is_sspr_enabled", "v1.0 only."),
+	nb("is_sspr_capable", "v1.0 only."),
+	nb("is_passwordless_capable", "v1.0 only."),
+	nb("is_system_preferred_auth_enabled", "v1.0 only: isSystemPreferredAuthenticationMethodEnabled."),
+	Column{Name: "default_mfa_method", Type: str, Nullable: true, Description: "userPreferredMethodForSecondaryAuthentication (v1.0) or defaultMfaMethod (beta); NULL when Graph sent none or \"\"."},
+	Column{Name: "system_preferred_methods", Type: stringList, Nullable: true, Description: "systemPreferredAuthenticationMethods (v1.0 only)."},
+	Column{Name: "last_updated_at", Type: tsUTC, Nullable: true, Description: "lastUpdatedDateTime (v1.0 only), UTC, microseconds."},
+	Column{Name: "auth_method_count", Type: int64Type, Description: "Number of methods the user has registered (rows in user_auth_methods)."},
+	Column{Name: "extracted_at", Type: tsUTC, Description: "When the page holding the user was received."},
+	Column{Name: "run_id", Type: str},
+)
+
+// UserAuthMethodsTable: one row per (user, registered method) per snapshot.
+var UserAuthMethodsTable = newTable("user_auth_methods",
+	"The registered methods exploded: one row per user and method per snapshot.",
+	[]string{ColTenantID, "user_id", "method_family"},
+	Column{Name: "user_id", Type: str},
+	Column{Name: "user_principal_name", Type: str},
+	Column{Name: "source", Type: str},
+	Column{Name: "auth_method", Type: str, Description: "The value exactly as Graph sent it."},
+	Column{Name: "method_family", Type: str, Description: "One vocabulary across both reports; unknown for values the catalog lacks."},
+	Column{Name: "usable_for_mfa", Type: boolean},
+	Column{Name: "usable_for_sspr", Type: boolean},
+	Column{Name: "is_known_value", Type: boolean, Description: "False for a value the catalog does not know: kept, flagged and counted."},
+	Column{Name: "run_id", Type: str},
+)
+
+// RejectedRecordsTable: quarantined records with the reason.
+var RejectedRecordsTable = newTable("rejected_records",
+	"Records that failed the data contract, with the reason and the raw JSON.",
+	[]string{ColTenantID, "reason_code"},
+	Column{Name: "source", Type: str},
+	Column{Name: "page_seq", Type: int64Type, Description: "1-based number of the page in the run (see the raw zone)."},
+	Column{Name: "record_index", Type: int64Type, Description: "0-based index of the record in the page's value array."},
+	Column{Name: "reason_code", Type: str},
+	Column{Name: "reason_detail", Type: str},
+	Column{Name: "user_id", Type: str, Nullable: true, Description: "The record's id when one could be read."},
+	Column{Name: "raw_json", Type: str, Description: "The record exactly as received."},
+	Column{Name: "run_id", Type: str},
+)
+
+// Tables lists every table in load order.
+var Tables = []*Table{UserRegistrationDetailsTable, UserAuthMethodsTable, RejectedRecordsTable}
+
+// TableByName finds a table by its name.
+func TableByName(name string) (*Table, bool) {
+	for _, t := range Tables {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
