@@ -1,0 +1,313 @@
+package odata
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// scanner walks one page body. When trusted, the body is known to be valid
+// JSON and elements are not checked again.
+type scanner struct {
+	b       []byte
+	i       int
+	trusted bool
+}
+
+// valueState is what the last "value" property held.
+type valueState int
+
+const (
+	valueAbsent valueState = iota
+	valueNull
+	valueArray
+	valueOther
+)
+
+func (s *scanner) fail(sentinel error, at int, format string, args ...any) *SyntaxError {
+	return &SyntaxError{Offset: int64(at), Err: sentinel, Detail: fmt.Sprintf(format, args...)}
+}
+
+func (s *scanner) truncated(where string) *SyntaxError {
+	return s.fail(ErrTruncated, len(s.b), "the body ends %s", where)
+}
+
+func (s *scanner) page() (Page, error) {
+	var (
+		p          Page
+		value      = valueAbsent
+		valueAt    int
+		nextLinkAt = -1
+	)
+	s.skipSpace()
+	if s.i == len(s.b) {
+		return p, s.truncated("before the top-level object starts")
+	}
+	if s.b[s.i] != '{' {
+		return p, s.fail(ErrNotJSON, s.i, "the body starts with %q, not '{'", s.b[s.i])
+	}
+	s.i++
+	for {
+		s.skipSpace()
+		if s.i == len(s.b) {
+			return p, s.truncated("inside the top-level object")
+		}
+		if s.b[s.i] == '}' {
+			s.i++
+			break
+		}
+		if s.b[s.i] != '"' {
+			return p, s.fail(ErrNotJSON, s.i, "want a property name, found %q", s.b[s.i])
+		}
+		start := s.i
+		if !s.skipString() {
+			return p, s.truncated("inside a property name")
+		}
+		name := propertyName(s.b[start:s.i])
+		s.skipSpace()
+		if s.i == len(s.b) {
+			return p, s.truncated("after the property name " + quoteName(name))
+		}
+		if s.b[s.i] != ':' {
+			return p, s.fail(ErrNotJSON, s.i, "want ':' after the property name %s, found %q", quoteName(name), s.b[s.i])
+		}
+		s.i++
+		s.skipSpace()
+		if s.i == len(s.b) {
+			return p, s.truncated("before the value of " + quoteName(name))
+		}
+		at := s.i
+		switch name {
+		case "value":
+			valueAt = at
+			if s.b[s.i] == '[' {
+				recs, ok := s.splitArray()
+				if !ok {
+					return p, s.truncated("inside the value array")
+				}
+				p.Records, value = recs, valueArray
+				break
+			}
+			tok, ok := s.skipValue()
+			if !ok {
+				return p, s.truncated("inside the value of \"value\"")
+			}
+			p.Records, value = nil, valueOther
+			if string(tok) == "null" {
+				value = valueNull
+			}
+		case "@odata.nextLink":
+			tok, ok := s.skipValue()
+			if !ok {
+				return p, s.truncated("inside @odata.nextLink")
+			}
+			p.NextLink, nextLinkAt = "", -1
+			if len(tok) > 0 && tok[0] == '"' {
+				link, ok := unquote(tok)
+				if !ok {
+					nextLinkAt = at
+				}
+				p.NextLink = link
+			} else if string(tok) != "null" {
+				nextLinkAt = at
+			}
+		case "@odata.context":
+			tok, ok := s.skipValue()
+			if !ok {
+				return p, s.truncated("inside @odata.context")
+			}
+			p.Context = ""
+			if len(tok) > 0 && tok[0] == '"' {
+				p.Context, _ = unquote(tok)
+			}
+		default:
+			if _, ok := s.skipValue(); !ok {
+				return p, s.truncated("inside the value of " + quoteName(name))
+			}
+		}
+		s.skipSpace()
+		if s.i == len(s.b) {
+			return p, s.truncated("after the value of " + quoteName(name))
+		}
+		if s.b[s.i] == '}' {
+			s.i++
+			break
+		}
+		if s.b[s.i] != ',' {
+			return p, s.fail(ErrNotJSON, s.i, "want ',' or '}' after the value of %s, found %q", quoteName(name), s.b[s.i])
+		}
+		s.i++
+	}
+	s.skipSpace()
+	if s.i < len(s.b) {
+		return p, s.fail(ErrNotJSON, s.i, "%d bytes follow the top-level object", len(s.b)-s.i)
+	}
+	switch value {
+	case valueAbsent:
+		return p, s.fail(ErrNoValue, len(s.b), "the top-level object has no \"value\" property")
+	case valueNull:
+		return p, s.fail(ErrNoValue, valueAt, "\"value\" is null")
+	case valueOther:
+		return p, s.fail(ErrNotJSON, valueAt, "\"value\" is not an array")
+	}
+	if nextLinkAt >= 0 {
+		return p, s.fail(ErrBadNextLink, nextLinkAt, "want a JSON string or null")
+	}
+	return p, nil
+}
+
+// splitArray splits the array whose '[' is at s.i into records, at the
+// commas outside strings and brackets. It reports false when the body ends
+// before the array closes.
+func (s *scanner) splitArray() ([]Record, bool) {
+	s.i++
+	var recs []Record
+	start, depth := s.i, 0
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '"':
+			if !s.skipString() {
+				return recs, false
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}':
+			// A '}' at depth 0 is junk inside an element; it stays in the
+			// element, which then fails its own check.
+			if depth > 0 {
+				depth--
+			}
+		case ']':
+			if depth > 0 {
+				depth--
+				break
+			}
+			recs = s.element(recs, start, s.i, true)
+			s.i++
+			return recs, true
+		case ',':
+			if depth == 0 {
+				recs = s.element(recs, start, s.i, false)
+				start = s.i + 1
+			}
+		}
+		s.i++
+	}
+	return recs, false
+}
+
+// element appends the record spanning b[start:end], trimmed of whitespace.
+// An empty span closing an array with no element before it is the empty
+// array, not a record.
+func (s *scanner) element(recs []Record, start, end int, closing bool) []Record {
+	for start < end && isSpace(s.b[start]) {
+		start++
+	}
+	for end > start && isSpace(s.b[end-1]) {
+		end--
+	}
+	if start == end && closing && len(recs) == 0 {
+		return recs
+	}
+	r := Record{Index: len(recs), Raw: s.b[start:end:end]}
+	if !s.trusted && !valid(r.Raw) {
+		r.Err = recordError(r.Raw, start)
+	}
+	if recs == nil {
+		// Graph pages hold up to 999 records; one allocation for most.
+		recs = make([]Record, 0, 64)
+	}
+	return append(recs, r)
+}
+
+// skipValue moves past the value starting at s.i and returns its span: a
+// string; a container up to the bracket that brings the depth back to zero
+// (whatever its kind); or a scalar up to the next delimiter. It reports false
+// when the body ends first.
+func (s *scanner) skipValue() ([]byte, bool) {
+	start := s.i
+	switch s.b[s.i] {
+	case '"':
+		ok := s.skipString()
+		return s.b[start:s.i], ok
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				if !s.skipString() {
+					return nil, false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return s.b[start:s.i], true
+				}
+			}
+			s.i++
+		}
+		return nil, false
+	}
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; c {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return s.b[start:s.i], true
+		}
+		s.i++
+	}
+	return nil, false
+}
+
+// skipString moves past the string whose opening quote is at s.i. It
+// reports false when the body ends first.
+func (s *scanner) skipString() bool {
+	j := s.i + 1
+	for {
+		k := bytes.IndexByte(s.b[j:], '"')
+		if k < 0 {
+			s.i = len(s.b)
+			return false
+		}
+		j += k
+		backslashes := 0
+		for p := j - 1; p > s.i && s.b[p] == '\\'; p-- {
+			backslashes++
+		}
+		j++
+		if backslashes%2 == 0 {
+			s.i = j
+			return true
+		}
+	}
+}
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.b) && isSpace(s.b[s.i]) {
+		s.i++
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// propertyName returns the name a property-name token stands for.
+func propertyName(tok []byte) string {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner)
+	}
+	name, _ := unquote(tok)
+	return name
+}
+
+// quoteName quotes a property name for a message, cut to a readable length.
+func quoteName(name string) string {
+	const max = 64
+	if len(name) > max {
+		return fmt.Sprintf("%q…", name[:max])
+	}
+	return fmt.Sprintf("%q", name)
+}

@@ -1,0 +1,344 @@
+package transform
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/credreg/credreg/internal/odata"
+	"github.com/credreg/credreg/schemas"
+)
+
+// DefaultBatchRows is the rows per Arrow batch per table when
+// Options.BatchRows is 0.
+const DefaultBatchRows = 16384
+
+// MaxRawJSON caps rejected_records.raw_json; a longer record is cut there,
+// and its reason_detail says so. The raw zone keeps every byte.
+const MaxRawJSON = 1 << 20
+
+// Options configures a Transformer. The zero value transforms the default
+// endpoint (userRegistrationDetails) into batches of DefaultBatchRows.
+type Options struct {
+	// Key and RunID are copied into every row.
+	Key   schemas.Key
+	RunID string
+	// Endpoint is the report the records come from; "" is
+	// schemas.UserRegistrationDetails.
+	Endpoint schemas.Endpoint
+	// BatchRows is the rows per Arrow batch per table; 0 means
+	// DefaultBatchRows.
+	BatchRows int
+	// Allocator backs the batches; nil means memory.DefaultAllocator.
+	Allocator memory.Allocator
+}
+
+// Batch is a full (or, from Finish, final) Arrow record batch of one table.
+// The receiver owns Record and must Release it.
+type Batch struct {
+	Table  *schemas.Table
+	Record arrow.RecordBatch
+}
+
+// Stats counts what a Transformer has seen. RecordsIn == Users + Rejected.
+type Stats struct {
+	Pages, RecordsIn, Users, Methods, Rejected int64
+	// RejectsByReason counts rejects by reason code.
+	RejectsByReason map[string]int64
+	// UnknownMethods counts method rows with is_known_value=false by value.
+	UnknownMethods map[string]int64
+	// UnknownFields counts, by property name, the loaded users whose record
+	// carried a property the decoder does not know.
+	UnknownFields map[string]int64
+}
+
+// table indexes the Transformer's builders.
+type table int
+
+const (
+	usersTable table = iota
+	methodsTable
+	rejectsTable
+	numTables
+)
+
+var tables = [numTables]*schemas.Table{
+	schemas.UserRegistrationDetailsTable, schemas.UserAuthMethodsTable, schemas.RejectedRecordsTable,
+}
+
+// Transformer turns the records of a snapshot's pages into Arrow batches of
+// the users, methods and rejects tables. It remembers every id it has
+// loaded, to reject repeats, so one Transformer serves one snapshot of one
+// tenant and endpoint. It is not safe for concurrent use.
+type Transformer struct {
+	opts     Options
+	rep      *report
+	builders [numTables]*array.RecordBuilder
+	rows     [numTables]int
+	seen     map[string]struct{}
+	stats    Stats
+}
+
+// New returns a Transformer. It panics on an endpoint schemas does not
+// define, a programming error.
+func New(opts Options) *Transformer {
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.Allocator == nil {
+		opts.Allocator = memory.DefaultAllocator
+	}
+	rep := reportFor(opts.Endpoint)
+	opts.Endpoint = rep.endpoint
+	t := &Transformer{
+		opts: opts,
+		rep:  rep,
+		seen: map[string]struct{}{},
+		stats: Stats{
+			RejectsByReason: map[string]int64{},
+			UnknownMethods:  map[string]int64{},
+			UnknownFields:   map[string]int64{},
+		},
+	}
+	for i, tab := range tables {
+		t.builders[i] = array.NewRecordBuilder(opts.Allocator, tab.Arrow())
+		t.reserve(table(i), nil)
+	}
+	return t
+}
+
+// reserve sizes a fresh builder of the users or methods table for a whole
+// batch, which saves growing its buffers step by step: the rows, and the
+// string bytes the last batch held (dataLen, by column). Rejects are rare.
+func (t *Transformer) reserve(tab table, dataLen []int) {
+	if tab == rejectsTable {
+		return
+	}
+	b := t.builders[tab]
+	b.Reserve(min(t.opts.BatchRows, DefaultBatchRows))
+	for i, n := range dataLen {
+		if sb, ok := b.Field(i).(*array.StringBuilder); ok && n > 0 {
+			sb.ReserveData(n)
+		}
+	}
+}
+
+// AddPage turns one page's records into rows; receivedAt becomes
+// extracted_at and seq the reject rows' page_seq. It returns the batches
+// that became full, in the order they filled (possibly none). Every record
+// ends up as a user row or a reject row: a record with Err set is rejected
+// as invalid_json, one that breaks the data contract with its reason, a
+// repeated id as duplicate_id (the first occurrence stays). The records are
+// odata.Split's: one without Err is valid JSON and is not checked again.
+func (t *Transformer) AddPage(seq int64, receivedAt time.Time, records []odata.Record) []Batch {
+	t.stats.Pages++
+	var out []Batch
+	extractedAt := receivedAt.UTC()
+	for _, r := range records {
+		t.stats.RecordsIn++
+		var (
+			rec Record
+			err error
+		)
+		if r.Err != nil {
+			err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
+		} else {
+			rec, err = decodeValid(t.rep, r.Raw)
+		}
+		if err == nil {
+			if _, dup := t.seen[rec.ID]; dup {
+				err = recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
+			}
+		}
+		if err != nil {
+			out = t.reject(out, seq, r, err)
+			continue
+		}
+		out = t.addUser(out, &rec, extractedAt)
+	}
+	return out
+}
+
+// pageSyntaxDetail words odata's record error like syntaxDetail does.
+func pageSyntaxDetail(err error) string {
+	var se *odata.SyntaxError
+	if errors.As(err, &se) && se.Detail != "" {
+		return "not valid JSON: " + se.Detail
+	}
+	return "not valid JSON: " + err.Error()
+}
+
+func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) []Batch {
+	// Cloned so that seen does not keep the record's strings alive (see strs).
+	id := strings.Clone(rec.ID)
+	t.seen[id] = struct{}{}
+	t.stats.Users++
+	for _, f := range rec.UnknownFields {
+		count(t.stats.UnknownFields, f)
+	}
+	u := schemas.UserRow{
+		Key:                          t.opts.Key,
+		UserID:                       id,
+		UserPrincipalName:            rec.UserPrincipalName,
+		UserDisplayName:              rec.UserDisplayName,
+		Source:                       t.opts.Endpoint,
+		UserType:                     rec.UserType,
+		IsAdmin:                      rec.IsAdmin,
+		IsRegistered:                 rec.IsRegistered,
+		IsEnabled:                    rec.IsEnabled,
+		IsCapable:                    rec.IsCapable,
+		IsMfaRegistered:              rec.IsMfaRegistered,
+		IsMfaCapable:                 rec.IsMfaCapable,
+		IsSsprRegistered:             rec.IsSsprRegistered,
+		IsSsprEnabled:                rec.IsSsprEnabled,
+		IsSsprCapable:                rec.IsSsprCapable,
+		IsPasswordlessCapable:        rec.IsPasswordlessCapable,
+		IsSystemPreferredAuthEnabled: rec.IsSystemPreferredAuthEnabled,
+		DefaultMfaMethod:             rec.DefaultMfaMethod,
+		SystemPreferredMethods:       rec.SystemPreferredMethods,
+		LastUpdatedAt:                rec.LastUpdatedAt,
+		AuthMethodCount:              int64(len(rec.Methods)),
+		ExtractedAt:                  extractedAt,
+		RunID:                        t.opts.RunID,
+	}
+	u.Append(t.builders[usersTable])
+	out = t.added(out, usersTable)
+	for _, value := range rec.Methods {
+		m, known := schemas.LookupMethod(value)
+		if !known {
+			count(t.stats.UnknownMethods, value)
+		}
+		t.stats.Methods++
+		row := schemas.MethodRow{
+			Key:               t.opts.Key,
+			UserID:            id,
+			UserPrincipalName: rec.UserPrincipalName,
+			Source:            t.opts.Endpoint,
+			AuthMethod:        value,
+			MethodFamily:      m.Family,
+			UsableForMFA:      m.UsableForMFA,
+			UsableForSSPR:     m.UsableForSSPR,
+			IsKnownValue:      known,
+			RunID:             t.opts.RunID,
+		}
+		row.Append(t.builders[methodsTable])
+		out = t.added(out, methodsTable)
+	}
+	return out
+}
+
+func (t *Transformer) reject(out []Batch, seq int64, r odata.Record, err error) []Batch {
+	var re *RecordError
+	if !errors.As(err, &re) {
+		re = recordError(ReasonInvalidJSON, "", "", "%v", err)
+	}
+	t.stats.Rejected++
+	t.stats.RejectsByReason[re.Code]++
+	raw, note := rawJSON(r.Raw)
+	row := schemas.RejectRow{
+		Key:          t.opts.Key,
+		Source:       t.opts.Endpoint,
+		PageSeq:      seq,
+		RecordIndex:  int64(r.Index),
+		ReasonCode:   re.Code,
+		ReasonDetail: re.Detail + note,
+		RawJSON:      raw,
+		RunID:        t.opts.RunID,
+	}
+	if re.UserID != "" {
+		row.UserID = &re.UserID
+	}
+	row.Append(t.builders[rejectsTable])
+	return t.added(out, rejectsTable)
+}
+
+// rawJSON is a reject's raw_json: a copy of the bytes, valid UTF-8 (Arrow
+// and BigQuery strings must be) and at most MaxRawJSON long. note tells
+// what was changed, for reason_detail.
+func rawJSON(raw []byte) (s, note string) {
+	s = string(raw)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+		note = "; raw_json: invalid UTF-8 replaced with U+FFFD (the raw zone has the exact bytes)"
+	}
+	if len(s) > MaxRawJSON {
+		cut := MaxRawJSON
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		note += fmt.Sprintf("; raw_json: cut to the first %d of %d bytes (the raw zone has them all)", cut, len(s))
+		s = s[:cut]
+	}
+	return s, note
+}
+
+// count adds one to m[key], cloning a new key (see strs).
+func count(m map[string]int64, key string) {
+	if _, ok := m[key]; !ok {
+		key = strings.Clone(key)
+	}
+	m[key]++
+}
+
+// added counts a row appended to tab and cuts a batch when tab is full.
+func (t *Transformer) added(out []Batch, tab table) []Batch {
+	t.rows[tab]++
+	if t.rows[tab] >= t.opts.BatchRows {
+		out = append(out, t.cut(tab))
+	}
+	return out
+}
+
+func (t *Transformer) cut(tab table) Batch {
+	t.rows[tab] = 0
+	fields := t.builders[tab].Fields()
+	dataLen := make([]int, len(fields))
+	for i, f := range fields {
+		if sb, ok := f.(*array.StringBuilder); ok {
+			dataLen[i] = sb.DataLen()
+		}
+	}
+	b := Batch{Table: tables[tab], Record: t.builders[tab].NewRecordBatch()}
+	t.reserve(tab, dataLen)
+	return b
+}
+
+// Finish returns the partial batches left, of the tables that have rows.
+// The Transformer stays usable: more pages start new batches.
+func (t *Transformer) Finish() []Batch {
+	var out []Batch
+	for tab := range numTables {
+		if t.rows[tab] > 0 {
+			out = append(out, t.cut(tab))
+		}
+	}
+	return out
+}
+
+// Stats returns a copy of the counts so far.
+func (t *Transformer) Stats() Stats {
+	s := t.stats
+	s.RejectsByReason = maps.Clone(t.stats.RejectsByReason)
+	s.UnknownMethods = maps.Clone(t.stats.UnknownMethods)
+	s.UnknownFields = maps.Clone(t.stats.UnknownFields)
+	return s
+}
+
+// Release frees the builders and the rows not yet returned in a batch.
+// Batches already returned are the receiver's to release. The Transformer
+// must not be used after Release.
+func (t *Transformer) Release() {
+	for i, b := range t.builders {
+		if b != nil {
+			b.Release()
+			t.builders[i] = nil
+		}
+	}
+}
