@@ -1,0 +1,52 @@
+package graphsim
+
+import (
+	"slices"
+	"sync"
+)
+
+// dayCacheSize bounds how many generated days stay in memory. A listing
+// touches one day; a backfill walks days in order; so a handful is plenty.
+const dayCacheSize = 4
+
+type dayKey struct {
+	tenant string
+	day    int
+}
+
+type dayEntry struct {
+	once  sync.Once
+	users []User
+}
+
+// dayCache holds the generated population of the most recently used
+// (tenant, day) pairs. Concurrent requests for the same day generate it once.
+type dayCache struct {
+	mu      sync.Mutex
+	entries map[dayKey]*dayEntry
+	recent  []dayKey // least recently used first
+}
+
+func newDayCache() *dayCache { return &dayCache{entries: map[dayKey]*dayEntry{}} }
+
+// users returns the tenant's users on day d, sorted by ID. The slice is
+// shared: callers must not modify it.
+func (c *dayCache) users(t *tenantData, d int) []User {
+	k := dayKey{t.ID, d}
+	c.mu.Lock()
+	e, ok := c.entries[k]
+	if ok {
+		c.recent = slices.DeleteFunc(c.recent, func(x dayKey) bool { return x == k })
+	} else {
+		e = &dayEntry{}
+		c.entries[k] = e
+		if len(c.recent) >= dayCacheSize {
+			delete(c.entries, c.recent[0])
+			c.recent = c.recent[1:]
+		}
+	}
+	c.recent = append(c.recent, k)
+	c.mu.Unlock()
+	e.once.Do(func() { e.users = t.users(d) })
+	return e.users
+}

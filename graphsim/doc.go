@@ -1,0 +1,83 @@
+// Package graphsim is a simulated Microsoft Entra tenant set speaking
+// Microsoft Graph's HTTP protocol over TLS: an authority host that issues
+// client-credentials tokens and a Graph host that serves the two credential
+// registration reports credreg extracts. It runs in-process (credreg run
+// --demo, end-to-end tests) or as a server (credreg simulate).
+//
+// New starts an HTTPS server on Options.Addr with a freshly generated ECDSA
+// CA; URL is both the authority host and the Graph base URL, Client or
+// CACertPEM make a client trust it. Users returns the ground truth a test
+// compares a pipeline's output with.
+//
+// # Faithful
+//
+//   - Token: GET /{tenant}/v2.0/.well-known/openid-configuration with an
+//     issuer on the host the client used (MSAL requires scheme and host:port
+//     to match the authority), POST /{tenant}/oauth2/v2.0/token for
+//     grant_type=client_credentials with client_secret (form or HTTP Basic)
+//     or a client_assertion JWT, scope https://graph.microsoft.com/.default
+//     (other scopes such as openid may come along), an optional claims
+//     field. Errors are AAD-shaped ({"error":…,"error_description":"AADSTSnnnn: …"}):
+//     unknown tenant 400 invalid_tenant (AADSTS90002), unknown client id 401
+//     invalid_client (AADSTS700016), wrong secret 401 invalid_client
+//     (AADSTS7000215). The real azidentity ClientSecretCredential and
+//     ClientCertificateCredential get tokens from it when instance discovery
+//     is disabled (with it enabled, MSAL asks login.microsoftonline.com).
+//   - Reports: GET /v1.0/reports/authenticationMethods/userRegistrationDetails
+//     and GET /beta/reports/credentialUserRegistrationDetails, for the tenant
+//     the token was issued to, with the documented properties and $filter
+//     forms, $top 1..999, @odata.nextLink paging with an opaque $skiptoken
+//     (the link keeps the client's own query verbatim; context, next link
+//     and value come in Graph's order), pages deliberately left empty with a
+//     next link, 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant
+//     for a tenant without P1/P2 on v1.0, and the documented throttling:
+//     5 requests per 10 s per tenant and 122 per 10 s across tenants, 429
+//     with Retry-After and a TooManyRequests body. Every Graph error is
+//     {"error":{"code":…,"message":…,"innerError":{…}}} with Content-Type
+//     application/json and request-id headers.
+//   - Data: users are a pure function of (Seed, tenant ID, UTC day), so the
+//     same inputs give byte-identical pages (the next links differ only in
+//     host:port). The population grows by 3 users per 10,000 of
+//     Tenant.Users per day after 2024-01-01; users register, add and now and
+//     then remove methods over time, MFA registration rising year by year.
+//     Methods are drawn from the v1.0 vocabulary with realistic weights;
+//     about 0.2 % of users carry "qrCodePin", a value the schemas catalog
+//     does not know; some users have no method. The booleans follow the
+//     methods by the schemas catalog's definitions.
+//
+// # Simplified
+//
+//   - Access tokens are opaque HMAC-signed strings, not JWTs; they expire by
+//     Options.Now. Client assertion signatures are not verified (only iss
+//     and sub must equal the client id). No ID tokens, refresh tokens, or
+//     delegated flows; the claims field is accepted and ignored.
+//   - Only HTTP/1.1 is served (Graph also speaks HTTP/2): the Reset and
+//     Truncate faults hijack the connection.
+//   - Throttling uses sliding windows on the real clock; a refused request
+//     takes no slot. Only report requests are throttled.
+//   - $orderby, $select, $count and other query options are ignored; only
+//     "and" combines filter clauses, as the reports document.
+//   - A listing serves the day it started on to its end, even across
+//     midnight. Skip tokens do not expire; a tampered one, one for another
+//     query or tenant, or one from a server with another Seed answers 400
+//     Directory_ExpiredPageToken.
+//   - The beta report is served although Microsoft stopped its data in
+//     2024; its records are the v1.0 users in the beta vocabulary
+//     (User.BetaAuthMethods, User.BetaFlags).
+//   - Guests' UPNs have the #EXT# form; lastUpdatedDateTime is the last
+//     registration change on or before the day (or the day the user joined),
+//     at a hash-derived time of that day, so it can lie later than Now on
+//     the day itself.
+//
+// # Faults
+//
+// Options.Faults (or SetFaults at run time) inject, per report request and
+// deterministically from (Seed, request number): an extra 429, a 503 (half
+// of them with Retry-After), a reset connection after the headers and half
+// the body, a body shorter than its Content-Length (half of them carrying the
+// complete JSON document), or a 401 for a valid token. The 429 and 401
+// faults come before the limits and take no slot; the others count as
+// served requests. Intercept lets a test answer any report request itself.
+//
+// Secrets (client secrets, tokens) never appear in logs or responses.
+package graphsim

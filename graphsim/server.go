@@ -1,0 +1,377 @@
+package graphsim
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// DefaultTenantID is the tenant served when Options.Tenants is empty.
+	DefaultTenantID = "0b1e7a7e-5c1d-4c0e-9d7b-2f1a6a1c0de1"
+	// DefaultClientID is the application (client) id accepted by default.
+	DefaultClientID = "c4ed7e61-9a1b-4c2d-8e3f-5a6b7c8d9e0f"
+	// DefaultClientSecret is the client secret accepted by default. It is
+	// public on purpose: graphsim guards nothing.
+	DefaultClientSecret = "credreg-demo-secret"
+)
+
+// Options configure a Server. The zero value serves one tenant of 5000 users
+// with Graph's documented limits and no faults.
+type Options struct {
+	Addr         string   // listen address; default "127.0.0.1:0"
+	Seed         int64    // default 1; all data and probabilistic faults derive from it
+	Tenants      []Tenant // default: one tenant {ID: DefaultTenantID, Users: 5000}
+	ClientID     string   // accepted client id; default DefaultClientID
+	ClientSecret string   // accepted secret; default DefaultClientSecret
+	// Now is the simulator's clock. The data served is the tenant's state on
+	// the UTC calendar day of Now(); access tokens expire by it too.
+	// Throttling windows use the real clock, as clients wait in real time.
+	// Default time.Now.
+	Now func() time.Time
+	// TokenLifetime is the access tokens' lifetime, sent as expires_in
+	// (seconds). Default 1h. Note that MSAL treats expires_in under 300 s as
+	// already expired and fetches a new token for every request.
+	TokenLifetime time.Duration
+	Limits        Limits
+	// EmptyPageEvery: every Nth page of a listing is served with zero
+	// records (still carrying the next link). Default 4; negative disables;
+	// 1 is treated as 2 so a listing always progresses.
+	EmptyPageEvery int
+	Faults         Faults
+	// Intercept, when set, is called for every report request (not
+	// token/openid requests) after the bearer check and before throttling;
+	// if it returns true it has written the response itself and graphsim
+	// does nothing more. n is the 1-based count of report requests so far,
+	// including this one and those rejected by the bearer check. It is
+	// called from the server's goroutines, concurrently for concurrent requests.
+	Intercept func(w http.ResponseWriter, r *http.Request, n int) bool
+	// CertHosts are extra DNS names or IP addresses for the server
+	// certificate, for clients that reach the simulator by another name.
+	CertHosts []string
+	Logger    *slog.Logger // default: discard
+}
+
+// Tenant is one simulated directory.
+type Tenant struct {
+	ID string // a GUID string
+	// Users is the population up to 2024-01-01; after that it grows by 3
+	// users per 10,000 a day (5000 users on 2024-01-01 are 6500 three years later).
+	Users int
+	// UsersOn, when set, moves that anchor: Users is the population on
+	// this day (flat before it, growing after it). The demo sets it to the
+	// snapshot day so the tenant it serves has exactly the users asked for.
+	UsersOn time.Time
+	// NonPremium tenants have no Entra ID P1/P2: the v1.0 report answers 403
+	// Authentication_RequestFromNonPremiumTenantOrB2CTenant.
+	NonPremium bool
+}
+
+// Limits are the report throttling limits, counted in sliding windows.
+type Limits struct {
+	PerTenant       int           // default 5
+	PerTenantWindow time.Duration // default 10s
+	App             int           // default 122 (all tenants, same client id)
+	AppWindow       time.Duration // default 10s
+	Disabled        bool          // no throttling at all
+}
+
+// Faults are probabilities (0..1) per report request, decided by a
+// deterministic function of (Seed, request number). Each is clamped to
+// [0, 1]; if they sum to more than 1, fields earlier in the struct win.
+type Faults struct {
+	Throttle     float64 // extra 429 with Retry-After: 1
+	Unavailable  float64 // 503 with a Graph error body (sometimes with Retry-After)
+	Reset        float64 // headers and part of the body, then the TCP connection is reset
+	Truncate     float64 // a Content-Length larger than the bytes written, then close
+	Unauthorized float64 // 401 InvalidAuthenticationToken although the token is valid
+}
+
+// Stats are the server's counters since New.
+type Stats struct {
+	Requests      int64 // report requests, whatever their outcome
+	TokenRequests int64 // token endpoint requests, whatever their outcome
+	Throttled     int64 // 429 responses, from the limits and from the Throttle fault
+	Faults        FaultCounts
+	Pages         int64 // report pages served with 200, empty ones included
+	EmptyPages    int64 // pages served empty on purpose (EmptyPageEvery)
+}
+
+// FaultCounts counts injected faults by kind.
+type FaultCounts struct {
+	Throttle, Unavailable, Reset, Truncate, Unauthorized int64
+}
+
+// Server is a simulated Entra tenant set: an authority host and a Graph host
+// in one HTTPS server.
+type Server struct {
+	opts      Options
+	tenants   map[string]*tenantData // by lower-case ID
+	ca        *x509.Certificate
+	srv       *http.Server
+	ln        net.Listener
+	url       string
+	transport *http.Transport
+	tokenKey  []byte // per server, random
+	pageKey   []byte // from Seed, so pages are byte-identical across servers
+	days      *dayCache
+	limiter   *limiter
+
+	faultsMu sync.Mutex
+	faults   Faults
+
+	requests, tokenRequests, throttled, pages, emptyPages atomic.Int64
+	faultCounts                                           [numFaultKinds]atomic.Int64
+	seq                                                   atomic.Uint64 // request ids and token nonces
+	serveDone                                             chan struct{}
+}
+
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// New starts a server listening on opts.Addr and serving HTTPS with a freshly
+// generated CA. Close it when done.
+func New(opts Options) (*Server, error) {
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:      opts,
+		tenants:   map[string]*tenantData{},
+		tokenKey:  make([]byte, 32),
+		days:      newDayCache(),
+		limiter:   newLimiter(opts.Limits),
+		faults:    opts.Faults,
+		serveDone: make(chan struct{}),
+	}
+	rand.Read(s.tokenKey)
+	pk := sha256.Sum256([]byte("graphsim page token " + strconv.FormatInt(opts.Seed, 10)))
+	s.pageKey = pk[:]
+	for _, t := range opts.Tenants {
+		s.tenants[t.ID] = newTenantData(opts.Seed, t)
+	}
+
+	tlsCfg, ca, err := newTLSConfig(opts.CertHosts)
+	if err != nil {
+		return nil, err
+	}
+	s.ca = ca
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: listen on %s: %w", opts.Addr, err)
+	}
+	s.ln = ln
+	s.url = "https://" + urlHost(ln.Addr())
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	s.transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		Protocols:         protocols,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer close(s.serveDone)
+		err := s.srv.Serve(tls.NewListener(ln, tlsCfg))
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Logger.Error("graphsim: serve", "err", err)
+		}
+	}()
+	opts.Logger.Info("graphsim: serving", "url", s.url, "tenants", len(opts.Tenants))
+	return s, nil
+}
+
+func withDefaults(o Options) (Options, error) {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if len(o.Tenants) == 0 {
+		o.Tenants = []Tenant{{ID: DefaultTenantID, Users: 5000}}
+	}
+	o.Tenants = slices.Clone(o.Tenants)
+	seen := map[string]bool{}
+	for i, t := range o.Tenants {
+		if !guidPattern.MatchString(t.ID) {
+			return o, fmt.Errorf("graphsim: tenant %d: id %q is not a GUID", i, t.ID)
+		}
+		if t.Users < 0 {
+			return o, fmt.Errorf("graphsim: tenant %s: negative user count %d", t.ID, t.Users)
+		}
+		o.Tenants[i].ID = strings.ToLower(t.ID)
+		if seen[o.Tenants[i].ID] {
+			return o, fmt.Errorf("graphsim: tenant %s listed twice", t.ID)
+		}
+		seen[o.Tenants[i].ID] = true
+	}
+	if o.ClientID == "" {
+		o.ClientID = DefaultClientID
+	}
+	if o.ClientSecret == "" {
+		o.ClientSecret = DefaultClientSecret
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TokenLifetime <= 0 {
+		o.TokenLifetime = time.Hour
+	}
+	switch {
+	case o.EmptyPageEvery == 0:
+		o.EmptyPageEvery = 4
+	case o.EmptyPageEvery == 1:
+		o.EmptyPageEvery = 2
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o, nil
+}
+
+// urlHost is the host:port clients should use: the listen address, with a
+// wildcard address replaced by the loopback the certificate covers.
+func urlHost(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// URL is the server's base URL, "https://127.0.0.1:PORT" without a trailing
+// slash. It is both the Graph base URL and the authority host.
+func (s *Server) URL() string { return s.url }
+
+// CACertPEM is the PEM encoding of the CA that signed the server certificate.
+func (s *Server) CACertPEM() []byte { return certPEM(s.ca) }
+
+// Client returns an HTTP client that trusts only this server's CA.
+func (s *Server) Client() *http.Client { return &http.Client{Transport: s.transport} }
+
+// Tenants lists the simulated tenants, IDs in lower case.
+func (s *Server) Tenants() []Tenant { return slices.Clone(s.opts.Tenants) }
+
+// Close stops the server, closing every connection.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	<-s.serveDone
+	s.transport.CloseIdleConnections()
+	return err
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Requests:      s.requests.Load(),
+		TokenRequests: s.tokenRequests.Load(),
+		Throttled:     s.throttled.Load(),
+		Pages:         s.pages.Load(),
+		EmptyPages:    s.emptyPages.Load(),
+		Faults: FaultCounts{
+			Throttle:     s.faultCounts[faultThrottle].Load(),
+			Unavailable:  s.faultCounts[faultUnavailable].Load(),
+			Reset:        s.faultCounts[faultReset].Load(),
+			Truncate:     s.faultCounts[faultTruncate].Load(),
+			Unauthorized: s.faultCounts[faultUnauthorized].Load(),
+		},
+	}
+}
+
+// SetFaults replaces the fault probabilities; safe to call while serving.
+func (s *Server) SetFaults(f Faults) {
+	s.faultsMu.Lock()
+	s.faults = f
+	s.faultsMu.Unlock()
+}
+
+func (s *Server) currentFaults() Faults {
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
+	return s.faults
+}
+
+// Users returns the ground truth: the tenant's users on the UTC day of day,
+// sorted by ID, or nil for an unknown tenant. The result is the caller's.
+func (s *Server) Users(tenant string, day time.Time) []User {
+	t := s.tenants[strings.ToLower(tenant)]
+	if t == nil {
+		return nil
+	}
+	shared := s.days.users(t, dayNumber(day))
+	out := make([]User, len(shared))
+	for i, u := range shared {
+		u.MethodsRegistered = slices.Clone(u.MethodsRegistered)
+		u.SystemPreferredAuthenticationMethods = slices.Clone(u.SystemPreferredAuthenticationMethods)
+		out[i] = u
+	}
+	return out
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", s.handleOpenID)
+	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", s.handleKeys)
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.handleToken)
+	for _, rep := range reports {
+		mux.Handle(rep.endpoint.Path(), s.reportHandler(rep))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeGraphError(w, r, http.StatusNotFound, "Request_ResourceNotFound",
+			fmt.Sprintf("Resource '%s' does not exist. graphsim serves %s and %s.",
+				r.URL.Path, reports[0].endpoint.Path(), reports[1].endpoint.Path()))
+	})
+	return s.logRequests(mux)
+}
+
+// logRequests logs method, path and status of every request at debug level.
+// Query strings are logged (they hold no secrets); headers and bodies never.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next.ServeHTTP(rec, r)
+		s.opts.Logger.Debug("graphsim: request", "method", r.Method, "path", r.URL.Path,
+			"query", r.URL.RawQuery, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Hijack and Flush.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// nextID returns a GUID unique within this server and deterministic per Seed.
+func (s *Server) nextID() string {
+	n := s.seq.Add(1)
+	return guid(hash3(uint64(s.opts.Seed), n, 0x1d), hash3(uint64(s.opts.Seed), n, 0x1e))
+}
