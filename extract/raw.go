@@ -1,0 +1,123 @@
+package extract
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// RawZone lands pages exactly as received, gzip-compressed, under
+//
+//	tenant_id=<tid>/snapshot_date=<day>/<endpoint>/run_id=<run>/page-<seq>.json.gz
+//
+// and, when the extraction completes, an _index.json listing every page.
+// A run's folder is written once and never changed; a rerun writes a new
+// run_id beside it, so a replay can pick the newest complete run.
+type RawZone struct {
+	bucket *blob.Bucket
+	prefix string
+
+	mu    sync.Mutex
+	pages []RawPage
+}
+
+// RawPage is one entry of a raw run's index.
+type RawPage struct {
+	Seq        int64     `json:"seq"`
+	Key        string    `json:"key"`
+	URL        string    `json:"url"` // the link it came from; carries no token
+	Records    int       `json:"records"`
+	Bytes      int       `json:"bytes"`  // uncompressed, as received
+	SHA256     string    `json:"sha256"` // of the uncompressed body
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// RawIndex is the _index.json of a complete raw run.
+type RawIndex struct {
+	Tenant       string           `json:"tenant_id"`
+	SnapshotDate string           `json:"snapshot_date"`
+	Endpoint     schemas.Endpoint `json:"endpoint"`
+	RunID        string           `json:"run_id"`
+	Complete     bool             `json:"complete"`
+	Pages        []RawPage        `json:"pages"`
+}
+
+// NewRawZone returns the raw zone of one run in bucket.
+func NewRawZone(bucket *blob.Bucket, key schemas.Key, endpoint schemas.Endpoint, runID string) *RawZone {
+	return &RawZone{bucket: bucket, prefix: RawPrefix(key, endpoint) + "run_id=" + runID + "/"}
+}
+
+// RawPrefix is the folder holding every raw run of (key, endpoint).
+func RawPrefix(key schemas.Key, endpoint schemas.Endpoint) string {
+	return fmt.Sprintf("tenant_id=%s/snapshot_date=%s/%s/", key.Tenant, key.DateString(), endpoint)
+}
+
+// Prefix is this run's folder in the bucket.
+func (z *RawZone) Prefix() string { return z.prefix }
+
+// Land writes one page. It returns the object key.
+func (z *RawZone) Land(ctx context.Context, seq int64, p Page) (string, error) {
+	key := fmt.Sprintf("%spage-%06d.json.gz", z.prefix, seq)
+	w, err := z.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/gzip"})
+	if err != nil {
+		return "", fmt.Errorf("raw zone: %s: %w", key, err)
+	}
+	gz := gzip.NewWriter(w)
+	_, err = gz.Write(p.Body)
+	if err == nil {
+		err = gz.Close()
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("raw zone: writing %s: %w", key, err)
+	}
+	sum := sha256.Sum256(p.Body)
+	z.mu.Lock()
+	z.pages = append(z.pages, RawPage{Seq: seq, Key: key, URL: p.URL, Records: len(p.Records),
+		Bytes: len(p.Body), SHA256: hex.EncodeToString(sum[:]), ReceivedAt: p.ReceivedAt})
+	z.mu.Unlock()
+	return key, nil
+}
+
+// Finish writes the run's _index.json. complete is false for a run that
+// failed: the pages stay for inspection and a replay skips the run.
+func (z *RawZone) Finish(ctx context.Context, idx RawIndex, complete bool) error {
+	z.mu.Lock()
+	idx.Pages = append([]RawPage(nil), z.pages...)
+	z.mu.Unlock()
+	idx.Complete = complete
+	data, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := z.bucket.WriteAll(ctx, z.prefix+"_index.json", data, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("raw zone: writing index: %w", err)
+	}
+	return nil
+}
+
+// ReadRawPage returns a landed page's body as it was received.
+func ReadRawPage(ctx context.Context, bucket *blob.Bucket, key string) ([]byte, error) {
+	r, err := bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
+	}
+	return io.ReadAll(gz)
+}
