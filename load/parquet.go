@@ -1,0 +1,212 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"gocloud.dev/blob"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+const (
+	// DefaultRowGroupRows caps a row group when WriterOptions.RowGroupRows
+	// is zero. A million user rows is far above the 16 MiB BigQuery wants.
+	DefaultRowGroupRows = 1 << 20
+
+	// maxRowGroupBytes cuts a row group once this much encoded data is
+	// buffered for it, so wide rows (rejected_records' raw_json) cannot
+	// make a row group that does not fit in memory.
+	maxRowGroupBytes = 128 << 20
+
+	// sinkBufferSize batches Parquet's many small writes into large
+	// writes to the blob writer.
+	sinkBufferSize = 1 << 20
+
+	parquetContentType = "application/vnd.apache.parquet"
+
+	// Key-value metadata keys; credreg.table and credreg.schema_version
+	// come from the table's Arrow schema.
+	metaRunID = "credreg.run_id"
+)
+
+// WriterOptions tunes a SliceWriter. The zero value is the default.
+type WriterOptions struct {
+	// RowGroupRows caps the rows of one row group; 0 means
+	// DefaultRowGroupRows.
+	RowGroupRows int64
+	// Allocator backs the Parquet encoders' buffers; nil means
+	// memory.DefaultAllocator.
+	Allocator memory.Allocator
+}
+
+// hashingSink sits between the Parquet writer and the blob writer: it
+// buffers, and hashes and counts exactly the bytes that will be published.
+// It deliberately has no Close, so closing the Parquet writer finishes the
+// file without publishing it.
+type hashingSink struct {
+	buf     *bufio.Writer
+	sum     hash.Hash
+	n       int64
+	discard bool // set on abort: drop everything, fail nothing
+}
+
+func (s *hashingSink) Write(p []byte) (int, error) {
+	if s.discard {
+		return len(p), nil
+	}
+	n, err := s.buf.Write(p)
+	s.sum.Write(p[:n])
+	s.n += int64(n)
+	return n, err
+}
+
+// tableFile is one table's Parquet file of a slice, from the open blob
+// writer to its publication.
+type tableFile struct {
+	// mu serializes Writes of the table: a Parquet writer takes one batch
+	// at a time. Commit and Abort run with the slice locked exclusively,
+	// when no Write is in progress, and need not take it.
+	mu sync.Mutex
+
+	table *schemas.Table
+	key   string // object key, relative to the warehouse root
+	blob  *blob.Writer
+	sink  *hashingSink
+	pq    *pqarrow.FileWriter
+
+	rows     int64
+	maxBytes int64 // encoded bytes after which the row group is cut
+	cut      bool  // start a new row group before the next batch
+	err      error // the first write error; the file cannot be committed
+	finished bool  // Parquet footer written and flushed to the blob writer
+}
+
+// openTableFile opens the blob writer at the file's final key and a
+// Parquet writer on it. On error it returns whatever it opened, for the
+// caller to abort.
+func openTableFile(ctx context.Context, b *blob.Bucket, t *schemas.Table, key schemas.Key, runID string, opts WriterOptions) (*tableFile, error) {
+	f := &tableFile{table: t, key: partKey(t.Name, key), maxBytes: maxRowGroupBytes}
+	bw, err := b.NewWriter(ctx, f.key, &blob.WriterOptions{ContentType: parquetContentType})
+	if err != nil {
+		return nil, blobError("create", f.key, err)
+	}
+	f.blob = bw
+	f.sink = &hashingSink{buf: bufio.NewWriterSize(bw, sinkBufferSize), sum: sha256.New()}
+
+	mem := opts.Allocator
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	rows := opts.RowGroupRows
+	if rows <= 0 {
+		rows = DefaultRowGroupRows
+	}
+	props := parquet.NewWriterProperties(
+		parquet.WithAllocator(mem),
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(rows),
+	)
+	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
+	f.pq, err = pqarrow.NewFileWriter(t.Arrow(), f.sink, props, arrowProps)
+	if err != nil {
+		return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
+	}
+	if err := f.pq.AppendKeyValueMetadata(metaRunID, runID); err != nil {
+		return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
+	}
+	return f, nil
+}
+
+// write appends a batch. Batches join the current row group until it holds
+// the row cap (pqarrow splits there) or maxBytes of encoded data.
+func (f *tableFile) write(rec arrow.RecordBatch) error {
+	if f.err != nil {
+		return f.err
+	}
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	if f.cut {
+		if err := f.pq.NewBufferedRowGroupChecked(); err != nil {
+			f.err = fmt.Errorf("load: write %s: %w", f.key, err)
+			return f.err
+		}
+		f.cut = false
+	}
+	if err := f.pq.WriteBuffered(rec); err != nil {
+		f.err = fmt.Errorf("load: write %s: %w", f.key, err)
+		return f.err
+	}
+	f.rows += rec.NumRows()
+	// Cutting lazily, before the next batch, keeps an empty row group
+	// out of the file when this batch was the last.
+	f.cut = f.pq.RowGroupTotalBytesWritten() >= f.maxBytes
+	return nil
+}
+
+// finish writes the Parquet footer and flushes everything to the blob
+// writer, which still holds it unpublished.
+func (f *tableFile) finish() error {
+	if f.err != nil {
+		return f.err
+	}
+	f.finished = true
+	if err := f.pq.Close(); err != nil {
+		f.err = fmt.Errorf("load: finish %s: %w", f.key, err)
+		return f.err
+	}
+	if err := f.sink.buf.Flush(); err != nil {
+		f.err = fmt.Errorf("load: finish %s: %w", f.key, err)
+		return f.err
+	}
+	return nil
+}
+
+// publish closes the blob writer, which replaces the previous file.
+func (f *tableFile) publish() error {
+	w := f.blob
+	f.blob = nil
+	if err := w.Close(); err != nil {
+		return blobError("publish", f.key, err)
+	}
+	return nil
+}
+
+// abort drops the file. The context of the blob writer must already be
+// cancelled, so that closing it discards the object instead of publishing.
+func (f *tableFile) abort() {
+	if f.pq != nil && !f.finished {
+		// Close the Parquet writer only to release its buffers; what it
+		// flushes goes nowhere.
+		f.sink.discard = true
+		f.finished = true
+		_ = f.pq.Close()
+	}
+	if f.blob != nil {
+		_ = f.blob.Close() // reports the cancellation; nothing to act on
+		f.blob = nil
+	}
+}
+
+func (f *tableFile) info() FileInfo {
+	return FileInfo{
+		Table:  f.table.Name,
+		Path:   f.key,
+		Rows:   f.rows,
+		Bytes:  f.sink.n,
+		SHA256: hex.EncodeToString(f.sink.sum.Sum(nil)),
+	}
+}

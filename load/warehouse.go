@@ -1,0 +1,170 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob" // registers gs://
+	_ "gocloud.dev/blob/memblob" // registers mem://
+	"gocloud.dev/gcerrors"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// ErrNotFound reports that the warehouse holds no such object.
+var ErrNotFound = errors.New("not found in warehouse")
+
+// Warehouse is a Parquet warehouse on a blob bucket. It is safe for
+// concurrent use.
+type Warehouse struct {
+	bucket   *blob.Bucket
+	location string
+}
+
+// localOptions makes fileblob write each object to a temporary file next to
+// its target and rename it into place: the rename never crosses a mount, so
+// it is atomic, and no .attrs sidecar lands in the warehouse.
+func localOptions() fileblob.Options {
+	return fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite}
+}
+
+// OpenWarehouse accepts a gocloud blob URL (file://, gs://, mem://) or a
+// plain local path (relative or absolute; created if missing).
+//
+// The path of a gs:// or mem:// URL is a prefix inside the bucket:
+// gs://bucket/warehouse is the same as gs://bucket?prefix=warehouse/. A
+// file:// URL takes fileblob's query parameters, on top of credreg's
+// defaults for local folders.
+func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
+	if urlOrPath == "" {
+		return nil, errors.New("load: the warehouse location is empty; give a folder or a file://, gs:// or mem:// URL")
+	}
+	if !strings.Contains(urlOrPath, "://") {
+		dir, err := filepath.Abs(urlOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("load: warehouse folder %s: %w", urlOrPath, err)
+		}
+		opts := localOptions()
+		b, err := fileblob.OpenBucket(dir, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("load: open warehouse folder %s: %w", dir, err)
+		}
+		return &Warehouse{bucket: b, location: dir}, nil
+	}
+
+	u, err := url.Parse(urlOrPath)
+	if err != nil {
+		// url.Error repeats the whole URL; keep only the reason, in case
+		// the URL carries anything secret.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("load: the warehouse location is not a valid URL: %w", err)
+	}
+	location := redactedURL(u)
+	var b *blob.Bucket
+	switch u.Scheme {
+	case "file":
+		opener := &fileblob.URLOpener{Options: localOptions()}
+		b, err = opener.OpenBucketURL(ctx, u)
+	default:
+		if u, err = pathToPrefix(u); err != nil {
+			return nil, fmt.Errorf("load: warehouse %s: %w", location, err)
+		}
+		b, err = blob.OpenBucket(ctx, u.String())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load: open warehouse %s: %w", location, err)
+	}
+	return &Warehouse{bucket: b, location: location}, nil
+}
+
+// pathToPrefix moves the path of a bucket URL into gocloud's prefix
+// parameter: gocloud ignores the path of gs:// URLs, but people write
+// gs://bucket/folder and mean the folder.
+func pathToPrefix(u *url.URL) (*url.URL, error) {
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return u, nil
+	}
+	q := u.Query()
+	if q.Has("prefix") {
+		return nil, errors.New("the URL has both a path and a prefix parameter; give the folder one way")
+	}
+	q.Set("prefix", p+"/")
+	v := *u
+	v.Path, v.RawPath, v.RawQuery = "", "", q.Encode()
+	return &v, nil
+}
+
+// redactedURL keeps what a log reader needs to find the warehouse and drops
+// what might be a credential (user info, query parameters other than prefix).
+func redactedURL(u *url.URL) string {
+	s := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if p := u.Query().Get("prefix"); p != "" {
+		s += "?" + url.Values{"prefix": {p}}.Encode()
+	}
+	return s
+}
+
+// Close releases the bucket. Commit or abort every SliceWriter first.
+func (w *Warehouse) Close() error {
+	if err := w.bucket.Close(); err != nil {
+		return fmt.Errorf("load: close warehouse %s: %w", w.location, err)
+	}
+	return nil
+}
+
+// String is the warehouse's location for logs: an absolute folder or the
+// URL without credentials.
+func (w *Warehouse) String() string { return w.location }
+
+// WriteManifest stores the slice's manifest, replacing the previous one
+// atomically. The pipeline writes it after Commit, so a manifest is present
+// only for a slice whose files were all published.
+func (w *Warehouse) WriteManifest(ctx context.Context, key schemas.Key, manifestJSON []byte) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	k := manifestKey(key)
+	if !json.Valid(manifestJSON) {
+		return fmt.Errorf("load: manifest %s is not valid JSON", k)
+	}
+	// WriteAll sets ContentMD5, so a short write aborts instead of publishing.
+	err := w.bucket.WriteAll(ctx, k, manifestJSON, &blob.WriterOptions{ContentType: "application/json"})
+	if err != nil {
+		return blobError("write manifest", k, err)
+	}
+	return nil
+}
+
+// ReadManifest returns the slice's manifest; errors.Is(err, ErrNotFound)
+// when the slice has none.
+func (w *Warehouse) ReadManifest(ctx context.Context, key schemas.Key) ([]byte, error) {
+	if err := validateKey(key); err != nil {
+		return nil, err
+	}
+	k := manifestKey(key)
+	b, err := w.bucket.ReadAll(ctx, k)
+	if err != nil {
+		return nil, blobError("read manifest", k, err)
+	}
+	return b, nil
+}
+
+// blobError wraps an error of the blob store once, with the object key,
+// turning gocloud's NotFound into ErrNotFound.
+func blobError(op, key string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("load: %s %s: %w", op, key, ErrNotFound)
+	}
+	return fmt.Errorf("load: %s %s: %w", op, key, err)
+}
