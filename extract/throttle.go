@@ -134,7 +134,7 @@ func latest(ts ...time.Time) time.Time {
 type window struct {
 	span  time.Duration
 	times []time.Time
-	head int
+	head  int
 }
 
 func newWindow(n int, span time.Duration) *window {
