@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/load"
+	"github.com/credreg/credreg/schemas"
+)
+
+// Manifest describes one published slice: what was read, what was written,
+// and how the extraction went. It is written as JSON beside the data, last,
+// so a manifest always describes a complete slice.
+type Manifest struct {
+	SchemaVersion string           `json:"schema_version"`
+	RunID         string           `json:"run_id"`
+	Tenant        string           `json:"tenant_id"`
+	SnapshotDate  string           `json:"snapshot_date"`
+	Endpoint      schemas.Endpoint `json:"endpoint"`
+	GraphHost     string           `json:"graph_host"`
+	Tool          string           `json:"tool"`
+	StartedAt     time.Time        `json:"started_at"`
+	FinishedAt    time.Time        `json:"finished_at"`
+	Timings       Timings          `json:"timings"`
+	Counts        Counts           `json:"counts"`
+	Requests      extract.Stats    `json:"requests"`
+	Raw           RawRef           `json:"raw"`
+	Files         []load.FileInfo  `json:"files"`
+	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
+	BigQueryJobs []string `json:"bigquery_jobs"`
+}
+
+// Timings are wall-clock durations in seconds.
+type Timings struct {
+	TotalSeconds        float64 `json:"total_seconds"`
+	ThrottleWaitSeconds float64 `json:"throttle_wait_seconds"`
+	PublishSeconds      float64 `json:"publish_seconds"`
+}
+
+// Counts add up: RecordsIn == Users + Rejected.
+type Counts struct {
+	Pages           int64            `json:"pages"`
+	EmptyPages      int64            `json:"empty_pages"`
+	SalvagedPages   int64            `json:"salvaged_pages"`
+	RecordsIn       int64            `json:"records_in"`
+	Users           int64            `json:"users"`
+	Methods         int64            `json:"methods"`
+	Rejected        int64            `json:"rejected"`
+	RejectsByReason map[string]int64 `json:"rejects_by_reason"`
+	UnknownMethods  map[string]int64 `json:"unknown_method_values"`
+	UnknownFields   map[string]int64 `json:"unknown_fields"`
+}
+
+// RawRef points at the raw pages of the run.
+type RawRef struct {
+	Location string `json:"location"`
+	Prefix   string `json:"prefix"`
+	Pages    int64  `json:"pages"`
+}
+
+// JSON renders the manifest as indented JSON.
+func (m *Manifest) JSON() ([]byte, error) { return json.MarshalIndent(m, "", "  ") }
