@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/graphsim"
+)
+
+// The test binary doubles as the credreg binary, so the CLI is tested as
+// separate processes without a build step.
+func TestMain(m *testing.M) {
+	if os.Getenv("CREDREG_TEST_AS_MAIN") == "1" {
+		os.Args = append([]string{"credreg"}, os.Args[1:]...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func credregCmd(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(cleanEnv(), "CREDREG_TEST_AS_MAIN=1")
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// cleanEnv drops the AZURE_* and CREDREG_* variables of the developer's shell.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AZURE_") && !strings.HasPrefix(kv, "CREDREG_") && !strings.HasPrefix(kv, "SSL_CERT_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func TestExitCodes(t *testing.T) {
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	cases := []struct {
+		ctx  context.Context
+		err  error
+		want int
+	}{
+		{ctx, nil, exitOK},
+		{ctx, usagef("bad"), exitUsage},
+		{ctx, fmt.Errorf("x: %w", extract.ErrNotPremium), exitAccess},
+		{ctx, fmt.Errorf("x: %w", extract.ErrForbidden), exitAccess},
+		{ctx, fmt.Errorf("x: %w", extract.ErrCredential), exitAccess},
+		{ctx, fmt.Errorf("x: %w", extract.ErrTransient), exitFailure},
+		{ctx, &extract.ForeignHostError{Host: "a", Want: "b"}, exitFailure},
+		{cancelled, fmt.Errorf("run: %w", context.Canceled), exitInterrupted},
+		{ctx, errors.New("disk full"), exitFailure},
+	}
+	for _, c := range cases {
+		if got := exitCode(c.ctx, c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+// Bad input ends with one clear line and the usage status, before any request.
+func TestRunRejectsBadInput(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"run", "--demo", "--date", "2026-13-01"}, nil, "want YYYY-MM-DD"},
+		{[]string{"run", "--demo", "--date", "2999-01-01"}, nil, "in the future"},
+		{[]string{"run", "--demo", "--endpoint", "users"}, nil, "unknown endpoint"},
+		{[]string{"run"}, nil, "no tenant"},
+		{[]string{"run", "--tenant", "t"}, nil, "AZURE_CLIENT_ID"},
+		{[]string{"run", "--tenant", "t"}, []string{"AZURE_CLIENT_ID=c"}, "AZURE_CLIENT_SECRET"},
+		{[]string{"run", "--demo", "--log-format", "xml"}, nil, "--log-format"},
+		{[]string{"run", "--nope"}, nil, "unknown flag"},
+		{[]string{"run", "extra"}, nil, "takes no arguments"},
+		{[]string{"schema", "nosuchtable"}, nil, "unknown table"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			cmd := credregCmd(context.Background(), c.env, c.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+				t.Fatalf("exit %v, want %d; stderr:\n%s", err, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("stderr does not say %q:\n%s", c.want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestRunDemo(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	o := runOptions{Endpoint: "userRegistrationDetails", Warehouse: filepath.Join(dir, "wh"), Demo: true, DemoUsers: 700,
+		Date: "2026-11-20", logOptions: logOptions{LogFormat: "text", LogLevel: "info", Progress: "log"}}
+	if err := runRun(context.Background(), o, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"users          700", "rejected       0", "snapshot 2026-11-20", "part-00000.parquet"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if n := countFiles(t, o.Warehouse, ".parquet"); n != 3 {
+		t.Errorf("%d parquet files, want 3", n)
+	}
+	if n := countFiles(t, filepath.Join(o.Warehouse, "_raw"), ".json.gz"); n == 0 {
+		t.Error("no raw pages landed")
+	}
+	// JSON logs for schedulers: every stderr line is JSON, the summary included.
+	out.Reset()
+	errb.Reset()
+	o.LogFormat = "json"
+	if err := runRun(context.Background(), o, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("json mode wrote to stdout: %s", out.String())
+	}
+	sc := bufio.NewScanner(&errb)
+	summary := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("not JSON: %s", line)
+		}
+		summary = summary || strings.Contains(line, `"msg":"run summary"`)
+	}
+	if !summary {
+		t.Error("no JSON run summary")
+	}
+}
+
+func countFiles(t *testing.T, dir, suffix string) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, suffix) {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// startSimulator runs `credreg simulate` as its own process and returns its
+// URL and the CA file.
+func startSimulator(t *testing.T, args ...string) (url, ca string) {
+	t.Helper()
+	ca = filepath.Join(t.TempDir(), "ca.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := credregCmd(ctx, nil, append([]string{"simulate", "--addr", "127.0.0.1:0", "--ca-out", ca}, args...)...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	re := regexp.MustCompile(`at (https://127\.0\.0\.1:\d+)`)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stdout)
+			return m[1], ca
+		}
+	}
+	t.Fatal("simulate did not print its URL")
+	return "", ""
+}
+
+func simEnv(url, ca string) []string {
+	return []string{"SSL_CERT_FILE=" + ca, "CREDREG_GRAPH_URL=" + url, "AZURE_AUTHORITY_HOST=" + url,
+		"AZURE_TENANT_ID=" + graphsim.DefaultTenantID, "AZURE_CLIENT_ID=" + graphsim.DefaultClientID,
+		"AZURE_CLIENT_SECRET=" + graphsim.DefaultClientSecret}
+}
+
+// `credreg simulate` in one process, `credreg run` in another, trusting
+// the simulator's CA through SSL_CERT_FILE, for both endpoints.
+func TestSimulateThenRunAcrossProcesses(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "400", "--date", "2026-11-20")
+	wh := filepath.Join(t.TempDir(), "wh")
+	for _, ep := range []string{"userRegistrationDetails", "credentialUserRegistrationDetails"} {
+		cmd := credregCmd(context.Background(), simEnv(url, ca), "run", "--endpoint", ep, "--date", "2026-11-20",
+			"--warehouse", wh, "--progress", "none")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", ep, err, out)
+		}
+		if !strings.Contains(string(out), "users          400") {
+			t.Errorf("%s: summary:\n%s", ep, out)
+		}
+		if strings.Contains(string(out), graphsim.DefaultClientSecret) {
+			t.Errorf("the client secret appears in the output")
+		}
+	}
+	// A wrong secret is an access failure with its own exit status.
+	env := append(simEnv(url, ca), "AZURE_CLIENT_SECRET=wrong-secret")
+	out, err := credregCmd(context.Background(), env, "run", "--warehouse", wh, "--progress", "none").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitAccess {
+		t.Fatalf("wrong secret: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "wrong-secret") {
+		t.Errorf("the secret appears in the output:\n%s", out)
+	}
+}
+
+// A run killed with SIGKILL mid-way leaves the previous snapshot as it was
+// and no partial Parquet file where a reader would find it.
+func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "6000", "--date", "2026-11-20")
+	wh := filepath.Join(t.TempDir(), "wh")
+	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none"}
+	if out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	before := hashTree(t, wh, ".parquet", ".json")
+
+	cmd := credregCmd(context.Background(), simEnv(url, ca), args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has landed a page of its own (the first run landed some too).
+	rawBefore := countFiles(t, wh, ".json.gz")
+	deadline := time.Now().Add(60 * time.Second)
+	for countFiles(t, wh, ".json.gz") <= rawBefore && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	after := hashTree(t, wh, ".parquet", ".json")
+	if len(before) != len(after) {
+		t.Fatalf("files changed: before %d, after %d", len(before), len(after))
+	}
+	for p, h := range before {
+		if after[p] != h {
+			t.Errorf("%s changed", p)
+		}
+	}
+}
+
+func hashTree(t *testing.T, dir string, suffixes ...string) map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "_raw") {
+			return nil
+		}
+		for _, s := range suffixes {
+			if strings.HasSuffix(p, s) {
+				b, _ := os.ReadFile(p)
+				out[p] = fmt.Sprintf("%x", b)
+			}
+		}
+		return nil
+	})
+	return out
+}
