@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,12 +227,23 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 	refresh := false
 	refreshed := false
+	var salvaged [sha256.Size]byte // body of the last salvaged answer
 	var last error
 	for attempt := 1; attempt <= c.retry.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return Page{}, err
 		}
 		p, err := c.FetchPage(ctx, link, refresh)
+		if err == nil && p.Salvaged {
+			// A page that is not valid JSON may have been damaged on the
+			// way: ask again. The same bytes twice are what Graph sends,
+			// so the good records load and the bad ones are quarantined.
+			sum := sha256.Sum256(p.Body)
+			if sum != salvaged {
+				salvaged = sum
+				err = &PageError{Err: errSalvaged}
+			}
+		}
 		if err == nil {
 			p.Attempts = attempt
 			return p, nil

@@ -156,6 +156,10 @@ func (e *PageError) Error() string {
 }
 func (e *PageError) Unwrap() []error { return []error{ErrBadPage, e.Err} }
 
+// errSalvaged marks a page that is not valid JSON as a whole but whose
+// records could be split; it is fetched again before it is accepted.
+var errSalvaged = errors.New("body is not valid JSON (records salvaged); fetching it again")
+
 // classOf returns the class of any error this package produces.
 func classOf(err error) Class {
 	var ge *GraphError

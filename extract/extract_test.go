@@ -236,3 +236,43 @@ func TestNewCredentialNeedsSomething(t *testing.T) {
 		t.Error("isPublicAuthority")
 	}
 }
+
+// A page that is not valid JSON is fetched again; the same bytes twice are
+// accepted (Graph sent them), with the bad record marked for quarantine.
+func TestSalvagedPageIsFetchedTwice(t *testing.T) {
+	body := `{"value":[{"id":"a","userPrincipalName":"a@x"},{"id":"b", "methodsRegistered": {"email", "sms"}}]}`
+	s := newSim(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Content-Type", "application/json")
+		if n == 1 {
+			io.WriteString(w, strings.Replace(body, `"a@x"`, `"a@x`, 1)) // damaged differently
+			return true
+		}
+		io.WriteString(w, body)
+		return true
+	}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	p, err := c.Pages(schemas.UserRegistrationDetails, "").Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Salvaged || len(p.Records) != 2 || p.Records[0].Err != nil || p.Records[1].Err == nil {
+		t.Fatalf("page: salvaged %v, %d records", p.Salvaged, len(p.Records))
+	}
+	if got := s.Stats().Requests; got != 3 || p.Attempts != 3 {
+		t.Errorf("%d requests, %d attempts; want 3: damaged, salvaged, the same again", got, p.Attempts)
+	}
+}
+
+func TestPagerStopsOnASelfLink(t *testing.T) {
+	var s *graphsim.Server
+	s = newSim(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":"%s%s"}`, s.URL(), r.URL.RequestURI())
+		return true
+	}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	_, pages, err := drain(context.Background(), c.Pages(schemas.UserRegistrationDetails, ""))
+	if !errors.Is(err, ErrBadPage) || pages > 2 {
+		t.Fatalf("err = %v after %d pages", err, pages)
+	}
+}

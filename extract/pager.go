@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/credreg/credreg/schemas"
@@ -45,6 +46,11 @@ func (p *Pager) Next(ctx context.Context) (Page, error) {
 		return Page{}, err
 	}
 	p.seq++
+	if page.NextLink == p.next {
+		// Following it would loop forever.
+		p.err = fmt.Errorf("%w: page %d links to itself", ErrBadPage, p.seq)
+		return Page{}, p.err
+	}
 	if page.NextLink == "" {
 		p.done = true
 	} else {

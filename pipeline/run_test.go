@@ -47,7 +47,7 @@ type env struct {
 	clockAt time.Time
 }
 
-func newEnv(t *testing.T, so graphsim.Options) *env {
+func newEnv(t testing.TB, so graphsim.Options) *env {
 	t.Helper()
 	if so.Tenants == nil {
 		so.Tenants = []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 1500}}
@@ -74,7 +74,7 @@ func newEnv(t *testing.T, so graphsim.Options) *env {
 	return e
 }
 
-func (e *env) options(t *testing.T, endpoint schemas.Endpoint) Options {
+func (e *env) options(t testing.TB, endpoint schemas.Endpoint) Options {
 	raw, err := load.OpenBucket(context.Background(), e.rawDir)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -176,11 +178,14 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	row("method rows", fmt.Sprint(c.Methods))
 	rej := fmt.Sprint(c.Rejected)
 	if c.Rejected > 0 {
-		rej += fmt.Sprintf(" %v", c.RejectsByReason)
+		rej += " (" + formatCounts(c.RejectsByReason) + ")"
 	}
 	row("rejected", rej)
 	if len(c.UnknownMethods) > 0 {
-		row("unknown values", fmt.Sprint(c.UnknownMethods))
+		row("unknown values", formatCounts(c.UnknownMethods)+" (kept, is_known_value=false)")
+	}
+	if len(c.UnknownFields) > 0 {
+		row("unknown fields", formatCounts(c.UnknownFields)+" (kept in the raw zone)")
 	}
 	row("pages", fmt.Sprintf("%d (%d empty)", c.Pages, c.EmptyPages))
 	row("requests", fmt.Sprintf("%d (%d throttled, %d retried)", r.Requests, r.Throttled, retries))
@@ -193,6 +198,15 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	row("run id", m.RunID)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// formatCounts renders a count map as "a=1, b=2", sorted by key.
+func formatCounts(m map[string]int64) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {
