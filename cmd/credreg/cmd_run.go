@@ -144,12 +144,17 @@ func startDemo(day time.Time, users int) (*graphsim.Server, error) {
 	if users <= 0 {
 		return nil, usagef("--demo-users must be positive, got %d", users)
 	}
-	// The simulator's clock runs in real time, shifted to the snapshot day.
-	shift := day.Add(12 * time.Hour).Sub(time.Now())
 	return graphsim.New(graphsim.Options{
 		Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: users, UsersOn: day}},
-		Now:     func() time.Time { return time.Now().Add(shift) },
+		Now:     clockOn(day),
 	})
+}
+
+// clockOn is a clock that runs in real time from noon (UTC) of day: the
+// simulator serves that day's data and tokens still expire.
+func clockOn(day time.Time) func() time.Time {
+	shift := day.Add(12 * time.Hour).Sub(time.Now())
+	return func() time.Time { return time.Now().Add(shift) }
 }
 
 // openRaw opens the raw zone: --raw, or the _raw folder of the warehouse.

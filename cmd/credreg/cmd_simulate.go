@@ -90,8 +90,7 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		if err != nil {
 			return usagef("--date %q: want YYYY-MM-DD", o.Date)
 		}
-		shift := day.Add(12 * time.Hour).Sub(time.Now())
-		now = func() time.Time { return time.Now().Add(shift) }
+		now = clockOn(day)
 		anchor = day
 	}
 	tenants := make([]graphsim.Tenant, len(o.Tenants))
