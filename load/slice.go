@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -55,6 +56,7 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	if opts.RowGroupRows < 0 {
 		return nil, fmt.Errorf("load: RowGroupRows is %d; want a positive cap, or 0 for the default", opts.RowGroupRows)
 	}
+	sweepStale(ctx, w.bucket, key, time.Now())
 	// The blob writers hold this context: cancelling it is what makes
 	// their Close discard instead of publish.
 	wctx, cancel := context.WithCancel(ctx)
