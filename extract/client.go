@@ -40,10 +40,15 @@ type ClientOptions struct {
 	Tenant     string
 	Credential azcore.TokenCredential
 	Scope      string       // default DefaultScope
-	HTTPClient *http.Client // default: a client with sane timeouts on the default transport
-	Throttle   *Throttle    // shared across clients; default: a private one with Graph's limits
-	Retry      RetryPolicy
-	Logger     *slog.Logger // default: discard
+	HTTPClient *http.Client // default: the default transport with a response header timeout
+	// RequestTimeout bounds one request, body included; a request that
+	// takes longer is a transient failure and is retried. Default 2 min.
+	RequestTimeout time.Duration
+	Throttle       *Throttle // shared across clients; default: a private one with Graph's limits
+	Retry          RetryPolicy
+	// Logger gets retry warnings; the caller scopes it (tenant, run).
+	// Default: discard.
+	Logger *slog.Logger
 }
 
 // RetryPolicy bounds retries of one page. Zero values mean defaults.
@@ -76,6 +81,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 type Client struct {
 	base     *url.URL
 	tenant   string
+	timeout  time.Duration
 	cred     azcore.TokenCredential
 	scope    string
 	http     *http.Client
@@ -94,6 +100,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
 		return nil, fmt.Errorf("invalid Graph URL %q: want https://host[:port]", o.GraphURL)
 	}
+	if base.Scheme == "http" && !isLoopback(base.Hostname()) {
+		return nil, fmt.Errorf("Graph URL %q is plain http: the access token would travel in clear text; use https", o.GraphURL)
+	}
 	if o.Tenant == "" {
 		return nil, fmt.Errorf("%w: no tenant", ErrCredential)
 	}
@@ -104,7 +113,12 @@ func NewClient(o ClientOptions) (*Client, error) {
 		o.Scope = DefaultScope
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: http.DefaultTransport}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = time.Minute
+		o.HTTPClient = &http.Client{Transport: t}
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 2 * time.Minute
 	}
 	hc := *o.HTTPClient
 	// Never follow a redirect with the token to another host.
@@ -123,7 +137,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{base: base, tenant: o.Tenant, cred: o.Credential, scope: o.Scope, http: &hc,
+	return &Client{base: base, tenant: o.Tenant, timeout: o.RequestTimeout, cred: o.Credential, scope: o.Scope, http: &hc,
 		throttle: o.Throttle, retry: o.Retry.withDefaults(), log: o.Logger}, nil
 }
 
@@ -177,9 +191,16 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 	}
 	tok, err := c.cred.GetToken(ctx, tro)
 	if err != nil {
-		return Page{}, fmt.Errorf("%w for tenant %s: %w", ErrCredential, c.tenant, err)
+		if ctx.Err() != nil {
+			return Page{}, ctx.Err()
+		}
+		return Page{}, classifyTokenError(err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	// The timeout covers the whole exchange, body included: a server that
+	// stalls mid-body must not hang a nightly run.
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, link, nil)
 	if err != nil {
 		return Page{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -263,19 +284,23 @@ func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 			}
 			refresh, refreshed = true, true
 			c.stats.retries[Unauthorized].Add(1)
-			c.log.Info("graph refused the token; fetching a fresh one", "tenant", c.tenant)
+			c.log.Info("graph refused the token; fetching a fresh one")
 			continue
 		}
 		c.stats.retries[class].Add(1)
 		delay := c.backoff(attempt)
 		var ge *GraphError
 		if errors.As(err, &ge) && ge.RetryAfter > 0 {
+			// Graph said how long: the throttle holds every request of
+			// the tenant that long, this one included.
 			delay = min(ge.RetryAfter, c.retry.MaxRetryAfter)
 			c.throttle.Pause(c.tenant, delay)
-			delay = 0 // the throttle holds the next request
+			c.log.Warn("graph asked to wait; retrying", "class", class.String(), "attempt", attempt,
+				"retry_after", delay, "err", err)
+			continue
 		}
-		c.log.Warn("retrying graph request", "tenant", c.tenant, "class", class.String(),
-			"attempt", attempt, "delay", delay.Round(time.Millisecond), "err", err)
+		c.log.Warn("retrying graph request", "class", class.String(),
+			"attempt", attempt, "backoff", delay.Round(time.Millisecond), "err", err)
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
@@ -318,6 +343,14 @@ func graphError(resp *http.Response, body []byte) *GraphError {
 		}
 	}
 	return ge
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func sameHost(u, base *url.URL) bool {

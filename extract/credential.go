@@ -3,9 +3,12 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -116,6 +119,30 @@ func isPublicAuthority(authority string) bool {
 		}
 	}
 	return false
+}
+
+// classifyTokenError decides whether a failure to get a token is the
+// credential's fault (wrong secret, unknown app or tenant: permanent) or the
+// authority's or the network's (a timeout, a 5xx, a 429: transient, retried
+// like any Graph request). A token refresh that fails on a network blip
+// after an hour of paging must not lose the run.
+func classifyTokenError(err error) error {
+	var ae *azidentity.AuthenticationFailedError
+	if errors.As(err, &ae) && ae.RawResponse != nil {
+		switch st := ae.RawResponse.StatusCode; {
+		case st == http.StatusTooManyRequests || st >= 500:
+			return &TransportError{Op: "get token", Err: fmt.Errorf("authority answered HTTP %d", st)}
+		}
+		return fmt.Errorf("%w: %w", ErrCredential, err)
+	}
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%w: %w", ErrCredential, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
+		return &TransportError{Op: "get token", Err: stripURL(err)}
+	}
+	return fmt.Errorf("%w: %w", ErrCredential, err)
 }
 
 // IsCredentialError reports whether err came from getting a token rather

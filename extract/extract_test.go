@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/credreg/credreg/graphsim"
 	"github.com/credreg/credreg/schemas"
@@ -263,16 +268,113 @@ func TestSalvagedPageIsFetchedTwice(t *testing.T) {
 	}
 }
 
-func TestPagerStopsOnASelfLink(t *testing.T) {
+// A cycle of next links (A → B → A) stops with an error instead of
+// reading the same pages forever.
+func TestPagerStopsOnALinkCycle(t *testing.T) {
 	var s *graphsim.Server
 	s = newSim(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":"%s%s"}`, s.URL(), r.URL.RequestURI())
+		next := s.URL() + "/v1.0/reports/authenticationMethods/userRegistrationDetails?$skiptoken=B"
+		if r.URL.Query().Get("$skiptoken") == "B" {
+			next = s.URL() + "/v1.0/reports/authenticationMethods/userRegistrationDetails?$skiptoken=A"
+		}
+		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":"%s"}`, next)
 		return true
 	}})
 	c := newTestClient(t, s, graphsim.DefaultClientSecret)
 	_, pages, err := drain(context.Background(), c.Pages(schemas.UserRegistrationDetails, ""))
-	if !errors.Is(err, ErrBadPage) || pages > 2 {
+	if !errors.Is(err, ErrBadPage) || pages > 3 {
 		t.Fatalf("err = %v after %d pages", err, pages)
+	}
+}
+
+// A server that stalls mid-body is a transient failure, not a hung run.
+func TestStalledResponseTimesOut(t *testing.T) {
+	s := newSim(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"value":[`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		return true
+	}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	c.timeout = 100 * time.Millisecond
+	_, err := c.FetchPage(context.Background(), c.ReportURL(schemas.UserRegistrationDetails, ""), false)
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("err = %v, want a transient failure", err)
+	}
+}
+
+// Retry-After is obeyed: the retry goes out no sooner than Graph asked.
+func TestRetryAfterIsWaited(t *testing.T) {
+	var first time.Time
+	var gap time.Duration
+	s := newSim(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if n == 1 {
+			first = time.Now()
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"code":"TooManyRequests","message":"Please retry again later."}}`)
+			return true
+		}
+		if n == 2 {
+			gap = time.Since(first)
+		}
+		return false
+	}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	if _, err := c.Pages(schemas.UserRegistrationDetails, "").Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if gap < time.Second {
+		t.Errorf("retried %v after a 429 with Retry-After: 1", gap)
+	}
+	if st := c.Stats(); st.Throttled != 1 || st.Retries["throttled"] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestPlainHTTPGraphURLOnlyOnLoopback(t *testing.T) {
+	cred := fakeCred{}
+	if _, err := NewClient(ClientOptions{GraphURL: "http://graph.example.com", Tenant: "t", Credential: cred}); err == nil ||
+		!strings.Contains(err.Error(), "clear text") {
+		t.Errorf("plain http to a remote host accepted: %v", err)
+	}
+	if _, err := NewClient(ClientOptions{GraphURL: "http://127.0.0.1:8080", Tenant: "t", Credential: cred}); err != nil {
+		t.Errorf("loopback http refused: %v", err)
+	}
+}
+
+// fakeCred stands in where no token is ever requested.
+type fakeCred struct{}
+
+func (fakeCred) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("not used")
+}
+
+func TestTokenErrorsAreClassified(t *testing.T) {
+	authFailed := func(status int) error {
+		return &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: status}}
+	}
+	cases := []struct {
+		err  error
+		want Class
+	}{
+		{authFailed(401), Permanent},
+		{authFailed(400), Permanent},
+		{authFailed(503), Transient},
+		{authFailed(429), Transient},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, Transient},
+		{errors.New("something else"), Permanent},
+	}
+	for _, c := range cases {
+		got := classifyTokenError(c.err)
+		if classOf(got) != c.want {
+			t.Errorf("classifyTokenError(%v) = %v (class %v), want %v", c.err, got, classOf(got), c.want)
+		}
+		if c.want == Permanent && !IsCredentialError(got) {
+			t.Errorf("%v is not reported as a credential error", got)
+		}
 	}
 }

@@ -17,12 +17,15 @@ type Pager struct {
 	seq  int64
 	done bool
 	err  error
+	// visited holds every link followed, to stop a cycle of next links.
+	visited map[string]struct{}
 }
 
 // Pages returns a pager over endpoint, optionally restricted by an OData
 // $filter (one shard of the listing).
 func (c *Client) Pages(endpoint schemas.Endpoint, filter string) *Pager {
-	return &Pager{c: c, next: c.ReportURL(endpoint, filter)}
+	first := c.ReportURL(endpoint, filter)
+	return &Pager{c: c, next: first, visited: map[string]struct{}{first: {}}}
 }
 
 // Next returns the next page, or io.EOF after the last. A failed page is
@@ -46,11 +49,12 @@ func (p *Pager) Next(ctx context.Context) (Page, error) {
 		return Page{}, err
 	}
 	p.seq++
-	if page.NextLink == p.next {
-		// Following it would loop forever.
-		p.err = fmt.Errorf("%w: page %d links to itself", ErrBadPage, p.seq)
+	if _, seen := p.visited[page.NextLink]; seen {
+		// Following it would loop forever, landing the same pages again.
+		p.err = fmt.Errorf("%w: page %d links back to a page already read", ErrBadPage, p.seq)
 		return Page{}, p.err
 	}
+	p.visited[page.NextLink] = struct{}{}
 	if page.NextLink == "" {
 		p.done = true
 	} else {
