@@ -77,7 +77,15 @@ type Options struct {
 	Progress func(Progress)
 	// Tool is the program name and version recorded in the manifest.
 	Tool string
+	// AllowEmpty publishes a snapshot with no users. Off by default: an
+	// empty answer more likely means a broken report (the deprecated beta
+	// endpoint stopped returning data) than a tenant without users, and
+	// publishing it would replace a good snapshot.
+	AllowEmpty bool
 }
+
+// ErrEmptySnapshot: Graph returned no users and Options.AllowEmpty is off.
+var ErrEmptySnapshot = errors.New("Graph returned no users; nothing was published (allow it with --allow-empty)")
 
 // Progress is a snapshot of a running tenant.
 type Progress struct {
@@ -162,6 +170,10 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 	if err := raw.Finish(ctx, rawIdx, true); err != nil {
 		return nil, err
 	}
+	if cs := tr.Stats(); cs.Users == 0 && !o.AllowEmpty {
+		return nil, fmt.Errorf("tenant %s, %s: %w (%d records read, %d rejected)", o.Key.Tenant, o.Endpoint,
+			ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
+	}
 
 	publishStart := time.Now()
 	files, err := sw.Commit(ctx)
@@ -169,6 +181,10 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	published = true
+	// From here on the new data is out: the manifest that describes it
+	// must be written even if the run is being interrupted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	st, cs := client.Stats(), tr.Stats()
 	counts.RecordsIn, counts.Users, counts.Methods, counts.Rejected = cs.RecordsIn, cs.Users, cs.Methods, cs.Rejected
 	counts.RejectsByReason, counts.UnknownMethods, counts.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields

@@ -463,3 +463,37 @@ func snapshotFiles(t *testing.T, dir string) map[string]string {
 	})
 	return out
 }
+
+// An empty answer does not replace a good snapshot unless asked to.
+func TestRunTenantRefusesEmptySnapshot(t *testing.T) {
+	var empty atomic.Bool
+	e := newEnv(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 300}},
+		Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if !empty.Load() {
+				return false
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"value":[]}`)
+			return true
+		}})
+	o := e.options(t, schemas.UserRegistrationDetails)
+	if _, err := RunTenant(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshotFiles(t, e.whDir)
+	empty.Store(true)
+	if _, err := RunTenant(context.Background(), o); !errors.Is(err, ErrEmptySnapshot) {
+		t.Fatalf("err = %v, want ErrEmptySnapshot", err)
+	}
+	if after := snapshotFiles(t, e.whDir); !maps.Equal(before, after) {
+		t.Fatal("an empty run changed the warehouse")
+	}
+	o.AllowEmpty = true
+	m, err := RunTenant(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Counts.Users != 0 || readSlice(t, e.wh, schemas.UserRegistrationDetailsTable, o.Key).NumRows() != 0 {
+		t.Errorf("allowed empty run: %+v", m.Counts)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,14 +21,15 @@ import (
 
 // runOptions are the flags of `credreg run`.
 type runOptions struct {
-	Endpoint  string
-	Tenant    string
-	GraphURL  string
-	Date      string
-	Warehouse string
-	Raw       string
-	Demo      bool
-	DemoUsers int
+	Endpoint   string
+	Tenant     string
+	GraphURL   string
+	Date       string
+	Warehouse  string
+	Raw        string
+	Demo       bool
+	DemoUsers  int
+	AllowEmpty bool
 	logOptions
 }
 
@@ -41,6 +44,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Raw, "raw", "", "where raw pages go, as received (default <warehouse>/_raw)")
 	f.BoolVar(&o.Demo, "demo", false, "run against an in-process simulated tenant (graphsim); needs no credentials")
 	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in the --demo tenant")
+	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
 	o.logOptions.AddFlags(cmd)
 }
 
@@ -58,7 +62,7 @@ Credentials come the azidentity way: AZURE_TENANT_ID, AZURE_CLIENT_ID and one of
 AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE;
 AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE.`,
 		Example: `  credreg run --demo
-  credreg run --tenant $AZURE_TENANT_ID --warehouse gs://my-bucket?prefix=credreg/
+  credreg run --tenant "$AZURE_TENANT_ID" --warehouse 'gs://my-bucket?prefix=credreg/'
   credreg run --endpoint credentialUserRegistrationDetails --date 2026-11-27`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -116,7 +120,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 
 	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
 	if err != nil {
-		return usagef("--warehouse %s: %v", o.Warehouse, err)
+		return usagef("--warehouse: %v", err)
 	}
 	defer wh.Close()
 	raw, rawLoc, err := openRaw(ctx, o.Warehouse, o.Raw)
@@ -130,7 +134,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	m, err := pipeline.RunTenant(ctx, pipeline.Options{
 		Key: key, Endpoint: endpoint, Source: src,
 		Sink: pipeline.ParquetSink{Warehouse: wh}, Raw: raw, RawURL: rawLoc,
-		Logger: log, Progress: bar.update, Tool: "credreg " + version,
+		Logger: log, Progress: bar.update, Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
 	})
 	bar.finish(err)
 	ui.close()
@@ -162,15 +166,38 @@ func openRaw(ctx context.Context, warehouse, raw string) (*blob.Bucket, string, 
 	if raw != "" {
 		b, err := load.OpenBucket(ctx, raw)
 		if err != nil {
-			return nil, "", usagef("--raw %s: %v", raw, err)
+			return nil, "", usagef("--raw: %v", err)
 		}
-		return b, raw, nil
+		loc := raw
+		if u, err := url.Parse(raw); err == nil && u.RawQuery != "" {
+			u.RawQuery = ""
+			loc = u.String()
+		}
+		return b, loc, nil
 	}
 	b, err := load.OpenBucket(ctx, warehouse)
 	if err != nil {
-		return nil, "", usagef("--warehouse %s: %v", warehouse, err)
+		return nil, "", usagef("--warehouse: %v", err)
 	}
-	return blob.PrefixedBucket(b, "_raw/"), strings.TrimRight(warehouse, "/") + "/_raw", nil
+	return blob.PrefixedBucket(b, "_raw/"), rawLocation(warehouse), nil
+}
+
+// rawLocation names the default raw zone, <warehouse>/_raw, for the
+// manifest: inside the prefix of a bucket URL, with no query parameter
+// other than the prefix (a URL may carry options that are nobody's business).
+func rawLocation(warehouse string) string {
+	u, err := url.Parse(warehouse)
+	if err != nil || !strings.Contains(warehouse, "://") {
+		return filepath.Join(warehouse, "_raw")
+	}
+	prefix := u.Query().Get("prefix")
+	u.RawQuery = ""
+	if prefix != "" {
+		u.RawQuery = url.Values{"prefix": {strings.TrimSuffix(prefix, "/") + "/_raw/"}}.Encode()
+		return u.String()
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/_raw"
+	return u.String()
 }
 
 // parseDate reads --date; empty means today (UTC).

@@ -16,7 +16,12 @@ func newSchemaCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema [table]",
 		Short: "Print the warehouse tables (Arrow or BigQuery JSON form) and the schema version",
-		Args:  cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("schema takes at most one table name, got %d", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSchema(cmd.OutOrStdout(), format, args)
 		},

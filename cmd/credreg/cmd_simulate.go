@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,7 @@ type simulateOptions struct {
 func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "listen address (loopback by default)")
-	f.StringVar(&o.CAOut, "ca-out", "", "write the simulator's CA certificate (PEM) here, for SSL_CERT_FILE")
+	f.StringVar(&o.CAOut, "ca-out", filepath.Join(os.TempDir(), "credreg-graphsim-ca.pem"), "write the simulator's CA certificate (PEM) here, for SSL_CERT_FILE")
 	f.StringArrayVar(&o.Tenants, "tenant", []string{graphsim.DefaultTenantID}, "tenant id to simulate (repeatable)")
 	f.IntVar(&o.Users, "users", 5000, "users per tenant on --date (or the day it starts); the population grows 0.03 % a day after it")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the generated data and faults")
@@ -108,18 +109,16 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		return err
 	}
 	defer sim.Close()
-	if o.CAOut != "" {
-		if err := os.WriteFile(o.CAOut, sim.CACertPEM(), 0o644); err != nil {
-			return fmt.Errorf("--ca-out: %w", err)
-		}
+	ca, err := filepath.Abs(o.CAOut)
+	if err != nil {
+		return usagef("--ca-out: %v", err)
+	}
+	if err := os.WriteFile(ca, sim.CACertPEM(), 0o644); err != nil {
+		return fmt.Errorf("--ca-out: %w", err)
 	}
 	shownSecret := "<the value of CREDREG_SIM_CLIENT_SECRET>"
 	if secret == graphsim.DefaultClientSecret {
 		shownSecret = graphsim.DefaultClientSecret // the public demo secret
-	}
-	ca := o.CAOut
-	if ca == "" {
-		ca = "<file written by --ca-out>"
 	}
 	fmt.Fprintf(stdout, `graphsim serving %d tenant(s) of %d users at %s
 Point credreg (or any Graph client) at it:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/pipeline"
 )
 
 // version is set by the build (-ldflags "-X main.version=…").
@@ -41,13 +43,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "credreg: %v\n", err)
-		if code == exitUsage {
-			fmt.Fprintln(os.Stderr, "Run 'credreg --help' for usage.")
-		}
+		reportError(cmd, err, code)
 	}
 	os.Exit(code)
 }
@@ -64,6 +63,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.Is(err, errPartial):
 		return exitPartial
+	case errors.Is(err, pipeline.ErrEmptySnapshot):
+		return exitContract
 	case errors.Is(err, extract.ErrForbidden), errors.Is(err, extract.ErrNotPremium),
 		errors.Is(err, extract.ErrUnauthorized), extract.IsCredentialError(err):
 		return exitAccess
@@ -72,6 +73,19 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 var errPartial = errors.New("some tenants failed")
+
+// reportError prints the error that ends the program: one JSON record when
+// the command logs JSON (a scheduler parses stderr), else a plain line.
+func reportError(cmd *cobra.Command, err error, code int) {
+	if f := cmd.Flags().Lookup("log-format"); f != nil && f.Value.String() == "json" {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("credreg failed", "err", err.Error(), "exit_code", code)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "credreg: %v\n", err)
+	if code == exitUsage {
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+}
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -87,6 +101,13 @@ Try it without a tenant:  credreg run --demo`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for credreg (commands: run, simulate, schema)", args[0])
+		}
+		return nil
+	}
 	root.AddCommand(newRunCmd(), newSimulateCmd(), newSchemaCmd())
 	return root
 }

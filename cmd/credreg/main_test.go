@@ -93,6 +93,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"run", "--nope"}, nil, "unknown flag"},
 		{[]string{"run", "extra"}, nil, "takes no arguments"},
 		{[]string{"schema", "nosuchtable"}, nil, "unknown table"},
+		{[]string{"schema", "a", "b"}, nil, "at most one table"},
+		{[]string{"bogus"}, nil, "unknown command"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -151,6 +153,34 @@ func TestRunDemo(t *testing.T) {
 	}
 	if !summary {
 		t.Error("no JSON run summary")
+	}
+}
+
+func TestRawLocation(t *testing.T) {
+	cases := map[string]string{
+		"./warehouse":                         "warehouse/_raw",
+		"/data/wh/":                           "/data/wh/_raw",
+		"gs://bucket?prefix=credreg/":         "gs://bucket?prefix=credreg%2F_raw%2F",
+		"gs://bucket/wh":                      "gs://bucket/wh/_raw",
+		"file:///tmp/wh?create_dir=true":      "file:///tmp/wh/_raw",
+		"gs://bucket?prefix=p&access_id=leak": "gs://bucket?prefix=p%2F_raw%2F",
+	}
+	for in, want := range cases {
+		if got := rawLocation(in); got != want {
+			t.Errorf("rawLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// With --log-format json even the final error is one JSON record.
+func TestJSONErrors(t *testing.T) {
+	cmd := credregCmd(context.Background(), []string{"AZURE_CLIENT_ID=c"}, "run", "--tenant", "t", "--log-format", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "{") || !strings.Contains(lines[0], `"exit_code":2`) {
+		t.Fatalf("stderr:\n%s", stderr.String())
 	}
 }
 
