@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -25,6 +27,7 @@ func TestSinkConformance(t *testing.T) {
 			t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, b) })
 			t.Run("Rerun", func(t *testing.T) { testRerun(t, b) })
 			t.Run("Abort", func(t *testing.T) { testAbort(t, b) })
+			t.Run("PublishNotInterrupted", func(t *testing.T) { testPublishNotInterrupted(t, b) })
 		})
 	}
 }
@@ -202,34 +205,56 @@ func testRerun(t *testing.T, b backend) {
 	}
 }
 
+// testAbort runs a slice that stops half-way, over a published one. Only
+// Abort (or a failed Commit) discards it: a cancelled ctx makes Write and
+// Commit refuse, but the slice stays open until Commit or Abort.
 func testAbort(t *testing.T, b backend) {
 	cases := []struct {
 		name string
-		// stop ends the run that must leave no trace.
-		stop func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, rest [][]arrow.RecordBatch)
+		// stop ends the run; it returns what Commit published, if it did.
+		stop func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, rest [][]arrow.RecordBatch) []FileInfo
 	}{
-		{"Abort", func(t *testing.T, _ context.Context, _ context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) {
+		{"Abort", func(t *testing.T, _ context.Context, _ context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) []FileInfo {
 			s.Abort()
+			return nil
 		}},
-		{"cancel mid-way, then Abort", func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, rest [][]arrow.RecordBatch) {
+		{"cancel mid-way, then Abort", func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, rest [][]arrow.RecordBatch) []FileInfo {
 			cancel()
 			if err := s.Write(ctx, schemas.Tables[0], rest[0][0]); !errors.Is(err, context.Canceled) {
 				t.Errorf("Write after cancel = %v, want context.Canceled", err)
 			}
 			s.Abort()
+			return nil
 		}},
-		{"cancel, then Commit", func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) {
+		{"cancel, then Commit", func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) []FileInfo {
 			cancel()
 			if _, err := s.Commit(ctx); !errors.Is(err, context.Canceled) {
 				t.Errorf("Commit after cancel = %v, want context.Canceled", err)
 			}
 			// A failed Commit aborts by itself; no Abort here on purpose.
+			return nil
 		}},
-		{"Commit with a live ctx after Begin's ctx is cancelled", func(t *testing.T, _ context.Context, cancel context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) {
-			cancel()
-			if _, err := s.Commit(context.Background()); !errors.Is(err, context.Canceled) {
-				t.Errorf("Commit = %v, want context.Canceled from the blob writer", err)
+		{"Abort's cancel, then Commit", func(t *testing.T, ctx context.Context, _ context.CancelFunc, s *SliceWriter, _ [][]arrow.RecordBatch) []FileInfo {
+			// What Abort does before it waits for a Commit in progress:
+			// the Commit that then gets the lock must not publish.
+			s.interrupt()
+			if _, err := s.Commit(ctx); err == nil || !strings.Contains(err.Error(), "aborted") {
+				t.Errorf("Commit after Abort's cancel = %v, want an error saying the slice was aborted", err)
 			}
+			return nil
+		}},
+		{"Commit with a live ctx after Begin's ctx is cancelled", func(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *SliceWriter, rest [][]arrow.RecordBatch) []FileInfo {
+			cancel()
+			if err := s.Write(ctx, schemas.Tables[0], rest[0][0]); !errors.Is(err, context.Canceled) {
+				t.Errorf("Write with Begin's cancelled ctx = %v, want context.Canceled", err)
+			}
+			live := context.Background()
+			writeAll(t, live, s, rest)
+			infos, err := s.Commit(live)
+			if err != nil {
+				t.Fatalf("Commit = %v; cancelling Begin's ctx must not abort the slice", err)
+			}
+			return infos
 		}},
 	}
 	for _, tc := range cases {
@@ -243,6 +268,7 @@ func testAbort(t *testing.T, b backend) {
 					t.Fatalf("%s stored sha256 %s, FileInfo %s", fi.Path, before[fi.Path], fi.SHA256)
 				}
 			}
+			beforeFiles := slices.Sorted(maps.Keys(before))
 
 			mem := checkedAllocator(t)
 			recs := makeSlice(key, "run-2", 200, 20, 2).records(mem, 20)
@@ -259,36 +285,118 @@ func testAbort(t *testing.T, b backend) {
 				half[i], rest[i] = rs[:len(rs)/2], rs[len(rs)/2:]
 			}
 			writeAll(t, ctx, s, half)
+			if mid := objects(t, w); dir == "" && !maps.Equal(mid, before) {
+				t.Errorf("mid-run the warehouse shows %v, want only the previous snapshot %v", mid, before)
+			}
 			if dir != "" {
-				if tmp := countTmp(localFiles(t, dir)); tmp != len(schemas.Tables) {
-					t.Errorf("mid-run the folder has %d temporary files, want one per table (%d)", tmp, len(schemas.Tables))
+				if got := publishedFiles(t, dir); !slices.Equal(got, beforeFiles) {
+					t.Errorf("mid-run the partitions hold %v, want exactly the previous snapshot %v", got, beforeFiles)
+				}
+				for _, fi := range prev {
+					if got := sha256File(t, filepath.Join(dir, fi.Path)); got != fi.SHA256 {
+						t.Errorf("mid-run %s has sha256 %s, want the previous file's %s", fi.Path, got, fi.SHA256)
+					}
+				}
+				wantStaged(t, dir, "run-2")
+			}
+			published := tc.stop(t, ctx, cancel, s, rest)
+			s.Abort() // a second Abort (or one after Commit) is a no-op
+
+			want := before
+			if published != nil {
+				want = map[string]string{}
+				for _, fi := range published {
+					want[fi.Path] = fi.SHA256
+				}
+				for i, table := range schemas.Tables {
+					got, err := w.ReadSlice(context.Background(), table, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var rows int64
+					for _, r := range recs[i] {
+						rows += r.NumRows()
+					}
+					if got.NumRows() != rows || published[i].Rows != rows {
+						t.Errorf("%s holds %d rows, FileInfo says %d; want the run's %d", table.Name, got.NumRows(), published[i].Rows, rows)
+					}
+					got.Release()
 				}
 			}
-			tc.stop(t, ctx, cancel, s, rest)
-			s.Abort() // a second Abort (or one after a failed Commit) is a no-op
-
-			if after := objects(t, w); !maps.Equal(after, before) {
-				t.Errorf("warehouse changed by a run that did not commit:\nbefore %v\nafter  %v", before, after)
+			if after := objects(t, w); !maps.Equal(after, want) {
+				t.Errorf("after the run the warehouse holds\n%v\nwant\n%v", after, want)
 			}
 			if dir != "" {
-				want := slices.Sorted(maps.Keys(before))
-				if files := localFiles(t, dir); !slices.Equal(files, want) {
-					t.Errorf("after the aborted run the folder holds %v, want exactly %v (no temporary files)", files, want)
+				if files := localFiles(t, dir); !slices.Equal(files, slices.Sorted(maps.Keys(want))) {
+					t.Errorf("after the run the folder holds %v, want exactly %v (nothing staged)", files, slices.Sorted(maps.Keys(want)))
 				}
 			}
 			if _, err := s.Commit(context.Background()); err == nil {
-				t.Error("Commit after Abort succeeded")
+				t.Error("Commit after Abort or Commit succeeded")
 			}
 		})
 	}
 }
 
-func countTmp(files []string) int {
-	n := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, ".tmp") {
-			n++
-		}
+// testPublishNotInterrupted cancels everything that could stop Commit once
+// it has published its first file: the rest must be published too, or the
+// slice would be half new, half old.
+func testPublishNotInterrupted(t *testing.T, b backend) {
+	cases := []struct {
+		name string
+		// interrupt runs after the first file is published.
+		interrupt func(s *SliceWriter, cancelCommit, cancelBegin context.CancelFunc)
+	}{
+		{"Commit's and Begin's ctx cancelled", func(_ *SliceWriter, cancelCommit, cancelBegin context.CancelFunc) {
+			cancelCommit()
+			cancelBegin()
+		}},
+		{"Abort", func(s *SliceWriter, _, _ context.CancelFunc) {
+			// What Abort does before it waits for Commit to finish (a real
+			// Abort would block here, as Commit holds the lock).
+			s.interrupt()
+		}},
 	}
-	return n
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, dir := b.open(t)
+			key := schemas.Key{Date: day("2025-03-08"), Tenant: "tenant-i"}
+			commitSlice(t, w, key, "run-1", makeSlice(key, "run-1", 30, 5, 1), WriterOptions{})
+
+			recs := makeSlice(key, "run-2", 50, 7, 2).records(memory.DefaultAllocator, 10)
+			defer release(recs)
+			beginCtx, cancelBegin := context.WithCancel(context.Background())
+			defer cancelBegin()
+			commitCtx, cancelCommit := context.WithCancel(context.Background())
+			defer cancelCommit()
+			s, err := w.Begin(beginCtx, key, "run-2", WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Abort()
+			writeAll(t, beginCtx, s, recs)
+			var published []string
+			s.afterPublish = func(table string) {
+				if published = append(published, table); len(published) == 1 {
+					tc.interrupt(s, cancelCommit, cancelBegin)
+				}
+			}
+			infos, err := s.Commit(commitCtx)
+			if err != nil {
+				t.Fatalf("Commit = %v after publishing %v; once publishing has started it must finish", err, published)
+			}
+			want := map[string]string{}
+			for _, fi := range infos {
+				want[fi.Path] = fi.SHA256
+			}
+			if got := objects(t, w); !maps.Equal(got, want) {
+				t.Errorf("the warehouse holds\n%v\nwant the new files\n%v", got, want)
+			}
+			if dir != "" {
+				if got := stagingFiles(t, dir); len(got) != 0 {
+					t.Errorf("after Commit _staging still holds %v", got)
+				}
+			}
+		})
+	}
 }

@@ -13,24 +13,40 @@
 //
 // # Atomic publish
 //
-// [Warehouse.Begin] opens one blob writer per table at the file's final
-// key, under a context that [SliceWriter.Abort] cancels. gocloud publishes a
-// blob only when its writer is closed and discards it when that context is
-// cancelled, so until [SliceWriter.Commit] nothing is visible and the
-// previous snapshot is untouched. A local warehouse writes each file to a
-// temporary sibling named part-00000.parquet.<hex>.tmp (which no
-// *.parquet glob matches) and renames it into place, which replaces the old
-// file atomically; Abort removes the temporary file.
+// [Warehouse.Begin] stages one file per table where no reader looks, and
+// [SliceWriter.Commit] publishes them, each an atomic replace of the
+// previous file, so until Commit nothing is visible and the previous
+// snapshot is untouched:
+//
+//   - on a local warehouse (a folder or a file:// URL), each file is
+//     written to <warehouse>/_staging/<run>-<table>-<hex>.parquet.tmp,
+//     synced, and renamed onto its part file. The staging folder is inside
+//     the warehouse, so the rename never crosses a filesystem. Nothing
+//     partial ever sits inside a partition, where Spark or Hive — which
+//     skip only names starting with _ or . — would read it; a process
+//     killed mid-write leaves only a file in _staging, which a later Begin
+//     removes once it is an hour old (a live slice keeps its own fresh);
+//   - on other buckets (gs://, mem://), each file is a blob writer at its
+//     final key: gocloud publishes the object when the writer is closed and
+//     discards it when the writer's context is cancelled first.
+//
+// The writers' context does not derive its cancellation from the ctx given
+// to Begin: only Abort, or a failed Commit, cancels it. So a signal that
+// cancels the caller's context while Commit publishes cannot leave a slice
+// half new, half old: Commit checks its ctx once before publishing, and
+// once the first file is out it publishes the rest. The price is that the
+// caller must end every slice with Commit or Abort.
 //
 // Commit first finishes all three Parquet files, then publishes them one
 // after the other. Each file is replaced atomically, but the three are not
 // one transaction: a reader that needs the complete set reads the manifest,
 // which the caller writes last with [Warehouse.WriteManifest] from the
 // [FileInfo] values Commit returns (sizes and sha256 of what was published).
+// Manifests go through the bucket, under _manifests, which readers skip.
 //
 // Always pair Begin with a deferred Abort: it is a no-op after a successful
-// Commit, and on a local warehouse it is what removes the temporary files of
-// a run that failed or was cancelled.
+// Commit, and it is what discards the staged files of a run that failed or
+// was cancelled.
 //
 // # Parquet
 //

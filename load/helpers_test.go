@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,4 +259,66 @@ func localFiles(t *testing.T, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// stagingFiles lists the names of the files in the local warehouse's
+// _staging folder: the slices being written.
+func stagingFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, stagingDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// publishedFiles is localFiles without _staging: what a reader of the
+// tables and manifests could see.
+func publishedFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, f := range localFiles(t, dir) {
+		if !strings.HasPrefix(f, stagingDir+"/") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// wantStaged checks that _staging holds exactly one staged file per table
+// of the run.
+func wantStaged(t *testing.T, dir, runID string) {
+	t.Helper()
+	files := stagingFiles(t, dir)
+	if len(files) != len(schemas.Tables) {
+		t.Errorf("_staging holds %v, want one file per table (%d)", files, len(schemas.Tables))
+		return
+	}
+	for _, table := range schemas.Tables {
+		prefix := runID + "-" + table.Name + "-"
+		i := slices.IndexFunc(files, func(f string) bool {
+			return strings.HasPrefix(f, prefix) && strings.HasSuffix(f, ".parquet.tmp")
+		})
+		if i < 0 {
+			t.Errorf("_staging holds %v, none of them %s<hex>.parquet.tmp", files, prefix)
+		}
+	}
+}
+
+// sha256File is the hex sha256 of a file's content.
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -51,8 +51,8 @@ func validateKey(key schemas.Key) error {
 }
 
 // parseSliceKey recognizes the key of a table's file and returns its slice.
-// Anything else under the table — a temporary file of a write in progress,
-// a foreign file — is not a slice.
+// Anything else under the table — a temporary file an earlier version
+// left beside a part file, a foreign file — is not a slice.
 func parseSliceKey(table, objKey string) (schemas.Key, bool) {
 	rest, ok := strings.CutPrefix(objKey, table+"/snapshot_date=")
 	if !ok {

@@ -2,7 +2,6 @@ package load
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -30,7 +28,7 @@ const (
 	maxRowGroupBytes = 128 << 20
 
 	// sinkBufferSize batches Parquet's many small writes into large
-	// writes to the blob writer.
+	// writes to the staged object.
 	sinkBufferSize = 1 << 20
 
 	parquetContentType = "application/vnd.apache.parquet"
@@ -50,7 +48,7 @@ type WriterOptions struct {
 	Allocator memory.Allocator
 }
 
-// hashingSink sits between the Parquet writer and the blob writer: it
+// hashingSink sits between the Parquet writer and the staged object: it
 // buffers, and hashes and counts exactly the bytes that will be published.
 // It deliberately has no Close, so closing the Parquet writer finishes the
 // file without publishing it.
@@ -71,8 +69,8 @@ func (s *hashingSink) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// tableFile is one table's Parquet file of a slice, from the open blob
-// writer to its publication.
+// tableFile is one table's Parquet file of a slice, from its staged object
+// to its publication.
 type tableFile struct {
 	// mu serializes Writes of the table: a Parquet writer takes one batch
 	// at a time. Commit and Abort run with the slice locked exclusively,
@@ -80,8 +78,8 @@ type tableFile struct {
 	mu sync.Mutex
 
 	table *schemas.Table
-	key   string // object key, relative to the warehouse root
-	blob  *blob.Writer
+	key   string       // object key, relative to the warehouse root
+	obj   stagedObject // nil once published or discarded
 	sink  *hashingSink
 	pq    *pqarrow.FileWriter
 
@@ -89,20 +87,15 @@ type tableFile struct {
 	maxBytes int64 // encoded bytes after which the row group is cut
 	cut      bool  // start a new row group before the next batch
 	err      error // the first write error; the file cannot be committed
-	finished bool  // Parquet footer written and flushed to the blob writer
+	finished bool  // Parquet footer written and the object sealed
 }
 
-// openTableFile opens the blob writer at the file's final key and a
-// Parquet writer on it. On error it returns whatever it opened, for the
-// caller to abort.
-func openTableFile(ctx context.Context, b *blob.Bucket, t *schemas.Table, key schemas.Key, runID string, opts WriterOptions) (*tableFile, error) {
-	f := &tableFile{table: t, key: partKey(t.Name, key), maxBytes: maxRowGroupBytes}
-	bw, err := b.NewWriter(ctx, f.key, &blob.WriterOptions{ContentType: parquetContentType})
-	if err != nil {
-		return nil, blobError("create", f.key, err)
-	}
-	f.blob = bw
-	f.sink = &hashingSink{buf: bufio.NewWriterSize(bw, sinkBufferSize), sum: sha256.New()}
+// openTableFile starts a Parquet file on obj, the staged object of the
+// table's file. It always returns the tableFile, so that the caller can
+// abort it, which discards obj, even on error.
+func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID string, opts WriterOptions) (*tableFile, error) {
+	f := &tableFile{table: t, key: partKey(t.Name, key), obj: obj, maxBytes: maxRowGroupBytes}
+	f.sink = &hashingSink{buf: bufio.NewWriterSize(obj, sinkBufferSize), sum: sha256.New()}
 
 	mem := opts.Allocator
 	if mem == nil {
@@ -120,6 +113,7 @@ func openTableFile(ctx context.Context, b *blob.Bucket, t *schemas.Table, key sc
 		parquet.WithMaxRowGroupLength(rows),
 	)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
+	var err error
 	f.pq, err = pqarrow.NewFileWriter(t.Arrow(), f.sink, props, arrowProps)
 	if err != nil {
 		return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
@@ -157,8 +151,8 @@ func (f *tableFile) write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// finish writes the Parquet footer and flushes everything to the blob
-// writer, which still holds it unpublished.
+// finish writes the Parquet footer, flushes everything to the staged
+// object and seals it, still unpublished.
 func (f *tableFile) finish() error {
 	if f.err != nil {
 		return f.err
@@ -172,21 +166,21 @@ func (f *tableFile) finish() error {
 		f.err = fmt.Errorf("load: finish %s: %w", f.key, err)
 		return f.err
 	}
-	return nil
-}
-
-// publish closes the blob writer, which replaces the previous file.
-func (f *tableFile) publish() error {
-	w := f.blob
-	f.blob = nil
-	if err := w.Close(); err != nil {
-		return blobError("publish", f.key, err)
+	if err := f.obj.seal(); err != nil {
+		f.err = err
+		return f.err
 	}
 	return nil
 }
 
-// abort drops the file. The context of the blob writer must already be
-// cancelled, so that closing it discards the object instead of publishing.
+// publish replaces the previous file with the staged one.
+func (f *tableFile) publish() error {
+	obj := f.obj
+	f.obj = nil // published or failed: either way, not to be discarded
+	return obj.publish()
+}
+
+// abort drops the file; the previous one stays.
 func (f *tableFile) abort() {
 	if f.pq != nil && !f.finished {
 		// Close the Parquet writer only to release its buffers; what it
@@ -195,9 +189,9 @@ func (f *tableFile) abort() {
 		f.finished = true
 		_ = f.pq.Close()
 	}
-	if f.blob != nil {
-		_ = f.blob.Close() // reports the cancellation; nothing to act on
-		f.blob = nil
+	if f.obj != nil {
+		f.obj.discard()
+		f.obj = nil
 	}
 }
 

@@ -27,12 +27,24 @@ type FileInfo struct {
 // visible until Commit. Its methods are safe for concurrent use; batches
 // of different tables are encoded in parallel.
 type SliceWriter struct {
-	key    schemas.Key
-	cancel context.CancelFunc // aborts every blob writer of the slice
+	key schemas.Key
+
+	// cancel aborts every blob writer of the slice. Abort calls it before
+	// waiting for a Write in progress, so that an upload stops, but not
+	// once Commit has begun publishing: cancelling then would publish
+	// some files of the slice and discard the others.
+	cancelMu    sync.Mutex
+	cancel      context.CancelFunc
+	interrupted bool // Abort cancelled before Commit began publishing
+	publishing  bool // Commit began publishing; Abort no longer cancels
+
+	beat *heartbeat // nil unless the warehouse is local
 
 	mu    sync.RWMutex // Write holds it shared; Commit and Abort exclusively
 	state sliceState
 	files []*tableFile // in schemas.Tables order
+
+	afterPublish func(table string) // for tests: runs after each file is published
 }
 
 type sliceState int
@@ -44,11 +56,25 @@ const (
 )
 
 // Begin opens the three table writers of one slice. Nothing is visible
-// until Commit; cancelling ctx aborts the slice as Abort does (call Abort
-// anyway, to release it). runID goes into every file's metadata.
+// until Commit. runID goes into every file's metadata.
+//
+// Begin refuses a ctx that is already done, but cancelling ctx later does
+// not abort the slice: the writers live until Commit or Abort, so that a
+// signal arriving during Commit cannot publish some files of the slice and
+// discard the others. The caller must therefore end every slice with
+// Commit or Abort; deferring Abort right after Begin does it (Abort is a
+// no-op after Commit). Write and Commit refuse a done ctx of their own.
+//
+// On a local warehouse Begin first removes what killed runs left behind
+// (see sweepStale).
 func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, opts WriterOptions) (*SliceWriter, error) {
 	if err := validateKey(key); err != nil {
 		return nil, err
+	}
+	if w.root != "" {
+		if err := checkLocalTenant(key); err != nil {
+			return nil, err
+		}
 	}
 	if runID == "" {
 		return nil, errors.New("load: the run id is empty; every file records the run that wrote it")
@@ -56,22 +82,56 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	if opts.RowGroupRows < 0 {
 		return nil, fmt.Errorf("load: RowGroupRows is %d; want a positive cap, or 0 for the default", opts.RowGroupRows)
 	}
-	sweepStale(ctx, w.bucket, key, time.Now())
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load: begin %s/%s: %w", key.DateString(), key.Tenant, err)
+	}
+	if w.root != "" {
+		sweepStale(w.root, key, time.Now())
+	}
 	// The blob writers hold this context: cancelling it is what makes
-	// their Close discard instead of publish.
-	wctx, cancel := context.WithCancel(ctx)
+	// their Close discard instead of publish. It keeps ctx's values but
+	// not its cancellation, which is Abort's alone (see Begin).
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &SliceWriter{key: key, cancel: cancel}
+	var staged []string
 	for _, t := range schemas.Tables {
-		f, err := openTableFile(wctx, w.bucket, t, key, runID, opts)
-		if f != nil {
-			s.files = append(s.files, f)
+		obj, err := w.stage(wctx, t, key, runID)
+		if err != nil {
+			s.Abort()
+			return nil, err
 		}
+		if sf, ok := obj.(*stagedFile); ok {
+			staged = append(staged, sf.path)
+		}
+		f, err := openTableFile(obj, t, key, runID, opts)
+		s.files = append(s.files, f)
 		if err != nil {
 			s.Abort()
 			return nil, err
 		}
 	}
+	if len(staged) > 0 {
+		s.beat = startHeartbeat(staged, staleTemp/4)
+	}
 	return s, nil
+}
+
+// stage opens the staged object of a table's file: a file in _staging for
+// a local warehouse, a blob writer at the final key otherwise.
+func (w *Warehouse) stage(ctx context.Context, t *schemas.Table, key schemas.Key, runID string) (stagedObject, error) {
+	k := partKey(t.Name, key)
+	if w.root != "" {
+		f, err := createStagedFile(w.root, k, runID, t.Name)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	o, err := openBlobObject(ctx, w.bucket, k)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 // Write appends a batch to the table's file. rec's schema must equal
@@ -107,12 +167,15 @@ func (s *SliceWriter) Write(ctx context.Context, table *schemas.Table, rec arrow
 // replace of the previous file of that slice, in schemas.Tables order. It
 // returns one FileInfo per table in that order.
 //
-// Every file is finished before the first is published, so an encoding or
-// write error publishes nothing. A failure while publishing leaves the
-// files before it published and the rest untouched; the error says which.
-// Once publishing has started, cancelling ctx does not interrupt it (but
-// cancelling the context given to Begin does, as it aborts the blob
-// writers). After an error the slice is aborted.
+// Every file is finished (and, on a local warehouse, synced) before the
+// first is published, so an encoding or write error publishes nothing.
+// Commit checks ctx once, just before publishing: if it is done, Commit
+// refuses and aborts the slice. Once the first file is published, nothing
+// interrupts the others — not ctx, not the context given to Begin, not a
+// concurrent Abort — since stopping there would leave the slice half new,
+// half old. Only a failure of the store itself can: it leaves the files
+// before it published and the rest untouched, and the error says which.
+// After an error the slice is aborted.
 func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,6 +192,12 @@ func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
 		s.abortLocked()
 		return nil, fmt.Errorf("load: commit %s/%s: %w", s.key.DateString(), s.key.Tenant, err)
 	}
+	if !s.startPublishing() {
+		s.abortLocked()
+		return nil, fmt.Errorf("load: commit %s/%s: the slice was aborted", s.key.DateString(), s.key.Tenant)
+	}
+	// Sealed files have a fresh mtime, which is all the sweep looks at.
+	s.beat.halt()
 	infos := make([]FileInfo, 0, len(s.files))
 	for _, f := range s.files {
 		if err := f.publish(); err != nil {
@@ -143,18 +212,21 @@ func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
 			return nil, err
 		}
 		infos = append(infos, f.info())
+		if s.afterPublish != nil {
+			s.afterPublish(f.table.Name)
+		}
 	}
 	s.state = sliceCommitted
-	s.cancel()
+	s.cancel() // releases the context; every writer is closed
 	return infos, nil
 }
 
 // Abort discards everything written; the previous snapshot stays
 // untouched. It is safe to call after Commit (a no-op), more than once, and
-// concurrently with Write.
+// concurrently with Write. Called while Commit is publishing, it waits for
+// Commit to finish and then does nothing.
 func (s *SliceWriter) Abort() {
-	// Cancel before waiting for the lock, so an upload in progress stops.
-	s.cancel()
+	s.interrupt()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == sliceOpen {
@@ -162,7 +234,37 @@ func (s *SliceWriter) Abort() {
 	}
 }
 
+// interrupt cancels the blob writers without waiting for the lock, so
+// that an upload in progress in a Write stops, unless Commit has begun
+// publishing: that must run to the end.
+func (s *SliceWriter) interrupt() {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
+	if !s.publishing {
+		s.interrupted = true
+		s.cancel()
+	}
+}
+
+// startPublishing marks the point after which Abort no longer cancels. It
+// reports false if Abort cancelled first: the writers are then discarding
+// and the slice must not be published (on a local warehouse, where a
+// cancel stops nothing, this keeps an Abort that came first from losing).
+func (s *SliceWriter) startPublishing() bool {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
+	if s.interrupted {
+		return false
+	}
+	s.publishing = true
+	return true
+}
+
+// abortLocked discards every file not yet published. Commit calls it too
+// when publishing fails, and then cancelling is what makes the remaining
+// blob writers discard.
 func (s *SliceWriter) abortLocked() {
+	s.beat.halt()
 	s.cancel()
 	for _, f := range s.files {
 		f.abort()

@@ -1,37 +1,53 @@
 package load
 
 import (
-	"context"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
-
-	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/schemas"
 )
 
-// staleTemp is how old a temporary file must be before Begin removes it.
-// A local write in progress keeps its temporary file next to the target
-// (part-00000.parquet.<hex>.tmp); a process killed mid-write leaves it
-// behind. It never matches *.parquet, so readers ignore it, but it would
-// pile up across crashes. An hour is far longer than any write of one file.
+// staleTemp is how old a leftover must be before Begin removes it. A
+// process killed before Commit leaves its staged files in _staging; an
+// hour is far longer than the interval at which a live SliceWriter
+// refreshes its own (staleTemp/4, see heartbeat), so only files nobody
+// writes any more are that old.
 const staleTemp = time.Hour
 
-// sweepStale removes the temporary files a killed run left in the slice's
-// folders. It is best effort: a file it cannot list or delete stays, harmless.
-func sweepStale(ctx context.Context, b *blob.Bucket, key schemas.Key, now time.Time) {
+// sweepStale removes what killed runs left in a local warehouse:
+//
+//   - every stale file in <root>/_staging, whatever its slice, since a
+//     killed run does not come back for its files;
+//   - stale part-00000.parquet.<hex>.tmp files in the slice's partition
+//     folders, which earlier versions of credreg staged next to the part
+//     file.
+//
+// It is best effort: a file it cannot list or remove stays, harmless to
+// readers.
+func sweepStale(root string, key schemas.Key, now time.Time) {
+	removeStale(filepath.Join(root, stagingDir), now, func(string) bool { return true })
 	for _, t := range schemas.Tables {
-		dir := path.Dir(partKey(t.Name, key)) + "/"
-		it := b.List(&blob.ListOptions{Prefix: dir, Delimiter: "/"})
-		for {
-			obj, err := it.Next(ctx)
-			if err != nil {
-				break
-			}
-			if !obj.IsDir && strings.HasSuffix(obj.Key, ".tmp") && now.Sub(obj.ModTime) > staleTemp {
-				_ = b.Delete(ctx, obj.Key)
-			}
+		dir := filepath.Join(root, filepath.FromSlash(path.Dir(partKey(t.Name, key))))
+		removeStale(dir, now, func(name string) bool { return strings.HasSuffix(name, ".tmp") })
+	}
+}
+
+// removeStale removes the regular files of dir that match and were last
+// modified more than staleTemp before now.
+func removeStale(dir string, now time.Time, match func(name string) bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !match(e.Name()) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleTemp {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }

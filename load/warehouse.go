@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,11 +27,19 @@ var ErrNotFound = errors.New("not found in warehouse")
 type Warehouse struct {
 	bucket   *blob.Bucket
 	location string
+	// root is the folder of a local warehouse (a path or a file:// URL),
+	// the same one the bucket is rooted at; "" for other buckets. Parquet
+	// files of a local warehouse are staged and renamed by load itself,
+	// not through the bucket (see stagedFile).
+	root string
 }
 
 // localOptions makes fileblob write each object to a temporary file next to
 // its target and rename it into place: the rename never crosses a mount, so
-// it is atomic, and no .attrs sidecar lands in the warehouse.
+// it is atomic, and no .attrs sidecar lands in the warehouse. Manifests
+// (under _manifests, which readers skip) and the raw zone are written this
+// way; Parquet files are not, as their temporary file would sit inside a
+// partition (see stagedFile).
 func localOptions() fileblob.Options {
 	return fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite}
 }
@@ -56,7 +65,7 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load: open warehouse folder %s: %w", dir, err)
 		}
-		return &Warehouse{bucket: b, location: dir}, nil
+		return &Warehouse{bucket: b, location: dir, root: dir}, nil
 	}
 
 	u, err := url.Parse(urlOrPath)
@@ -71,10 +80,16 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 	}
 	location := redactedURL(u)
 	var b *blob.Bucket
+	var root string
 	switch u.Scheme {
 	case "file":
 		opener := &fileblob.URLOpener{Options: localOptions()}
-		b, err = opener.OpenBucketURL(ctx, u)
+		if b, err = opener.OpenBucketURL(ctx, u); err != nil {
+			break
+		}
+		if root, err = fileURLRoot(u); err != nil {
+			b.Close()
+		}
 	default:
 		if u, err = pathToPrefix(u); err != nil {
 			return nil, fmt.Errorf("load: warehouse %s: %w", location, err)
@@ -84,7 +99,19 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: open warehouse %s: %w", location, err)
 	}
-	return &Warehouse{bucket: b, location: location}, nil
+	return &Warehouse{bucket: b, location: location, root: root}, nil
+}
+
+// fileURLRoot is the absolute folder of a file:// URL, read as fileblob
+// reads it, so that staged files land in the folder the bucket is rooted
+// at: the host is ignored (file://localhost/a/b is /a/b), except "." which
+// makes the path relative to the working directory (file://./rel is rel).
+func fileURLRoot(u *url.URL) (string, error) {
+	p := u.Path
+	if u.Host == "." || os.PathSeparator != '/' {
+		p = strings.TrimPrefix(p, "/")
+	}
+	return filepath.Abs(filepath.FromSlash(p))
 }
 
 // pathToPrefix moves the path of a bucket URL into gocloud's prefix

@@ -29,6 +29,7 @@ func TestOpenWarehouse(t *testing.T) {
 		{"relative path, created", "wh/nested", filepath.Join(base, "wh", "nested"), filepath.Join(base, "wh", "nested")},
 		{"absolute path", filepath.Join(base, "abs"), filepath.Join(base, "abs"), filepath.Join(base, "abs")},
 		{"file URL", "file://" + filepath.ToSlash(filepath.Join(base, "url")), filepath.Join(base, "url"), "file://" + filepath.ToSlash(filepath.Join(base, "url"))},
+		{"file URL with localhost", "file://localhost" + filepath.ToSlash(filepath.Join(base, "lh")), filepath.Join(base, "lh"), "file://localhost" + filepath.ToSlash(filepath.Join(base, "lh"))},
 		{"relative file URL", "file://./rel", filepath.Join(base, "rel"), "file://./rel"},
 		{"mem URL", "mem://", "", "mem://"},
 		{"mem URL with a folder", "mem://bucket/warehouse", "", "mem://bucket/warehouse"},
@@ -38,6 +39,10 @@ func TestOpenWarehouse(t *testing.T) {
 			w := openTest(t, tc.loc)
 			if got := w.String(); got != tc.wantStr {
 				t.Errorf("String() = %q, want %q", got, tc.wantStr)
+			}
+			// Parquet files are staged in the folder the bucket writes into.
+			if w.root != tc.wantDir {
+				t.Errorf("root = %q, want %q", w.root, tc.wantDir)
 			}
 			key := schemas.Key{Date: day("2025-01-02"), Tenant: "t1"}
 			commitSlice(t, w, key, "run-open", makeSlice(key, "run-open", 2, 1, 1), WriterOptions{})
