@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -269,7 +270,7 @@ func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
 	if out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput(); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out)
 	}
-	before := hashTree(t, wh, ".parquet", ".json")
+	before := hashTree(t, wh)
 
 	cmd := credregCmd(context.Background(), simEnv(url, ca), args...)
 	if err := cmd.Start(); err != nil {
@@ -283,9 +284,9 @@ func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	after := hashTree(t, wh, ".parquet", ".json")
+	after := hashTree(t, wh)
 	if len(before) != len(after) {
-		t.Fatalf("files changed: before %d, after %d", len(before), len(after))
+		t.Fatalf("files changed: before %d, after %d:\n%v\n%v", len(before), len(after), before, after)
 	}
 	for p, h := range before {
 		if after[p] != h {
@@ -294,17 +295,20 @@ func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
 	}
 }
 
-func hashTree(t *testing.T, dir string, suffixes ...string) map[string]string {
+// hashTree maps every file a reader could find (all but the raw zone and
+// the staging area, whose names start with "_") to its sha256.
+func hashTree(t *testing.T, dir string) map[string]string {
 	out := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, "_raw") {
+		if err != nil {
 			return nil
 		}
-		for _, s := range suffixes {
-			if strings.HasSuffix(p, s) {
-				b, _ := os.ReadFile(p)
-				out[p] = fmt.Sprintf("%x", b)
-			}
+		if d.IsDir() && (d.Name() == "_raw" || d.Name() == "_staging") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			out[p] = fmt.Sprintf("%x", sha256.Sum256(b))
 		}
 		return nil
 	})
