@@ -217,3 +217,18 @@ func BenchmarkUsers100k(b *testing.B) {
 		td.users(d)
 	}
 }
+
+// UsersOn anchors the population: exactly Users on that day, growing after.
+func TestUsersOnAnchorsThePopulation(t *testing.T) {
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: 5000, UsersOn: day}}})
+	if n := len(s.Users(DefaultTenantID, day)); n != 5000 {
+		t.Errorf("%d users on the anchor day, want 5000", n)
+	}
+	if n := len(s.Users(DefaultTenantID, day.AddDate(0, 0, -30))); n != 5000 {
+		t.Errorf("%d users before the anchor day, want 5000", n)
+	}
+	if n := len(s.Users(DefaultTenantID, day.AddDate(0, 0, 100))); n <= 5000 {
+		t.Errorf("%d users 100 days later: no growth", n)
+	}
+}
