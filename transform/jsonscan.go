@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/credreg/credreg/internal/odata"
 )
 
 // cursor walks JSON that has already been validated. It never reads out of
@@ -13,12 +15,6 @@ type cursor struct {
 	b []byte
 	i int
 }
-
-// special marks the bytes a string scan must stop at.
-var special = func() (t [256]bool) {
-	t['"'], t['\\'] = true, true
-	return t
-}()
 
 func (c *cursor) space() {
 	for c.i < len(c.b) {
@@ -33,60 +29,20 @@ func (c *cursor) space() {
 
 // skipString moves past the string whose opening quote is at c.i.
 func (c *cursor) skipString() bool {
-	i := c.i + 1
-	for i < len(c.b) {
-		if !special[c.b[i]] {
-			i++
-			continue
-		}
-		if c.b[i] == '"' {
-			c.i = i + 1
-			return true
-		}
-		i += 2
-	}
-	return false
+	end, ok := odata.StringEnd(c.b, c.i)
+	c.i = end
+	return ok
 }
 
-// skipValue moves past the value at c.i.
+// skipValue moves past the value at c.i; an empty scalar is not a value.
 func (c *cursor) skipValue() bool {
 	if c.i >= len(c.b) {
 		return false
 	}
-	switch c.b[c.i] {
-	case '"':
-		return c.skipString()
-	case '{', '[':
-		depth := 0
-		for c.i < len(c.b) {
-			switch c.b[c.i] {
-			case '"':
-				if !c.skipString() {
-					return false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					c.i++
-					return true
-				}
-			}
-			c.i++
-		}
-		return false
-	}
 	start := c.i
-	for c.i < len(c.b) {
-		switch c.b[c.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return c.i > start
-		}
-		c.i++
-	}
-	return c.i > start
+	end, ok := odata.ValueEnd(c.b, c.i)
+	c.i = end
+	return ok && end > start
 }
 
 // next consumes b if it is the next byte.

@@ -220,69 +220,29 @@ func (s *scanner) element(recs []Record, start, end int, closing bool) []Record 
 	return append(recs, r)
 }
 
-// skipValue moves past the value starting at s.i and returns its span: a
-// string; a container up to the bracket that brings the depth back to zero
-// (whatever its kind); or a scalar up to the next delimiter. It reports false
-// when the body ends first.
+// skipValue moves past the value starting at s.i and returns its span (see
+// ValueEnd). It reports false when the body ends first, a scalar running
+// to the end of the body included: in a page, a value is always followed
+// by more.
 func (s *scanner) skipValue() ([]byte, bool) {
 	start := s.i
-	switch s.b[s.i] {
-	case '"':
-		ok := s.skipString()
-		return s.b[start:s.i], ok
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '"':
-				if !s.skipString() {
-					return nil, false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return s.b[start:s.i], true
-				}
-			}
-			s.i++
-		}
+	end, ok := ValueEnd(s.b, s.i)
+	s.i = end
+	if !ok {
 		return nil, false
 	}
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; c {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return s.b[start:s.i], true
-		}
-		s.i++
+	if c := s.b[start]; end == len(s.b) && c != '"' && c != '{' && c != '[' {
+		return nil, false
 	}
-	return nil, false
+	return s.b[start:end], true
 }
 
 // skipString moves past the string whose opening quote is at s.i. It
 // reports false when the body ends first.
 func (s *scanner) skipString() bool {
-	j := s.i + 1
-	for {
-		k := bytes.IndexByte(s.b[j:], '"')
-		if k < 0 {
-			s.i = len(s.b)
-			return false
-		}
-		j += k
-		backslashes := 0
-		for p := j - 1; p > s.i && s.b[p] == '\\'; p-- {
-			backslashes++
-		}
-		j++
-		if backslashes%2 == 0 {
-			s.i = j
-			return true
-		}
-	}
+	end, ok := StringEnd(s.b, s.i)
+	s.i = end
+	return ok
 }
 
 func (s *scanner) skipSpace() {
