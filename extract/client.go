@@ -141,9 +141,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 		throttle: o.Throttle, retry: o.Retry.withDefaults(), log: o.Logger}, nil
 }
 
-// Tenant is the tenant this client reads.
-func (c *Client) Tenant() string { return c.tenant }
-
 // Host is the Graph host the token is sent to.
 func (c *Client) Host() string { return c.base.Host }
 

@@ -52,7 +52,6 @@ type Throttle struct {
 	tenants map[string]*window
 	app     *window
 	paused  map[string]time.Time // tenant → no request before
-	waited  time.Duration
 }
 
 // NewThrottle returns a throttle enforcing l.
@@ -65,9 +64,6 @@ func NewThrottle(l Limits) *Throttle {
 		paused:  map[string]time.Time{},
 	}
 }
-
-// Limits returns the limits in force, defaults filled in.
-func (t *Throttle) Limits() Limits { return t.limits }
 
 // Wait blocks until a request for tenant may be sent, and counts it as
 // sent. It returns how long it waited, or ctx's error if ctx ends first.
@@ -85,10 +81,8 @@ func (t *Throttle) Wait(ctx context.Context, tenant string) (time.Duration, erro
 		if !at.After(now) {
 			w.add(now)
 			t.app.add(now)
-			waited := now.Sub(start)
-			t.waited += waited
 			t.mu.Unlock()
-			return waited, nil
+			return now.Sub(start), nil
 		}
 		t.mu.Unlock()
 		timer := time.NewTimer(at.Sub(now))
@@ -111,13 +105,6 @@ func (t *Throttle) Pause(tenant string, d time.Duration) {
 	if until.After(t.paused[tenant]) {
 		t.paused[tenant] = until
 	}
-}
-
-// Waited is the total time requests spent waiting in the throttle.
-func (t *Throttle) Waited() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.waited
 }
 
 func latest(ts ...time.Time) time.Time {

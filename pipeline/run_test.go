@@ -212,24 +212,43 @@ func TestRunTenantBothEndpoints(t *testing.T) {
 			if m.Requests.Requests != m.Counts.Pages {
 				t.Errorf("%d requests for %d pages without faults", m.Requests.Requests, m.Counts.Pages)
 			}
-			// Every page is in the raw zone, as received.
-			entries := rawFiles(t, e.rawDir)
-			if int64(len(entries)) != m.Counts.Pages {
-				t.Errorf("raw zone holds %d pages, run read %d", len(entries), m.Counts.Pages)
-			}
+			checkRawZone(t, o, m)
 		})
 	}
 }
 
-func rawFiles(t *testing.T, dir string) []string {
-	var out []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".json.gz") {
-			out = append(out, p)
+// checkRawZone: every page of the run is in the raw zone, its bytes those
+// the index recorded when they were received, and the index is complete.
+func checkRawZone(t *testing.T, o Options, m *Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	data, err := o.Raw.ReadAll(ctx, m.Raw.Prefix+"_index.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx extract.RawIndex
+	if err := json.Unmarshal(data, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if !idx.Complete || int64(len(idx.Pages)) != m.Counts.Pages || idx.RunID != m.RunID {
+		t.Fatalf("raw index: complete %v, %d pages, run %s; manifest: %d pages, run %s",
+			idx.Complete, len(idx.Pages), idx.RunID, m.Counts.Pages, m.RunID)
+	}
+	records := 0
+	for _, p := range idx.Pages {
+		body, err := extract.ReadRawPage(ctx, o.Raw, p.Key)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	return out
+		sum := sha256.Sum256(body)
+		if hex.EncodeToString(sum[:]) != p.SHA256 || len(body) != p.Bytes {
+			t.Errorf("%s: %d bytes, sha256 differs from the index", p.Key, len(body))
+		}
+		records += p.Records
+	}
+	if int64(records) != m.Counts.RecordsIn {
+		t.Errorf("raw pages hold %d records, the run read %d", records, m.Counts.RecordsIn)
+	}
 }
 
 // Faults the issue names: throttling with Retry-After, 503s, resets,

@@ -1,10 +1,5 @@
 package schemas
 
-import (
-	"maps"
-	"slices"
-)
-
 // MethodFamily is credreg's one vocabulary for authentication methods across
 // both reports, which name the same method differently ("fido" in the beta
 // report, "fido2" in v1.0; "appNotification" and "microsoftAuthenticatorPush").
@@ -85,10 +80,4 @@ func LookupMethod(value string) (m Method, known bool) {
 		return Method{Value: value, Family: FamilyUnknown}, false
 	}
 	return m, true
-}
-
-// CatalogValues lists every value the catalog knows, for documentation and
-// for the simulator.
-func CatalogValues() []string {
-	return slices.Sorted(maps.Keys(catalog))
 }
