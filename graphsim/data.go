@@ -111,16 +111,25 @@ type tenantData struct {
 	Tenant
 	salt  uint64
 	short string // DNS label used in UPNs
+	// defectsAfter indexes Tenant.Defects by Defect.After.
+	defectsAfter map[int][]int
 }
 
 func newTenantData(seed int64, t Tenant) *tenantData {
 	f := fnv.New64a()
 	f.Write([]byte(t.ID))
-	return &tenantData{
+	td := &tenantData{
 		Tenant: t,
 		salt:   mix(uint64(seed) ^ f.Sum64()),
 		short:  strings.SplitN(t.ID, "-", 2)[0],
 	}
+	for j, d := range t.Defects {
+		if td.defectsAfter == nil {
+			td.defectsAfter = map[int][]int{}
+		}
+		td.defectsAfter[d.After] = append(td.defectsAfter[d.After], j)
+	}
+	return td
 }
 
 // anchor is the day up to which the population is Tenant.Users.

@@ -71,13 +71,31 @@
 //
 // # Faults
 //
-// Options.Faults (or SetFaults at run time) inject, per report request and
-// deterministically from (Seed, request number): an extra 429, a 503 (half
-// of them with Retry-After), a reset connection after the headers and half
-// the body, a body shorter than its Content-Length (half of them carrying the
-// complete JSON document), or a 401 for a valid token. The 429 and 401
-// faults come before the limits and take no slot; the others count as
-// served requests. Intercept lets a test answer any report request itself.
+// Options.Faults (or SetFaults at run time) inject, per report request: an
+// extra 429, a 503 (half of them with Retry-After), a reset connection
+// after the headers and half the body, a body shorter than its
+// Content-Length (half of them carrying the complete JSON document), or a
+// 401 for a valid token. The 429 and 401 faults come before the limits and
+// take no slot; the others count as served requests. Intercept lets a test
+// answer any report request itself.
+//
+// Each request's fault, its variant and its latency are a pure function of
+// (Seed, tenant, request target — path and query exactly as sent —, how
+// many times the tenant asked for that target before), not of the order
+// requests arrive in: a client that runs shards concurrently meets the
+// same faults in every run, and a retry draws afresh.
+//
+// Options.Latency makes every page served with 200 wait that long, ±20 %,
+// before its body is written, as Graph takes seconds to build a page of
+// these reports. The limits count the request on arrival; a client that
+// leaves ends the wait.
+//
+// Tenant.Defects inject records that break credreg's data contract, each
+// in addition to the users and right after the record of one user, in
+// every listing (whole or $filter shard) that holds that user; DefectKind
+// values are the reason codes credreg gives them, and Stats.Defects counts
+// those served. Both reports serve them; the beta report, which has no
+// timestamp, serves DefectBadTimestamp as a wrong_type.
 //
 // Secrets (client secrets, tokens) never appear in logs or responses.
 package graphsim

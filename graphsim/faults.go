@@ -23,11 +23,10 @@ const (
 	numFaultKinds
 )
 
-// decideFault picks the fault of report request n: one uniform draw from
-// (seed, n) against the cumulative probabilities in Faults field order, so
-// the same seed and request sequence always fault the same way.
-func decideFault(seed, n int64, f Faults) faultKind {
-	u := unit(hash3(uint64(seed), uint64(n), 0xfa017))
+// decideFault picks the fault of a report request: one uniform draw
+// against the cumulative probabilities in Faults field order.
+func decideFault(d draw, f Faults) faultKind {
+	u := d.unit(drawFault)
 	acc := 0.0
 	for k, p := range []float64{f.Throttle, f.Unavailable, f.Reset, f.Truncate, f.Unauthorized} {
 		if math.IsNaN(p) {
@@ -43,8 +42,8 @@ func decideFault(seed, n int64, f Faults) faultKind {
 
 // writeUnavailable answers 503 the way a Graph front end does when a backend
 // is busy; every other such answer carries Retry-After.
-func (s *Server) writeUnavailable(w http.ResponseWriter, r *http.Request, n int64) {
-	if hash3(uint64(s.opts.Seed), uint64(n), 0x503)&1 == 0 {
+func (s *Server) writeUnavailable(w http.ResponseWriter, r *http.Request, d draw) {
+	if d.bits(drawUnavailableRetryAfter)&1 == 0 {
 		w.Header().Set("Retry-After", "1")
 	}
 	s.writeGraphError(w, r, http.StatusServiceUnavailable, "ServiceUnavailable",
@@ -60,11 +59,11 @@ const resetGrace = 50 * time.Millisecond
 // Content-Length larger than what is sent, then an orderly close. Half of
 // the truncations send the whole JSON document and only lack trailing
 // bytes, which a client that stops reading at the closing brace misses.
-func (s *Server) writeBroken(w http.ResponseWriter, fault faultKind, n int64, body []byte) {
+func (s *Server) writeBroken(w http.ResponseWriter, fault faultKind, d draw, body []byte) {
 	declared, sent := len(body), len(body)/2
 	if fault == faultTruncate {
 		sent = len(body) * 2 / 3
-		if hash3(uint64(s.opts.Seed), uint64(n), 0x7e)&1 == 0 {
+		if d.bits(drawTruncateVariant)&1 == 0 {
 			declared, sent = len(body)+512, len(body)
 		}
 	}

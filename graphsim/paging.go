@@ -141,35 +141,54 @@ func (s *Server) pageMAC(b []byte) []byte {
 	return m.Sum(nil)[:tokenMACLen]
 }
 
-// page builds the response body of one report page. empty reports a page
-// left empty on purpose.
-func (s *Server) page(r *http.Request, rep *report, t *tenantData) (body []byte, empty bool, err error) {
+// servedPage is the response body of one report page. empty reports a
+// page left empty on purpose, defects how many injected records it holds.
+type servedPage struct {
+	body    []byte
+	empty   bool
+	defects int
+}
+
+// listed is one element of a listing: a user's record, or with defect > 0
+// the bad record Tenant.Defects[defect-1], served after that user's.
+type listed struct {
+	user   *User
+	defect int
+}
+
+// page builds one report page.
+func (s *Server) page(r *http.Request, rep *report, t *tenantData) (servedPage, error) {
 	q, err := parseListQuery(rep, r.URL.RawQuery)
 	if err != nil {
-		return nil, false, err
+		return servedPage{}, err
 	}
 	qh := queryHash(rep, t.ID, q)
 	tok := pageToken{page: 1, day: int32(dayNumber(s.opts.Now()))}
 	if q.token != "" {
 		if tok, err = s.decodePageToken(q.token, qh); err != nil {
-			return nil, false, err
+			return servedPage{}, err
 		}
 	}
 	all := s.days.users(t, int(tok.day))
-	matched := make([]*User, 0, len(all))
+	// A defect goes with its user, so that every listing holding the user
+	// (the whole report or one $filter shard) holds the defect too.
+	matched := make([]listed, 0, len(all)+len(t.Defects))
 	for i := range all {
 		if q.pred == nil || q.pred(&all[i]) {
-			matched = append(matched, &all[i])
+			matched = append(matched, listed{user: &all[i]})
+			for _, j := range t.defectsAfter[i] {
+				matched = append(matched, listed{user: &all[i], defect: j + 1})
+			}
 		}
 	}
 	off := int(tok.offset)
 	if off > len(matched) {
-		return nil, false, errPageToken
+		return servedPage{}, errPageToken
 	}
 	every := s.opts.EmptyPageEvery
-	empty = every > 0 && tok.page%uint32(every) == 0 && off < len(matched)
-	var records []*User
-	if !empty {
+	pg := servedPage{empty: every > 0 && tok.page%uint32(every) == 0 && off < len(matched)}
+	var records []listed
+	if !pg.empty {
 		records = matched[off:min(off+q.top, len(matched))]
 	}
 	next := ""
@@ -177,35 +196,47 @@ func (s *Server) page(r *http.Request, rep *report, t *tenantData) (body []byte,
 		nt := s.encodePageToken(pageToken{page: tok.page + 1, offset: uint32(end), day: tok.day}, qh)
 		next = "https://" + r.Host + r.URL.Path + "?" + strings.Join(append(q.keep, "$skiptoken="+nt), "&")
 	}
-	return encodePage(rep, next, records), empty, nil
+	for _, l := range records {
+		if l.defect > 0 {
+			pg.defects++
+		}
+	}
+	pg.body = encodePage(rep, t, next, records)
+	return pg, nil
 }
 
 // encodePage writes the page as Graph does: context, next link, then value.
-// Like Graph, it does not escape '&', '<' and '>' inside strings.
-func encodePage(rep *report, next string, records []*User) []byte {
+func encodePage(rep *report, t *tenantData, next string, records []listed) []byte {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	put := func(v any) {
-		if err := enc.Encode(v); err != nil {
-			// Only graphsim's own strings and structs get here.
-			panic(fmt.Errorf("graphsim: encode page: %w", err))
-		}
-		b.Truncate(b.Len() - 1) // Encode's newline
-	}
 	b.WriteString(`{"@odata.context":`)
-	put(rep.context)
+	appendJSON(&b, rep.context)
 	if next != "" {
 		b.WriteString(`,"@odata.nextLink":`)
-		put(next)
+		appendJSON(&b, next)
 	}
 	b.WriteString(`,"value":[`)
-	for i, u := range records {
+	for i, l := range records {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		put(rep.record(u))
+		if l.defect > 0 {
+			writeDefect(&b, rep, t, l.user, l.defect-1)
+			continue
+		}
+		appendJSON(&b, rep.record(l.user))
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()
+}
+
+// appendJSON appends v's JSON to b. Like Graph, it does not escape '&', '<'
+// and '>' inside strings.
+func appendJSON(b *bytes.Buffer, v any) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only graphsim's own strings and structs get here.
+		panic(fmt.Errorf("graphsim: encode page: %w", err))
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
 }

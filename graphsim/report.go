@@ -19,6 +19,9 @@ type report struct {
 	premium  bool   // needs Entra ID P1/P2
 	fields   map[string]fieldSpec
 	record   func(*User) any
+	// Properties the injected defects break: the methods collection, a
+	// boolean, the timestamp ("" when the report has none).
+	methodsName, flagName, timeName string
 }
 
 // fieldSpec is a property $filter may name. Exactly one of str, flag, coll is set.
@@ -68,7 +71,10 @@ var reports = []*report{
 			}),
 			fieldSpec{name: "methodsRegistered", coll: func(u *User) []string { return u.MethodsRegistered }},
 		)...),
-		record: func(u *User) any { return newV1Record(u) },
+		record:      func(u *User) any { return newV1Record(u) },
+		methodsName: "methodsRegistered",
+		flagName:    "isAdmin",
+		timeName:    "lastUpdatedDateTime",
 	},
 	{
 		endpoint: schemas.CredentialUserRegistrationDetails,
@@ -82,7 +88,9 @@ var reports = []*report{
 			fieldSpec{name: "authMethods", coll: func(u *User) []string { return u.BetaAuthMethods() },
 				enumType: "microsoft.graph.registrationAuthMethod"},
 		)...),
-		record: func(u *User) any { return newBetaRecord(u) },
+		record:      func(u *User) any { return newBetaRecord(u) },
+		methodsName: "authMethods",
+		flagName:    "isRegistered",
 	},
 }
 
@@ -153,8 +161,12 @@ const pageContentType = "application/json;odata.metadata=minimal;odata.streaming
 
 // reportHandler serves one report. The order of checks is Graph's as far as
 // it is observable: bearer token, (Intercept), throttling, license, query.
+// The injected 429 and 401 come before the limiter and take no slot.
 func (s *Server) reportHandler(rep *report) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Graph counts a request when it arrives, not when a busy front
+		// end gets round to it.
+		arrived := time.Now()
 		n := s.requests.Add(1)
 		s.setRequestIDs(w, r)
 		if r.Method != http.MethodGet {
@@ -167,10 +179,12 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 			s.writeUnauthorized(w, r, err)
 			return
 		}
+		target := r.URL.RequestURI()
+		d := newDraw(s.opts.Seed, t.ID, target, s.occ.next(targetKey{t.ID, target}))
 		if s.opts.Intercept != nil && s.opts.Intercept(w, r, int(n)) {
 			return
 		}
-		fault := decideFault(s.opts.Seed, n, s.currentFaults())
+		fault := decideFault(d, s.currentFaults())
 		switch fault {
 		case faultUnauthorized:
 			s.faultCounts[fault].Add(1)
@@ -181,13 +195,13 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 			s.writeThrottled(w, r, time.Second)
 			return
 		}
-		if wait, ok := s.limiter.admit(t.ID, time.Now()); !ok {
+		if wait, ok := s.limiter.admit(t.ID, arrived); !ok {
 			s.writeThrottled(w, r, wait)
 			return
 		}
 		if fault == faultUnavailable {
 			s.faultCounts[fault].Add(1)
-			s.writeUnavailable(w, r, n)
+			s.writeUnavailable(w, r, d)
 			return
 		}
 		if rep.premium && t.NonPremium {
@@ -195,7 +209,7 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 				"Tenant is not a B2C tenant and doesn't have premium license")
 			return
 		}
-		body, empty, err := s.page(r, rep, t)
+		pg, err := s.page(r, rep, t)
 		if err != nil {
 			var ge *graphError
 			if !errors.As(err, &ge) {
@@ -204,18 +218,22 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 			s.writeGraphError(w, r, ge.status, ge.code, ge.message)
 			return
 		}
+		if !sleepCtx(r.Context(), pageLatency(s.opts.Latency, d)) {
+			return // nobody left to read the page
+		}
 		s.pages.Add(1)
-		if empty {
+		if pg.empty {
 			s.emptyPages.Add(1)
 		}
+		s.defects.Add(int64(pg.defects))
 		w.Header().Set("Content-Type", pageContentType)
 		switch fault {
 		case faultReset, faultTruncate:
 			s.faultCounts[fault].Add(1)
-			s.writeBroken(w, fault, n, body)
+			s.writeBroken(w, fault, d, pg.body)
 		default:
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			w.Write(body)
+			w.Header().Set("Content-Length", strconv.Itoa(len(pg.body)))
+			w.Write(pg.body)
 		}
 	})
 }

@@ -53,6 +53,13 @@ type Options struct {
 	// 1 is treated as 2 so a listing always progresses.
 	EmptyPageEvery int
 	Faults         Faults
+	// Latency is how long each report page takes to build: real Graph
+	// takes 1–5 s for a page of these reports. Every page served with 200
+	// (also one a Reset or Truncate fault breaks) waits Latency ±20 %,
+	// drawn like the faults, before its body is written; errors and 429s
+	// answer at once. The limits count the request when it arrives, before
+	// the wait. A client that goes away ends the wait. Default 0.
+	Latency time.Duration
 	// Intercept, when set, is called for every report request (not
 	// token/openid requests) after the bearer check and before throttling;
 	// if it returns true it has written the response itself and graphsim
@@ -79,6 +86,9 @@ type Tenant struct {
 	// NonPremium tenants have no Entra ID P1/P2: the v1.0 report answers 403
 	// Authentication_RequestFromNonPremiumTenantOrB2CTenant.
 	NonPremium bool
+	// Defects are bad records served among the users, for testing what a
+	// client does with records that break the data contract (see Defect).
+	Defects []Defect
 }
 
 // Limits are the report throttling limits, counted in sliding windows.
@@ -90,9 +100,13 @@ type Limits struct {
 	Disabled        bool          // no throttling at all
 }
 
-// Faults are probabilities (0..1) per report request, decided by a
-// deterministic function of (Seed, request number). Each is clamped to
-// [0, 1]; if they sum to more than 1, fields earlier in the struct win.
+// Faults are probabilities (0..1) per report request. Whether a request
+// faults, and how, is a deterministic function of Seed, the tenant, the
+// request target as sent (path and query, r.URL.RequestURI()) and how
+// many times the tenant requested that target before, counting every
+// request past the bearer check: the same requests fault the same way in
+// any order, and a retry draws afresh. Each is clamped to [0, 1]; if they
+// sum to more than 1, fields earlier in the struct win.
 type Faults struct {
 	Throttle     float64 // extra 429 with Retry-After: 1
 	Unavailable  float64 // 503 with a Graph error body (sometimes with Retry-After)
@@ -109,6 +123,7 @@ type Stats struct {
 	Faults        FaultCounts
 	Pages         int64 // report pages served with 200, empty ones included
 	EmptyPages    int64 // pages served empty on purpose (EmptyPageEvery)
+	Defects       int64 // injected bad records (Tenant.Defects) in the pages counted by Pages
 }
 
 // FaultCounts counts injected faults by kind.
@@ -130,14 +145,15 @@ type Server struct {
 	pageKey   []byte // from Seed, so pages are byte-identical across servers
 	days      *dayCache
 	limiter   *limiter
+	occ       occurrences
 
 	faultsMu sync.Mutex
 	faults   Faults
 
-	requests, tokenRequests, throttled, pages, emptyPages atomic.Int64
-	faultCounts                                           [numFaultKinds]atomic.Int64
-	seq                                                   atomic.Uint64 // request ids and token nonces
-	serveDone                                             chan struct{}
+	requests, tokenRequests, throttled, pages, emptyPages, defects atomic.Int64
+	faultCounts                                                    [numFaultKinds]atomic.Int64
+	seq                                                            atomic.Uint64 // request ids and token nonces
+	serveDone                                                      chan struct{}
 }
 
 var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -225,6 +241,10 @@ func withDefaults(o Options) (Options, error) {
 			return o, fmt.Errorf("graphsim: tenant %s listed twice", t.ID)
 		}
 		seen[o.Tenants[i].ID] = true
+		if err := checkDefects(t); err != nil {
+			return o, err
+		}
+		o.Tenants[i].Defects = slices.Clone(t.Defects)
 	}
 	if o.ClientID == "" {
 		o.ClientID = DefaultClientID
@@ -244,6 +264,7 @@ func withDefaults(o Options) (Options, error) {
 	case o.EmptyPageEvery == 1:
 		o.EmptyPageEvery = 2
 	}
+	o.Latency = max(o.Latency, 0)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -271,7 +292,13 @@ func (s *Server) CACertPEM() []byte { return certPEM(s.ca) }
 func (s *Server) Client() *http.Client { return &http.Client{Transport: s.transport} }
 
 // Tenants lists the simulated tenants, IDs in lower case.
-func (s *Server) Tenants() []Tenant { return slices.Clone(s.opts.Tenants) }
+func (s *Server) Tenants() []Tenant {
+	out := slices.Clone(s.opts.Tenants)
+	for i := range out {
+		out[i].Defects = slices.Clone(out[i].Defects)
+	}
+	return out
+}
 
 // Close stops the server, closing every connection.
 func (s *Server) Close() error {
@@ -289,6 +316,7 @@ func (s *Server) Stats() Stats {
 		Throttled:     s.throttled.Load(),
 		Pages:         s.pages.Load(),
 		EmptyPages:    s.emptyPages.Load(),
+		Defects:       s.defects.Load(),
 		Faults: FaultCounts{
 			Throttle:     s.faultCounts[faultThrottle].Load(),
 			Unavailable:  s.faultCounts[faultUnavailable].Load(),
