@@ -64,7 +64,7 @@ func testRoundTrip(t *testing.T, b backend) {
 				if fi.Table != table.Name || fi.Path != partKey(table.Name, key) || fi.Rows != tc.wantRowsPerTable[i] {
 					t.Errorf("FileInfo[%d] = %+v, want table %s, path %s, %d rows", i, fi, table.Name, partKey(table.Name, key), tc.wantRowsPerTable[i])
 				}
-				data, err := w.bucket.ReadAll(ctx, fi.Path)
+				data, err := w.bucket.ReadAll(ctx, w.prefix+fi.Path)
 				if err != nil {
 					t.Fatalf("stored %s: %v", fi.Path, err)
 				}

@@ -48,6 +48,32 @@
 // Commit, and it is what discards the staged files of a run that failed or
 // was cancelled.
 //
+// # Sub-warehouses
+//
+// [Warehouse.Sub] gives a warehouse rooted at <warehouse>/<prefix>/, such
+// as _failed/run_id=<run>, where the pipeline keeps for inspection the
+// slice and manifest of a run that breached the data contract. It does
+// everything a warehouse does, with the same layout under the prefix and
+// the same staging and atomic publish, and creates, replaces and removes
+// nothing outside the prefix: a local Sub stages in
+// <warehouse>/<prefix>/_staging, and its Begin sweeps only that folder and
+// its own partitions, as the parent's Begin sweeps only the parent's.
+// FileInfo paths are relative to the Sub, and its String is the parent's
+// with the prefix added, so it shows no credentials either. The prefix is
+// checked: relative, no empty, "." or ".." segment, and a first segment
+// that starts with "_" (so that readers of the parent skip it) and is
+// neither _staging nor _manifests. A Sub shares its parent's bucket: its
+// Close is a no-op, and closing the parent ends it.
+//
+// # Checking that a run can write
+//
+// [Warehouse.CheckWritable] proves, before a run asks Graph for anything,
+// that it will be able to publish: on a local warehouse it creates the
+// folder and _staging if missing, then creates, renames and removes a
+// file in _staging; on a bucket it writes and deletes a small object under
+// _staging/. It leaves no file behind. Its error is one line naming the
+// warehouse, the step and the cause, and wraps [ErrNotWritable].
+//
 // # Parquet
 //
 // Files are zstd-compressed with dictionary encoding and statistics on, and
@@ -63,7 +89,10 @@
 //
 // Errors from the blob store are wrapped with %w and name the object key;
 // an object that does not exist is reported as [ErrNotFound]
-// (errors.Is). Arguments that cannot be right — a tenant id that would
-// escape its directory, a batch whose schema is not the table's, a row of
-// another slice — are reported before anything is written.
+// (errors.Is), and a warehouse CheckWritable cannot write as
+// [ErrNotWritable]. Errors name a warehouse as String does, never with
+// the credentials its URL may hold. Arguments that cannot be right — a
+// tenant id that would escape its directory, a batch whose schema is not
+// the table's, a row of another slice, a Sub prefix that would leave its
+// folder — are reported before anything is written.
 package load

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -29,14 +30,64 @@ type backend struct {
 	open func(t *testing.T) (*Warehouse, string)
 }
 
-var backends = []backend{
-	{"file", func(t *testing.T) (*Warehouse, string) {
-		dir := t.TempDir()
-		return openTest(t, "file://"+filepath.ToSlash(dir)), dir
-	}},
-	{"mem", func(t *testing.T) (*Warehouse, string) {
-		return openTest(t, "mem://"), ""
-	}},
+// rootBackends open warehouses with OpenWarehouse; backends adds a Sub of
+// each, which must behave the same.
+var (
+	rootBackends = []backend{
+		{"file", func(t *testing.T) (*Warehouse, string) {
+			dir := t.TempDir()
+			return openTest(t, "file://"+filepath.ToSlash(dir)), dir
+		}},
+		{"mem", func(t *testing.T) (*Warehouse, string) {
+			return openTest(t, "mem://"), ""
+		}},
+	}
+	backends = append(rootBackends[:len(rootBackends):len(rootBackends)], subBackend(rootBackends[0]), subBackend(rootBackends[1]))
+)
+
+// subBackend opens a Sub of b's warehouse. When the test ends, it checks
+// that the parent's bucket and folder hold nothing outside the Sub.
+func subBackend(b backend) backend {
+	const prefix = "_failed/run_id=conformance"
+	return backend{b.name + " sub", func(t *testing.T) (*Warehouse, string) {
+		parent, dir := b.open(t)
+		t.Cleanup(func() {
+			for k := range objects(t, parent) {
+				if !strings.HasPrefix(k, prefix+"/") {
+					t.Errorf("the Sub wrote %s, outside %s/", k, prefix)
+				}
+			}
+			if dir != "" {
+				for _, f := range localFiles(t, dir) {
+					if !strings.HasPrefix(f, prefix+"/") {
+						t.Errorf("the Sub left %s in the folder, outside %s/", f, prefix)
+					}
+				}
+			}
+		})
+		sub := subTest(t, parent, prefix)
+		if dir == "" {
+			return sub, ""
+		}
+		return sub, filepath.Join(dir, filepath.FromSlash(prefix))
+	}}
+}
+
+// subTest returns parent.Sub(prefix), and closes it when the test ends,
+// before the parent, whose Close (registered by openTest) must then still
+// succeed.
+func subTest(t *testing.T, parent *Warehouse, prefix string) *Warehouse {
+	t.Helper()
+	sub, err := parent.Sub(prefix)
+	if err != nil {
+		t.Fatalf("Sub(%q): %v", prefix, err)
+	}
+	t.Cleanup(func() {
+		if err := sub.Close(); err != nil {
+			t.Errorf("Close of the Sub: %v", err)
+		}
+	})
+	return sub
 }
 
 func openTest(t *testing.T, loc string) *Warehouse {
@@ -217,13 +268,13 @@ func commitRecords(t *testing.T, w *Warehouse, key schemas.Key, runID string, re
 	return infos
 }
 
-// objects returns every object key in the warehouse with the sha256 of its
-// content: a snapshot of what a reader could see.
+// objects returns every object key in the warehouse, relative to it, with
+// the sha256 of its content: a snapshot of what a reader could see.
 func objects(t *testing.T, w *Warehouse) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	it := w.bucket.List(nil)
+	it := w.bucket.List(&blob.ListOptions{Prefix: w.prefix})
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
@@ -237,7 +288,7 @@ func objects(t *testing.T, w *Warehouse) map[string]string {
 			t.Fatalf("ReadAll(%s): %v", obj.Key, err)
 		}
 		sum := sha256.Sum256(b)
-		out[obj.Key] = hex.EncodeToString(sum[:])
+		out[strings.TrimPrefix(obj.Key, w.prefix)] = hex.EncodeToString(sum[:])
 	}
 }
 

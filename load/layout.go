@@ -80,7 +80,7 @@ func parseSliceKey(table, objKey string) (schemas.Key, bool) {
 // Slices lists the (date, tenant) slices present for a table, sorted by
 // date, then tenant.
 func (w *Warehouse) Slices(ctx context.Context, table *schemas.Table) ([]schemas.Key, error) {
-	prefix := table.Name + "/"
+	prefix := w.prefix + table.Name + "/"
 	it := w.bucket.List(&blob.ListOptions{Prefix: prefix})
 	var keys []schemas.Key
 	for {
@@ -91,7 +91,7 @@ func (w *Warehouse) Slices(ctx context.Context, table *schemas.Table) ([]schemas
 		if err != nil {
 			return nil, blobError("list", prefix, err)
 		}
-		if k, ok := parseSliceKey(table.Name, obj.Key); ok {
+		if k, ok := parseSliceKey(table.Name, strings.TrimPrefix(obj.Key, w.prefix)); ok {
 			keys = append(keys, k)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // see what BigQuery and DuckDB see rather than what Arrow makes of it.
 func parquetFile(t *testing.T, w *Warehouse, fi FileInfo) *file.Reader {
 	t.Helper()
-	data, err := w.bucket.ReadAll(context.Background(), fi.Path)
+	data, err := w.bucket.ReadAll(context.Background(), w.prefix+fi.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

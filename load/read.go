@@ -22,7 +22,7 @@ func (w *Warehouse) ReadSlice(ctx context.Context, table *schemas.Table, key sch
 	if err := validateKey(key); err != nil {
 		return nil, err
 	}
-	k := partKey(table.Name, key)
+	k := w.prefix + partKey(table.Name, key)
 	// One request for the whole object: on a remote bucket that beats a
 	// range request per column chunk.
 	data, err := w.bucket.ReadAll(ctx, k)

@@ -127,7 +127,7 @@ func (w *Warehouse) stage(ctx context.Context, t *schemas.Table, key schemas.Key
 		}
 		return f, nil
 	}
-	o, err := openBlobObject(ctx, w.bucket, k)
+	o, err := openBlobObject(ctx, w.bucket, w.prefix+k)
 	if err != nil {
 		return nil, err
 	}

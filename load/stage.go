@@ -100,9 +100,7 @@ func createStagedFile(root, key, runID, table string) (*stagedFile, error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("load: stage %s: %w", key, err)
 	}
-	var suffix [8]byte
-	_, _ = rand.Read(suffix[:]) // never fails
-	p := filepath.Join(dir, fileNamePart(runID)+"-"+table+"-"+hex.EncodeToString(suffix[:])+".parquet.tmp")
+	p := filepath.Join(dir, fileNamePart(runID)+"-"+table+"-"+randomHex()+".parquet.tmp")
 	// Not os.CreateTemp: its 0600 would make the published file readable
 	// by its owner only. 0666 before the umask is what fileblob gives the
 	// files it writes. O_EXCL turns a collision of 64 random bits into an
@@ -168,6 +166,14 @@ func (s *stagedFile) discard() {
 		s.f = nil
 	}
 	_ = os.Remove(s.path) // best effort: a leftover is swept once stale
+}
+
+// randomHex is 64 random bits, which keep apart the names of files that
+// concurrent writers create side by side.
+func randomHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return hex.EncodeToString(b[:])
 }
 
 // fileNamePart makes s safe in a file name: a run id is the caller's

@@ -22,15 +22,22 @@ import (
 // ErrNotFound reports that the warehouse holds no such object.
 var ErrNotFound = errors.New("not found in warehouse")
 
-// Warehouse is a Parquet warehouse on a blob bucket. It is safe for
-// concurrent use.
+// Warehouse is a Parquet warehouse on a blob bucket, or on a folder of
+// one (see [Warehouse.Sub]). It is safe for concurrent use.
 type Warehouse struct {
 	bucket   *blob.Bucket
 	location string
-	// root is the folder of a local warehouse (a path or a file:// URL),
-	// the same one the bucket is rooted at; "" for other buckets. Parquet
-	// files of a local warehouse are staged and renamed by load itself,
-	// not through the bucket (see stagedFile).
+	// prefix is prepended to every object key: "" for a warehouse opened
+	// with OpenWarehouse, "<prefix>/" for a Sub, which shares its parent's
+	// bucket.
+	prefix string
+	// shared is set on a Sub: the bucket belongs to the warehouse that was
+	// opened, and only that one closes it.
+	shared bool
+	// root is the folder of a local warehouse (a path or a file:// URL):
+	// the one where the bucket stores the keys under prefix; "" for other
+	// buckets. Parquet files of a local warehouse are staged and renamed
+	// by load itself, not through the bucket (see stagedFile).
 	root string
 }
 
@@ -142,8 +149,12 @@ func redactedURL(u *url.URL) string {
 	return s
 }
 
-// Close releases the bucket. Commit or abort every SliceWriter first.
+// Close releases the bucket. Commit or abort every SliceWriter first. The
+// Close of a Sub releases nothing: the bucket is its parent's.
 func (w *Warehouse) Close() error {
+	if w.shared {
+		return nil
+	}
 	if err := w.bucket.Close(); err != nil {
 		return fmt.Errorf("load: close warehouse %s: %w", w.location, err)
 	}
@@ -161,7 +172,7 @@ func (w *Warehouse) WriteManifest(ctx context.Context, key schemas.Key, manifest
 	if err := validateKey(key); err != nil {
 		return err
 	}
-	k := manifestKey(key)
+	k := w.prefix + manifestKey(key)
 	if !json.Valid(manifestJSON) {
 		return fmt.Errorf("load: manifest %s is not valid JSON", k)
 	}
@@ -179,7 +190,7 @@ func (w *Warehouse) ReadManifest(ctx context.Context, key schemas.Key) ([]byte, 
 	if err := validateKey(key); err != nil {
 		return nil, err
 	}
-	k := manifestKey(key)
+	k := w.prefix + manifestKey(key)
 	b, err := w.bucket.ReadAll(ctx, k)
 	if err != nil {
 		return nil, blobError("read manifest", k, err)
