@@ -33,6 +33,19 @@ func (t *Table) BigQuery() []BigQueryField {
 	return out
 }
 
+// BigQueryTable is a table's BigQuery definition: its schema, the DATE
+// column it is day-partitioned on, and its clustering columns.
+type BigQueryTable struct {
+	Fields       []BigQueryField `json:"fields"`
+	Partitioning string          `json:"partitioning"`
+	Clustering   []string        `json:"clustering"`
+}
+
+// BigQueryTable returns the table's BigQuery definition.
+func (t *Table) BigQueryTable() BigQueryTable {
+	return BigQueryTable{Fields: t.BigQuery(), Partitioning: ColSnapshotDate, Clustering: t.Clustering}
+}
+
 func bigQueryType(t arrow.DataType) string {
 	switch t.ID() {
 	case arrow.STRING:

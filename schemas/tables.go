@@ -6,6 +6,8 @@ import (
 
 // Version is the schema version written into every manifest and Parquet
 // file. Bump it on any change to a table's columns, types or meaning.
+// TestSchemaGolden enforces this against testdata/schema.golden.json:
+// after a bump, refresh it with `go test ./schemas -run TestSchemaGolden -update`.
 const Version = "1"
 
 // Column is one column of a table, defined once for every target.

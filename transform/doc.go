@@ -19,8 +19,24 @@
 // in order, without repeats; null means no methods. default_mfa_method is
 // userPreferredMethodForSecondaryAuthentication, or, when that is absent or
 // "", defaultMfaMethod (an extra of the beta version of the v1.0 report); ""
-// is NULL. lastUpdatedDateTime is RFC 3339 with an explicit offset and at
-// most seven fraction digits; "" is NULL.
+// is NULL; both are type-checked, whichever is used. lastUpdatedDateTime is
+// RFC 3339 with an explicit offset and at most seven fraction digits; "" is
+// NULL.
+//
+// # Drift
+//
+// Graph's enums are evolvable, so values nobody documented yet load as
+// sent, flagged and counted rather than rejected: method values the catalog
+// (schemas.LookupMethod) does not know get is_known_value false and count
+// in Stats.UnknownMethods; undocumented values of the enum-like strings
+// userType (member, guest), userPreferredMethodForSecondaryAuthentication
+// and systemPreferredAuthenticationMethods (push, oath, voiceMobile,
+// voiceAlternateMobile, voiceOffice, sms, none) and defaultMfaMethod (none,
+// mobilePhone, alternateMobilePhone, officePhone, microsoftAuthenticatorPush,
+// softwareOneTimePasscode) are listed in Record.UnknownValues and count in
+// Stats.UnknownValues as "property=value"; unknown properties count in
+// Stats.UnknownFields. Values are matched exactly; unknownFutureValue is
+// known, and "" is no value.
 //
 // # Reason codes
 //

@@ -3,7 +3,9 @@ package transform
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -218,21 +220,23 @@ func (d *fieldDecoder) stringList(f field, unique bool) []string {
 
 // hasToken reports whether list holds the string token tok.
 func (d *fieldDecoder) hasToken(list []string, tok []byte) bool {
-	for _, s := range list {
-		if len(s)+2 == len(tok) && s == string(tok[1:len(tok)-1]) {
-			return true
-		}
+	if len(list) == 0 {
+		return false
 	}
-	// A token with escapes is compared decoded, off the fast path.
-	if len(list) > 0 && bytes.IndexByte(tok, '\\') >= 0 {
-		s := d.strs.text(tok)
-		for _, t := range list {
-			if t == s {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		// The token's bytes are its value: no decoding needed, and the
+		// comparison does not allocate.
+		for _, s := range list {
+			if s == string(inner) {
 				return true
 			}
 		}
+		return false
 	}
-	return false
+	// Escapes and invalid UTF-8 (which decodes to U+FFFD) are compared
+	// decoded, off the fast path: "\xff" and "\ufffd" are the same value.
+	return slices.Contains(list, d.strs.text(tok))
 }
 
 func (d *fieldDecoder) timestamp(f field) *time.Time {

@@ -34,7 +34,23 @@ type Record struct {
 	// UnknownFields names the properties the decoder does not know, once
 	// each. They stay in the raw zone; the transformer counts them.
 	UnknownFields []string
+	// UnknownValues lists, once each, the values of enum-like properties
+	// (userType, userPreferredMethodForSecondaryAuthentication,
+	// defaultMfaMethod, systemPreferredAuthenticationMethods) that are not
+	// documented. They load unchanged; the transformer counts them.
+	UnknownValues []UnknownValue
 }
+
+// UnknownValue is a value of an enum-like property that Graph's
+// documentation does not list: a sign the report has grown.
+type UnknownValue struct {
+	// Field is the property as Graph names it, e.g. "userType".
+	Field string
+	Value string
+}
+
+// String is "field=value", the key Stats.UnknownValues counts it under.
+func (v UnknownValue) String() string { return v.Field + "=" + v.Value }
 
 // maxIDLen bounds an id: Graph's are GUIDs, and a longer one is a sign of a
 // broken record, not a user.
@@ -115,9 +131,12 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	}
 	rec.UserDisplayName = d.optString(fDisplayName)
 	rec.UserType = d.optString(fUserType)
-	rec.DefaultMfaMethod = d.nonEmpty(d.optString(fPreferredSecondary))
+	// Both are read, so that either one of the wrong type rejects the
+	// record, whichever of them fills default_mfa_method.
+	preferred, defaultMfa := d.optString(fPreferredSecondary), d.optString(fDefaultMfa)
+	rec.DefaultMfaMethod = d.nonEmpty(preferred)
 	if rec.DefaultMfaMethod == nil {
-		rec.DefaultMfaMethod = d.nonEmpty(d.optString(fDefaultMfa))
+		rec.DefaultMfaMethod = d.nonEmpty(defaultMfa)
 	}
 
 	for _, b := range [...]struct {
@@ -138,6 +157,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	if d.err != nil {
 		return Record{}, d.err
 	}
+	rec.UnknownValues = d.unknownValues(rec.UserType, preferred, defaultMfa, rec.SystemPreferredMethods)
 	return rec, nil
 }
 

@@ -57,6 +57,12 @@ type Stats struct {
 	// UnknownFields counts, by property name, the loaded users whose record
 	// carried a property the decoder does not know.
 	UnknownFields map[string]int64
+	// UnknownValues counts, by "property=value" (UnknownValue.String, e.g.
+	// "userType=partner"), the loaded users whose record carried an
+	// undocumented value of an enum-like property: userType,
+	// userPreferredMethodForSecondaryAuthentication, defaultMfaMethod or
+	// systemPreferredAuthenticationMethods. The values load unchanged.
+	UnknownValues map[string]int64
 }
 
 // table indexes the Transformer's builders.
@@ -105,6 +111,7 @@ func New(opts Options) *Transformer {
 			RejectsByReason: map[string]int64{},
 			UnknownMethods:  map[string]int64{},
 			UnknownFields:   map[string]int64{},
+			UnknownValues:   map[string]int64{},
 		},
 	}
 	for i, tab := range tables {
@@ -182,6 +189,9 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	t.stats.Users++
 	for _, f := range rec.UnknownFields {
 		count(t.stats.UnknownFields, f)
+	}
+	for _, v := range rec.UnknownValues {
+		t.stats.UnknownValues[v.String()]++
 	}
 	u := schemas.UserRow{
 		Key:                          t.opts.Key,
@@ -328,6 +338,7 @@ func (t *Transformer) Stats() Stats {
 	s.RejectsByReason = maps.Clone(t.stats.RejectsByReason)
 	s.UnknownMethods = maps.Clone(t.stats.UnknownMethods)
 	s.UnknownFields = maps.Clone(t.stats.UnknownFields)
+	s.UnknownValues = maps.Clone(t.stats.UnknownValues)
 	return s
 }
 

@@ -11,11 +11,27 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
+// schemaFormats are the --format values of credreg schema, the default first.
+var schemaFormats = []string{"text", "arrow", "bigquery"}
+
 func newSchemaCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "schema [table]",
-		Short: "Print the warehouse tables (Arrow or BigQuery JSON form) and the schema version",
+		Short: "Print the warehouse tables (text, Arrow JSON or BigQuery JSON) and the schema version",
+		Long: `Print the warehouse tables and the schema version recorded in every
+manifest and Parquet file; with a table name, only that table.
+
+Formats:
+  text      one line per column: name, Arrow type, NULL or NOT NULL, description
+  arrow     {"schema_version": …, "tables": {name: schema}}, each schema in the
+            JSON form of Arrow's integration format ({"fields": [{"name",
+            "nullable", "type", "children"}], "metadata": [{"key", "value"}]})
+  bigquery  {"schema_version": …, "tables": {name: {"fields", "partitioning",
+            "clustering"}}}, fields as bq mk --schema and the API accept them`,
+		Example: `  credreg schema
+  credreg schema --format arrow user_auth_methods
+  credreg schema --format bigquery rejected_records | jq .tables.rejected_records.fields > schema.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("schema takes at most one table name, got %d", len(args))
@@ -26,7 +42,7 @@ func newSchemaCmd() *cobra.Command {
 			return runSchema(cmd.OutOrStdout(), format, args)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text (Arrow types) or bigquery (the JSON schema bq accepts)")
+	cmd.Flags().StringVar(&format, "format", schemaFormats[0], "output format: "+strings.Join(schemaFormats, ", "))
 	return cmd
 }
 
@@ -44,16 +60,10 @@ func runSchema(w io.Writer, format string, args []string) error {
 		tables = []*schemas.Table{t}
 	}
 	switch format {
+	case "arrow":
+		return writeSchemaJSON(w, tables, func(t *schemas.Table) any { return t.ArrowJSON() })
 	case "bigquery":
-		out := map[string]any{"schema_version": schemas.Version}
-		ts := map[string]any{}
-		for _, t := range tables {
-			ts[t.Name] = map[string]any{"fields": t.BigQuery(), "partitioning": schemas.ColSnapshotDate, "clustering": t.Clustering}
-		}
-		out["tables"] = ts
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeSchemaJSON(w, tables, func(t *schemas.Table) any { return t.BigQueryTable() })
 	case "text":
 		fmt.Fprintf(w, "schema version %s\n", schemas.Version)
 		for _, t := range tables {
@@ -68,5 +78,16 @@ func runSchema(w io.Writer, format string, args []string) error {
 		}
 		return nil
 	}
-	return usagef("--format %q: want text or bigquery", format)
+	return usagef("--format %q: want one of %s", format, strings.Join(schemaFormats, ", "))
+}
+
+// writeSchemaJSON prints {"schema_version": …, "tables": {name: form(table)}}.
+func writeSchemaJSON(w io.Writer, tables []*schemas.Table, form func(*schemas.Table) any) error {
+	ts := make(map[string]any, len(tables))
+	for _, t := range tables {
+		ts[t.Name] = form(t)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"schema_version": schemas.Version, "tables": ts})
 }
