@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,11 +52,16 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// RetryPolicy bounds retries of one page. Zero values mean defaults.
+// RetryPolicy bounds retries. Zero values mean defaults.
 type RetryPolicy struct {
-	MaxAttempts int           // per page, including the first; default 10
-	BaseDelay   time.Duration // first backoff; default 500 ms, doubled per attempt, full jitter
-	MaxDelay    time.Duration // cap of one backoff; default 30 s
+	MaxAttempts int // per page, including the first; default 10
+	// Budget caps the retries of all pages of one client (one tenant's
+	// run) together, so a Graph that fails one request in three ends the
+	// run in minutes instead of retrying every page ten times for hours.
+	// Default 1000.
+	Budget    int
+	BaseDelay time.Duration // first backoff; default 500 ms, doubled per attempt, full jitter
+	MaxDelay  time.Duration // cap of one backoff; default 30 s
 	// MaxRetryAfter caps a Retry-After Graph asks for; default 5 min.
 	MaxRetryAfter time.Duration
 }
@@ -63,6 +69,9 @@ type RetryPolicy struct {
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 10
+	}
+	if p.Budget <= 0 {
+		p.Budget = 1000
 	}
 	if p.BaseDelay <= 0 {
 		p.BaseDelay = 500 * time.Millisecond
@@ -176,11 +185,6 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 	if !sameHost(u, c.base) {
 		return Page{}, &ForeignHostError{Host: u.Host, Want: c.base.Host}
 	}
-	waited, err := c.throttle.Wait(ctx, c.tenant)
-	c.stats.throttleWait.Add(int64(waited))
-	if err != nil {
-		return Page{}, err
-	}
 	tro := policy.TokenRequestOptions{Scopes: []string{c.scope}}
 	if refreshToken {
 		tro.Claims = tokenClaimsRefresh(time.Now().Unix())
@@ -193,11 +197,20 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 		}
 		return Page{}, classifyTokenError(err)
 	}
+	// The slot is taken after the token is in hand: a slot taken before a
+	// slow token fetch would be spent late, closer than a window to the
+	// next one in Graph's count.
+	slot, waited, err := c.throttle.Wait(ctx, c.tenant)
+	c.stats.throttleWait.Add(int64(waited))
+	if err != nil {
+		return Page{}, err
+	}
 	// The timeout covers the whole exchange, body included: a server that
 	// stalls mid-body must not hang a nightly run.
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, link, nil)
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { slot.Sent(time.Now()) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(rctx, trace), http.MethodGet, link, nil)
 	if err != nil {
 		return Page{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -231,9 +244,10 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 		}
 		return Page{}, ge
 	}
+	c.throttle.Succeeded(c.tenant)
 	p, err := odata.Split(body)
 	if err != nil {
-		return Page{}, &PageError{Err: err}
+		return Page{}, &PageError{Err: err, Body: body}
 	}
 	return Page{URL: link, Body: body, NextLink: p.NextLink, Records: p.Records, Salvaged: p.Salvaged,
 		ReceivedAt: received, Attempts: 1}, nil
@@ -246,6 +260,7 @@ func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 	refresh := false
 	refreshed := false
 	var salvaged [sha256.Size]byte // body of the last salvaged answer
+	var garbage [sha256.Size]byte  // body of the last answer that was no page at all
 	var last error
 	for attempt := 1; attempt <= c.retry.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -269,6 +284,18 @@ func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 		if ctx.Err() != nil {
 			return Page{}, ctx.Err()
 		}
+		var pe *PageError
+		if errors.As(err, &pe) && pe.Body != nil && !errors.Is(err, errSalvaged) {
+			// Damage on the way rarely repeats byte for byte; the same
+			// garbage twice is what Graph serves, and asking again will
+			// not change it.
+			sum := sha256.Sum256(pe.Body)
+			if sum == garbage {
+				pe.Persistent = true
+				return Page{}, pe
+			}
+			garbage = sum
+		}
 		last = err
 		refresh = false
 		class := classOf(err)
@@ -280,9 +307,14 @@ func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 				return Page{}, err
 			}
 			refresh, refreshed = true, true
+			c.stats.retried.Add(1)
 			c.stats.retries[Unauthorized].Add(1)
 			c.log.Info("graph refused the token; fetching a fresh one")
 			continue
+		}
+		if n := c.stats.retried.Add(1); n > int64(c.retry.Budget) {
+			return Page{}, fmt.Errorf("%w: the retry budget of %d retries for this tenant is spent (%s); last error: %w",
+				ErrRetriesExceed, c.retry.Budget, c.retrySummary(), err)
 		}
 		c.stats.retries[class].Add(1)
 		delay := c.backoff(attempt)
@@ -389,6 +421,13 @@ type counters struct {
 	tokenRefreshes atomic.Int64
 	throttleWait   atomic.Int64 // nanoseconds
 	retries        [4]atomic.Int64
+	retried        atomic.Int64 // all classes, against RetryPolicy.Budget
+}
+
+// retrySummary says what the retries were spent on.
+func (c *Client) retrySummary() string {
+	return fmt.Sprintf("%d throttled, %d transient, %d unauthorized",
+		c.stats.retries[Throttled].Load(), c.stats.retries[Transient].Load(), c.stats.retries[Unauthorized].Load())
 }
 
 // Stats are a client's request counters.

@@ -144,15 +144,23 @@ func (e *ForeignHostError) Error() string {
 func (e *ForeignHostError) Unwrap() error { return ErrForeignHost }
 
 // PageError is a response body that is not a Graph collection page (not
-// JSON, truncated, no value array). It is retried as transient; after the
-// retries it is returned wrapping ErrBadPage.
+// JSON, truncated, no value array). It is retried as transient; when Graph
+// sends the same bytes again it is Persistent and returned at once, else
+// after the retries; either way it wraps ErrBadPage and carries the body
+// so the caller can land it for inspection.
 type PageError struct {
-	Seq int64
-	Err error
+	Seq        int64 // the page's number in its listing (1-based)
+	Err        error
+	Body       []byte // the last body received; nil when none was read
+	Persistent bool   // the same body came twice
 }
 
 func (e *PageError) Error() string {
-	return fmt.Sprintf("graph: page %d: %v", e.Seq, e.Err)
+	msg := fmt.Sprintf("graph: page %d is not a report page: %v", e.Seq, e.Err)
+	if e.Persistent {
+		msg += " (the same body twice)"
+	}
+	return msg
 }
 func (e *PageError) Unwrap() []error { return []error{ErrBadPage, e.Err} }
 
@@ -168,7 +176,10 @@ func classOf(err error) Class {
 	}
 	var te *TransportError
 	var pe *PageError
-	if errors.As(err, &te) || errors.As(err, &pe) {
+	if errors.As(err, &te) {
+		return Transient
+	}
+	if errors.As(err, &pe) && !pe.Persistent {
 		return Transient
 	}
 	return Permanent

@@ -192,7 +192,7 @@ func TestThrottleKeepsTheWindow(t *testing.T) {
 	ctx := context.Background()
 	var waits []time.Duration
 	for range 4 {
-		w, err := th.Wait(ctx, "t")
+		_, w, err := th.Wait(ctx, "t")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,18 +203,18 @@ func TestThrottleKeepsTheWindow(t *testing.T) {
 		t.Errorf("fourth request waited %v, want about a window", waits[3])
 	}
 	// Another tenant has its own window.
-	if w, _ := th.Wait(ctx, "other"); w > 30*time.Millisecond {
+	if _, w, _ := th.Wait(ctx, "other"); w > 30*time.Millisecond {
 		t.Errorf("other tenant waited %v", w)
 	}
 	// A pause holds the tenant.
 	th.Pause("other", 80*time.Millisecond)
-	if w, _ := th.Wait(ctx, "other"); w < 60*time.Millisecond {
+	if _, w, _ := th.Wait(ctx, "other"); w < 60*time.Millisecond {
 		t.Errorf("paused tenant waited only %v", w)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	th.Pause("t", time.Hour)
-	if _, err := th.Wait(cctx, "t"); !errors.Is(err, context.Canceled) {
+	if _, _, err := th.Wait(cctx, "t"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait returned %v", err)
 	}
 }

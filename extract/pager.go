@@ -63,5 +63,8 @@ func (p *Pager) Next(ctx context.Context) (Page, error) {
 	return page, nil
 }
 
+// Link is the link the next call to Next fetches: the last good next link.
+func (p *Pager) Link() string { return p.next }
+
 // Seq is the number of pages returned so far.
 func (p *Pager) Seq() int64 { return p.seq }

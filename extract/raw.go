@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,12 +36,15 @@ type RawZone struct {
 // RawPage is one entry of a raw run's index.
 type RawPage struct {
 	Seq        int64     `json:"seq"`
+	Shard      string    `json:"shard,omitempty"` // the ShardPlan entry it belongs to
 	Key        string    `json:"key"`
 	URL        string    `json:"url"` // the link it came from; carries no token
 	Records    int       `json:"records"`
 	Bytes      int       `json:"bytes"`  // uncompressed, as received
 	SHA256     string    `json:"sha256"` // of the uncompressed body
 	ReceivedAt time.Time `json:"received_at"`
+	// Invalid marks a body that was not a report page, kept for inspection.
+	Invalid bool `json:"invalid,omitempty"`
 }
 
 // RawIndex is the _index.json of a complete raw run.
@@ -49,6 +54,7 @@ type RawIndex struct {
 	Endpoint     schemas.Endpoint `json:"endpoint"`
 	RunID        string           `json:"run_id"`
 	Complete     bool             `json:"complete"`
+	Shards       ShardPlan        `json:"shards,omitempty"`
 	Pages        []RawPage        `json:"pages"`
 }
 
@@ -65,15 +71,27 @@ func RawPrefix(key schemas.Key, endpoint schemas.Endpoint) string {
 // Prefix is this run's folder in the bucket.
 func (z *RawZone) Prefix() string { return z.prefix }
 
-// Land writes one page. It returns the object key.
-func (z *RawZone) Land(ctx context.Context, seq int64, p Page) (string, error) {
-	key := fmt.Sprintf("%spage-%06d.json.gz", z.prefix, seq)
+// Land writes one page under seq, the run's page number: unique across the
+// run's shards, in the order pages arrived. It returns the object key.
+func (z *RawZone) Land(ctx context.Context, seq int64, shard string, p Page) (string, error) {
+	return z.land(ctx, fmt.Sprintf("%spage-%06d.json.gz", z.prefix, seq), RawPage{Seq: seq, Shard: shard,
+		URL: p.URL, Records: len(p.Records), ReceivedAt: p.ReceivedAt}, p.Body)
+}
+
+// LandInvalid writes a body that was not a report page, so a person can
+// see what Graph sent. The index marks it invalid; a replay never reads it.
+func (z *RawZone) LandInvalid(ctx context.Context, seq int64, shard string, pe *PageError, link string) (string, error) {
+	return z.land(ctx, fmt.Sprintf("%spage-%06d.invalid.json.gz", z.prefix, seq), RawPage{Seq: seq, Shard: shard,
+		URL: link, Invalid: true, ReceivedAt: time.Now().UTC()}, pe.Body)
+}
+
+func (z *RawZone) land(ctx context.Context, key string, entry RawPage, body []byte) (string, error) {
 	w, err := z.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/gzip"})
 	if err != nil {
 		return "", fmt.Errorf("raw zone: %s: %w", key, err)
 	}
 	gz := gzip.NewWriter(w)
-	_, err = gz.Write(p.Body)
+	_, err = gz.Write(body)
 	if err == nil {
 		err = gz.Close()
 	}
@@ -83,10 +101,10 @@ func (z *RawZone) Land(ctx context.Context, seq int64, p Page) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("raw zone: writing %s: %w", key, err)
 	}
-	sum := sha256.Sum256(p.Body)
+	sum := sha256.Sum256(body)
+	entry.Key, entry.Bytes, entry.SHA256 = key, len(body), hex.EncodeToString(sum[:])
 	z.mu.Lock()
-	z.pages = append(z.pages, RawPage{Seq: seq, Key: key, URL: p.URL, Records: len(p.Records),
-		Bytes: len(p.Body), SHA256: hex.EncodeToString(sum[:]), ReceivedAt: p.ReceivedAt})
+	z.pages = append(z.pages, entry)
 	z.mu.Unlock()
 	return key, nil
 }
@@ -97,6 +115,7 @@ func (z *RawZone) Finish(ctx context.Context, idx RawIndex, complete bool) error
 	z.mu.Lock()
 	idx.Pages = append([]RawPage(nil), z.pages...)
 	z.mu.Unlock()
+	slices.SortFunc(idx.Pages, func(a, b RawPage) int { return cmp.Compare(a.Seq, b.Seq) })
 	idx.Complete = complete
 	data, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
