@@ -13,23 +13,36 @@ import (
 // and how the extraction went. It is written as JSON beside the data, last,
 // so a manifest always describes a complete slice.
 type Manifest struct {
-	SchemaVersion string           `json:"schema_version"`
-	RunID         string           `json:"run_id"`
-	Tenant        string           `json:"tenant_id"`
-	SnapshotDate  string           `json:"snapshot_date"`
-	Endpoint      schemas.Endpoint `json:"endpoint"`
-	GraphHost     string           `json:"graph_host"`
-	Tool          string           `json:"tool"`
-	StartedAt     time.Time        `json:"started_at"`
-	FinishedAt    time.Time        `json:"finished_at"`
-	Timings       Timings          `json:"timings"`
-	Counts        Counts           `json:"counts"`
-	Requests      extract.Stats    `json:"requests"`
-	Raw           RawRef           `json:"raw"`
-	Files         []load.FileInfo  `json:"files"`
+	SchemaVersion string `json:"schema_version"`
+	// Status is StatusPublished for a slice in the warehouse; a manifest
+	// kept for inspection of a failed run says why it failed.
+	Status       string            `json:"status"`
+	Error        string            `json:"error,omitempty"`
+	RunID        string            `json:"run_id"`
+	Tenant       string            `json:"tenant_id"`
+	SnapshotDate string            `json:"snapshot_date"`
+	Endpoint     schemas.Endpoint  `json:"endpoint"`
+	GraphHost    string            `json:"graph_host"`
+	Tool         string            `json:"tool"`
+	StartedAt    time.Time         `json:"started_at"`
+	FinishedAt   time.Time         `json:"finished_at"`
+	Timings      Timings           `json:"timings"`
+	Shards       extract.ShardPlan `json:"shards"`
+	Budget       ErrorBudget       `json:"error_budget"`
+	Counts       Counts            `json:"counts"`
+	Requests     extract.Stats     `json:"requests"`
+	Raw          RawRef            `json:"raw"`
+	Files        []load.FileInfo   `json:"files"`
 	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
 	BigQueryJobs []string `json:"bigquery_jobs"`
 }
+
+// Manifest statuses.
+const (
+	StatusPublished        = "published"
+	StatusContractBreached = "contract_breached" // over the error budget; not published
+	StatusFailed           = "failed"            // extraction or writing failed; not published
+)
 
 // Timings are wall-clock durations in seconds.
 type Timings struct {
@@ -38,18 +51,25 @@ type Timings struct {
 	PublishSeconds      float64 `json:"publish_seconds"`
 }
 
-// Counts add up: RecordsIn == Users + Rejected.
+// Counts add up: RecordsIn == Users + Rejected. Pages count every page
+// of every shard.
 type Counts struct {
-	Pages           int64            `json:"pages"`
-	EmptyPages      int64            `json:"empty_pages"`
-	SalvagedPages   int64            `json:"salvaged_pages"`
-	RecordsIn       int64            `json:"records_in"`
-	Users           int64            `json:"users"`
-	Methods         int64            `json:"methods"`
-	Rejected        int64            `json:"rejected"`
+	Pages         int64 `json:"pages"`
+	EmptyPages    int64 `json:"empty_pages"`
+	SalvagedPages int64 `json:"salvaged_pages"`
+	RecordsIn     int64 `json:"records_in"`
+	Users         int64 `json:"users"`
+	Methods       int64 `json:"methods"`
+	Rejected      int64 `json:"rejected"`
+	// DuplicateIDs are records whose id was already read (rejected as
+	// duplicate_id): shards that overlap, or Graph listing a user twice.
+	DuplicateIDs    int64            `json:"duplicate_ids"`
 	RejectsByReason map[string]int64 `json:"rejects_by_reason"`
 	UnknownMethods  map[string]int64 `json:"unknown_method_values"`
 	UnknownFields   map[string]int64 `json:"unknown_fields"`
+	// UnknownValues counts undocumented values of the enum-like fields,
+	// keyed field=value; the values are loaded as sent.
+	UnknownValues map[string]int64 `json:"unknown_values"`
 }
 
 // RawRef points at the raw pages of the run.

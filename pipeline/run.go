@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/sourcegraph/conc/pool"
 	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/extract"
@@ -82,6 +80,15 @@ type Options struct {
 	// endpoint stopped returning data) than a tenant without users, and
 	// publishing it would replace a good snapshot.
 	AllowEmpty bool
+	// Shards is how many $filter partitions of the listing are read side
+	// by side (see extract.PlanShards); 0 means extract.AutoShards.
+	Shards int
+	// Budget is the data contract's error budget; nil means DefaultBudget.
+	Budget *ErrorBudget
+	// Failed, when set, receives for inspection what a failed run had:
+	// its rejected records and a manifest saying why it failed. It must
+	// not be the warehouse itself (the published slice stays untouched).
+	Failed Sink
 }
 
 // ErrEmptySnapshot: Graph returned no users and Options.AllowEmpty is off.
@@ -107,30 +114,77 @@ func NewRunID(now time.Time) string {
 }
 
 // RunTenant extracts, transforms and publishes one slice. On error nothing
-// new is published and the raw pages landed so far are marked incomplete.
+// new is published, the raw pages landed so far are marked incomplete, and
+// (when Options.Failed is set and the run was not cancelled) the rejected
+// records and a manifest of the failure are written there. A slice over the
+// error budget fails with *BudgetError.
 func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
-	start := time.Now()
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+	r, err := newTenantRun(o)
+	if err != nil {
+		return nil, err
 	}
-	if o.RunID == "" {
-		o.RunID = NewRunID(start)
+	defer r.tr.Release()
+	m, err := r.run(ctx)
+	if err != nil {
+		err = fmt.Errorf("tenant %s, %s: %w", o.Key.Tenant, o.Endpoint, err)
+		r.keepFailure(ctx, err)
+		return nil, err
 	}
-	log := o.Logger.With("tenant", o.Key.Tenant, "snapshot_date", o.Key.DateString(), "run_id", o.RunID)
+	return m, nil
+}
 
+// tenantRun is the state of one RunTenant.
+type tenantRun struct {
+	o      Options
+	start  time.Time
+	log    *slog.Logger
+	client *extract.Client
+	plan   extract.ShardPlan
+	raw    *extract.RawZone
+	tr     *transform.Transformer
+	counts Counts
+	// failed tees the rejected records to Options.Failed, opened at the
+	// first reject so a clean run writes nothing there.
+	failed SliceWriter
+}
+
+func newTenantRun(o Options) (*tenantRun, error) {
+	r := &tenantRun{o: o, start: time.Now()}
+	if r.o.Logger == nil {
+		r.o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.o.RunID == "" {
+		r.o.RunID = NewRunID(r.start)
+	}
+	if r.o.Shards == 0 {
+		r.o.Shards = extract.AutoShards
+	}
+	if r.o.Budget == nil {
+		r.o.Budget = &DefaultBudget
+	}
+	o = r.o
+	r.log = o.Logger.With("tenant", o.Key.Tenant, "snapshot_date", o.Key.DateString(), "run_id", o.RunID)
+	plan, err := extract.PlanShards(o.Endpoint, o.Shards)
+	if err != nil {
+		return nil, err
+	}
+	r.plan = plan
 	cred, err := extract.NewCredential(o.Key.Tenant, withTransport(o.Source.Credential, o.Source.HTTPClient))
 	if err != nil {
 		return nil, err
 	}
-	client, err := extract.NewClient(extract.ClientOptions{GraphURL: o.Source.GraphURL, Tenant: o.Key.Tenant,
-		Credential: cred, HTTPClient: o.Source.HTTPClient, Throttle: o.Source.Throttle, Retry: o.Source.Retry, Logger: log})
+	r.client, err = extract.NewClient(extract.ClientOptions{GraphURL: o.Source.GraphURL, Tenant: o.Key.Tenant,
+		Credential: cred, HTTPClient: o.Source.HTTPClient, Throttle: o.Source.Throttle, Retry: o.Source.Retry, Logger: r.log})
 	if err != nil {
 		return nil, err
 	}
-	raw := extract.NewRawZone(o.Raw, o.Key, o.Endpoint, o.RunID)
-	tr := transform.New(transform.Options{Key: o.Key, Endpoint: o.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows})
-	defer tr.Release()
+	r.raw = extract.NewRawZone(o.Raw, o.Key, o.Endpoint, o.RunID)
+	r.tr = transform.New(transform.Options{Key: o.Key, Endpoint: o.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows})
+	return r, nil
+}
 
+func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
+	o := r.o
 	sw, err := o.Sink.Begin(ctx, o.Key, o.RunID)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.Sink, err)
@@ -142,37 +196,34 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 		}
 	}()
 
-	log.Info("extracting", "endpoint", o.Endpoint, "graph", client.Host())
-	var counts Counts
-	err = streamPages(ctx, client.Pages(o.Endpoint, ""), raw, tr, sw, &counts, func() {
-		if o.Progress != nil {
-			st, cs := client.Stats(), tr.Stats()
-			o.Progress(Progress{Tenant: o.Key.Tenant, Pages: counts.Pages, Users: cs.Users, Rejected: cs.Rejected,
-				Requests: st.Requests, Throttled: st.Throttled, ThrottleWait: st.ThrottleWait})
-		}
-	})
-	rawIdx := extract.RawIndex{Tenant: o.Key.Tenant, SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, RunID: o.RunID}
+	r.log.Info("extracting", "endpoint", o.Endpoint, "graph", r.client.Host(), "shards", len(r.plan))
+	err = r.stream(ctx, sw)
+	rawIdx := extract.RawIndex{Tenant: o.Key.Tenant, SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint,
+		RunID: o.RunID, Shards: r.plan}
 	if err != nil {
 		// The context may be cancelled: record the incomplete raw run with
 		// a short context of its own so a replay knows to skip it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := raw.Finish(fctx, rawIdx, false); ferr != nil {
-			log.Warn("could not mark the raw run incomplete", "err", ferr)
+		if ferr := r.raw.Finish(fctx, rawIdx, false); ferr != nil {
+			r.log.Warn("could not mark the raw run incomplete", "err", ferr)
 		}
-		return nil, fmt.Errorf("tenant %s, %s: %w", o.Key.Tenant, o.Endpoint, err)
+		return nil, err
 	}
-	for _, b := range tr.Finish() {
-		if err := writeBatch(ctx, sw, b); err != nil {
+	for _, b := range r.tr.Finish() {
+		if err := r.write(ctx, sw, b); err != nil {
 			return nil, err
 		}
 	}
-	if err := raw.Finish(ctx, rawIdx, true); err != nil {
+	if err := r.raw.Finish(ctx, rawIdx, true); err != nil {
 		return nil, err
 	}
-	if cs := tr.Stats(); cs.Users == 0 && !o.AllowEmpty {
-		return nil, fmt.Errorf("tenant %s, %s: %w (%d records read, %d rejected)", o.Key.Tenant, o.Endpoint,
-			ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
+	cs := r.tr.Stats()
+	if cs.Users == 0 && !o.AllowEmpty {
+		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
+	}
+	if err := o.Budget.check(cs.RecordsIn, cs.Rejected); err != nil {
+		return nil, err
 	}
 
 	publishStart := time.Now()
@@ -181,22 +232,15 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	published = true
+	if r.failed != nil {
+		r.failed.Abort()
+	}
 	// From here on the new data is out: the manifest that describes it
 	// must be written even if the run is being interrupted.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	st, cs := client.Stats(), tr.Stats()
-	counts.RecordsIn, counts.Users, counts.Methods, counts.Rejected = cs.RecordsIn, cs.Users, cs.Methods, cs.Rejected
-	counts.RejectsByReason, counts.UnknownMethods, counts.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields
-	m := &Manifest{
-		SchemaVersion: schemas.Version, RunID: o.RunID, Tenant: o.Key.Tenant, SnapshotDate: o.Key.DateString(),
-		Endpoint: o.Endpoint, GraphHost: client.Host(), Tool: o.Tool, StartedAt: start.UTC(), Counts: counts,
-		Requests: st, Raw: RawRef{Location: o.RawURL, Prefix: raw.Prefix(), Pages: counts.Pages},
-		Files: files, BigQueryJobs: []string{},
-	}
-	m.FinishedAt = time.Now().UTC()
-	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds(), ThrottleWaitSeconds: st.ThrottleWait.Seconds(),
-		PublishSeconds: time.Since(publishStart).Seconds()}
+	m := r.manifest(StatusPublished, files)
+	m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
 	data, err := m.JSON()
 	if err != nil {
 		return nil, err
@@ -204,63 +248,101 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 	if err := o.Sink.WriteManifest(ctx, o.Key, data); err != nil {
 		return nil, fmt.Errorf("writing manifest: %w", err)
 	}
-	warnDrift(log, cs)
-	if o.Progress != nil {
-		o.Progress(Progress{Tenant: o.Key.Tenant, Pages: counts.Pages, Users: cs.Users, Rejected: cs.Rejected,
-			Requests: st.Requests, Throttled: st.Throttled, ThrottleWait: st.ThrottleWait, Done: true})
-	}
-	log.Info("published", "users", cs.Users, "methods", cs.Methods, "rejected", cs.Rejected, "pages", counts.Pages)
+	warnDrift(r.log, cs)
+	r.progress(true)
+	r.log.Info("published", "users", cs.Users, "methods", cs.Methods, "rejected", cs.Rejected, "pages", r.counts.Pages)
 	return m, nil
 }
 
-// streamPages runs the extractor and the transformer side by side: one
-// goroutine fetches and lands pages, the other turns them into batches.
-// The first error cancels both.
-func streamPages(ctx context.Context, pager *extract.Pager, raw *extract.RawZone, tr *transform.Transformer,
-	sw SliceWriter, counts *Counts, progress func()) error {
-	pages := make(chan extract.Page, 2)
-	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-	p.Go(func(ctx context.Context) error {
-		defer close(pages)
-		for {
-			page, err := pager.Next(ctx)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+// manifest describes the run so far.
+func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
+	o := r.o
+	st, cs := r.client.Stats(), r.tr.Stats()
+	counts := r.counts
+	counts.RecordsIn, counts.Users, counts.Methods, counts.Rejected = cs.RecordsIn, cs.Users, cs.Methods, cs.Rejected
+	counts.RejectsByReason, counts.UnknownMethods, counts.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields
+	counts.UnknownValues = cs.UnknownValues
+	counts.DuplicateIDs = cs.RejectsByReason[transform.ReasonDuplicateID]
+	if files == nil {
+		files = []load.FileInfo{}
+	}
+	m := &Manifest{
+		SchemaVersion: schemas.Version, Status: status, RunID: o.RunID, Tenant: o.Key.Tenant,
+		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
+		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st,
+		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages},
+		Files: files, BigQueryJobs: []string{},
+	}
+	m.FinishedAt = time.Now().UTC()
+	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(r.start).Seconds(), ThrottleWaitSeconds: st.ThrottleWait.Seconds()}
+	return m
+}
+
+// keepFailure writes, for inspection, the rejected records and a manifest
+// of a run that failed, to Options.Failed. An interrupted run writes
+// nothing: the operator stopped it and knows why.
+func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
+	if r.failed != nil {
+		defer r.failed.Abort()
+	}
+	if r.o.Failed == nil || ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	status := StatusFailed
+	var be *BudgetError
+	if errors.As(cause, &be) {
+		status = StatusContractBreached
+	}
+	var files []load.FileInfo
+	if r.failed != nil {
+		var err error
+		if files, err = r.failed.Commit(ctx); err != nil {
+			r.log.Warn("could not keep the rejected records of the failed run", "where", r.o.Failed.String(), "err", err)
+		}
+	}
+	m := r.manifest(status, files)
+	m.Error = cause.Error()
+	data, err := m.JSON()
+	if err == nil {
+		err = r.o.Failed.WriteManifest(ctx, r.o.Key, data)
+	}
+	if err != nil {
+		r.log.Warn("could not keep the manifest of the failed run", "where", r.o.Failed.String(), "err", err)
+		return
+	}
+	r.log.Info("kept the failed run for inspection", "where", r.o.Failed.String(), "status", status,
+		"rejected", m.Counts.Rejected)
+}
+
+// write writes a batch to the slice and, for rejected records, to the
+// failed-run sink too, so they survive a run the budget stops.
+func (r *tenantRun) write(ctx context.Context, sw SliceWriter, b transform.Batch) error {
+	if b.Table == schemas.RejectedRecordsTable && r.o.Failed != nil {
+		if r.failed == nil {
+			f, err := r.o.Failed.Begin(ctx, r.o.Key, r.o.RunID)
 			if err != nil {
-				return err
+				b.Record.Release()
+				return fmt.Errorf("opening %s: %w", r.o.Failed, err)
 			}
-			if _, err := raw.Land(ctx, pager.Seq(), page); err != nil {
-				return err
-			}
-			select {
-			case pages <- page:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			r.failed = f
 		}
-	})
-	p.Go(func(ctx context.Context) error {
-		var seq int64
-		for page := range pages {
-			seq++
-			counts.Pages++
-			if len(page.Records) == 0 {
-				counts.EmptyPages++
-			}
-			if page.Salvaged {
-				counts.SalvagedPages++
-			}
-			for _, b := range tr.AddPage(seq, page.ReceivedAt, page.Records) {
-				if err := writeBatch(ctx, sw, b); err != nil {
-					return err
-				}
-			}
-			progress()
+		if err := r.failed.Write(ctx, b.Table, b.Record); err != nil {
+			b.Record.Release()
+			return fmt.Errorf("writing %s to %s: %w", b.Table.Name, r.o.Failed, err)
 		}
-		return ctx.Err()
-	})
-	return p.Wait()
+	}
+	return writeBatch(ctx, sw, b)
+}
+
+func (r *tenantRun) progress(done bool) {
+	if r.o.Progress == nil {
+		return
+	}
+	st, cs := r.client.Stats(), r.tr.Stats()
+	r.o.Progress(Progress{Tenant: r.o.Key.Tenant, Pages: r.counts.Pages, Users: cs.Users, Rejected: cs.Rejected,
+		Requests: st.Requests, Throttled: st.Throttled, ThrottleWait: st.ThrottleWait, Done: done})
 }
 
 func writeBatch(ctx context.Context, sw SliceWriter, b transform.Batch) error {
@@ -287,5 +369,8 @@ func warnDrift(log *slog.Logger, s transform.Stats) {
 	}
 	if len(s.UnknownFields) > 0 {
 		log.Warn("unknown fields in records (kept in the raw zone)", "fields", s.UnknownFields)
+	}
+	if len(s.UnknownValues) > 0 {
+		log.Warn("undocumented values of enum fields (loaded as sent)", "values", s.UnknownValues)
 	}
 }

@@ -35,8 +35,11 @@ var testDay = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 var (
 	simLimits    = graphsim.Limits{PerTenant: 5, PerTenantWindow: 100 * time.Millisecond, App: 122, AppWindow: 100 * time.Millisecond}
 	clientLimits = extract.Limits{PerTenant: 5, PerTenantWindow: 100 * time.Millisecond, App: 122, AppWindow: 100 * time.Millisecond, Margin: 20 * time.Millisecond}
-	fastRetry    = extract.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxAttempts: 12}
+	fastRetry    = extract.RetryPolicy{BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxAttempts: 12, MaxRetryAfter: 100 * time.Millisecond}
 )
+
+// noBudget lets every record be rejected.
+var noBudget = ErrorBudget{MaxRejectRatio: 1, MaxRejects: -1}
 
 type env struct {
 	sim     *graphsim.Server
@@ -340,6 +343,7 @@ func TestRunTenantRefusesForeignNextLink(t *testing.T) {
 		return true
 	}})
 	o := e.options(t, schemas.UserRegistrationDetails)
+	o.Shards = 1 // one listing, so request 2 is its second page
 	_, err := RunTenant(context.Background(), o)
 	var fh *extract.ForeignHostError
 	if !errors.As(err, &fh) || !errors.Is(err, extract.ErrForeignHost) {
@@ -385,6 +389,8 @@ func TestRunTenantFixtures(t *testing.T) {
 				return true
 			}})
 			o := e.options(t, schemas.CredentialUserRegistrationDetails)
+			o.Shards = 1         // the page is the whole listing
+			o.Budget = &noBudget // it is mostly bad on purpose
 			m, err := RunTenant(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)

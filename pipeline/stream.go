@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/credreg/credreg/extract"
+)
+
+// landedPage is a page on its way from a shard to the transformer.
+type landedPage struct {
+	seq  int64 // the run's page number, the raw file's and rejected_records.page_seq
+	page extract.Page
+}
+
+// stream reads every shard of the plan side by side, lands each page in the
+// raw zone, and feeds the transformer from one goroutine, which writes the
+// batches to sw. The shards share the client and so the tenant's throttle.
+// The first error cancels everything.
+func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
+	pages := make(chan landedPage, 2*len(r.plan))
+	var seq atomic.Int64
+	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+	p.Go(func(ctx context.Context) error {
+		shards := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
+		for _, shard := range r.plan {
+			shards.Go(func(ctx context.Context) error {
+				return r.readShard(ctx, shard, &seq, pages)
+			})
+		}
+		err := shards.Wait()
+		close(pages)
+		return err
+	})
+	p.Go(func(ctx context.Context) error {
+		for lp := range pages {
+			r.counts.Pages++
+			if len(lp.page.Records) == 0 {
+				r.counts.EmptyPages++
+			}
+			if lp.page.Salvaged {
+				r.counts.SalvagedPages++
+			}
+			for _, b := range r.tr.AddPage(lp.seq, lp.page.ReceivedAt, lp.page.Records) {
+				if err := r.write(ctx, sw, b); err != nil {
+					return err
+				}
+			}
+			r.progress(false)
+		}
+		return ctx.Err()
+	})
+	return p.Wait()
+}
+
+// readShard pages through one shard, landing each page before handing it on.
+func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *atomic.Int64, out chan<- landedPage) error {
+	pager := r.client.Pages(r.o.Endpoint, shard.Filter)
+	for {
+		link := pager.Link()
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return r.shardError(ctx, shard, seq.Add(1), link, err)
+		}
+		n := seq.Add(1)
+		if _, err := r.raw.Land(ctx, n, shard.Name, page); err != nil {
+			return err
+		}
+		select {
+		case out <- landedPage{seq: n, page: page}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// shardError names where a shard failed. A body that was not a report
+// page is landed in the raw zone so a person can see what Graph sent.
+func (r *tenantRun) shardError(ctx context.Context, shard extract.Shard, seq int64, link string, err error) error {
+	where := fmt.Sprintf("shard %s", shard.Name)
+	if shard.Filter != "" {
+		where += fmt.Sprintf(" ($filter=%s)", shard.Filter)
+	}
+	var pe *extract.PageError
+	if !errors.As(err, &pe) || pe.Body == nil || ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	key, lerr := r.raw.LandInvalid(ctx, seq, shard.Name, pe, link)
+	if lerr != nil {
+		return fmt.Errorf("%s, page %d: %w (and it could not be landed: %v)", where, pe.Seq, err, lerr)
+	}
+	return fmt.Errorf("%s, page %d: %w; the body Graph sent is in %s", where, pe.Seq, err, r.rawFile(key))
+}
+
+// rawFile is the location of a raw object a person can open.
+func (r *tenantRun) rawFile(key string) string {
+	if r.o.RawURL == "" {
+		return key
+	}
+	return r.o.RawURL + "/" + key
+}
