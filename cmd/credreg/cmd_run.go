@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,48 +23,96 @@ import (
 
 // runOptions are the flags of `credreg run`.
 type runOptions struct {
-	Endpoint   string
-	Tenant     string
-	GraphURL   string
-	Date       string
-	Warehouse  string
-	Raw        string
-	Demo       bool
-	DemoUsers  int
-	AllowEmpty bool
+	Endpoint       string
+	Tenants        []string
+	Config         string
+	GraphURL       string
+	Date           string
+	Warehouse      string
+	Raw            string
+	Sink           string
+	Shards         string
+	TenantRate     string
+	AppRate        string
+	Concurrency    int
+	MaxAttempts    int
+	RetryBudget    int
+	MaxRejectRatio float64
+	MaxRejects     int64
+	Demo           bool
+	DemoUsers      int
+	DemoTenants    int
+	AllowEmpty     bool
 	logOptions
+	// changed says whether a flag was given on the command line, so the
+	// config file fills only the others. nil means none was (tests).
+	changed func(name string) bool
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Endpoint, "endpoint", string(schemas.UserRegistrationDetails),
 		"report to read: userRegistrationDetails (v1.0, needs Entra ID P1/P2) or credentialUserRegistrationDetails (beta, deprecated)")
-	f.StringVar(&o.Tenant, "tenant", os.Getenv("AZURE_TENANT_ID"), "Entra tenant id (env AZURE_TENANT_ID)")
+	var tenants []string
+	if t := os.Getenv("AZURE_TENANT_ID"); t != "" {
+		tenants = []string{t}
+	}
+	f.StringSliceVar(&o.Tenants, "tenant", tenants, "Entra tenant id; repeat (or separate with commas) for several tenants sharing AZURE_CLIENT_ID (env AZURE_TENANT_ID)")
+	f.StringVar(&o.Config, "config", "", "YAML file listing tenants, each with its client id and a secret reference (see README); flags override its settings")
 	f.StringVar(&o.GraphURL, "graph-url", envOr("CREDREG_GRAPH_URL", extract.DefaultGraphURL), "Microsoft Graph base URL (env CREDREG_GRAPH_URL)")
 	f.StringVar(&o.Date, "date", "", "snapshot date YYYY-MM-DD (default today, UTC)")
 	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "where raw pages go, as received (default <warehouse>/_raw)")
+	f.StringVar(&o.Sink, "sink", "parquet", "where slices are published: parquet (the warehouse)")
+	f.StringVar(&o.Shards, "shards", "auto", "split each tenant's listing into $filter shards read side by side: auto (4), off, or 2, 4, 8, 16")
+	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
+	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app)")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "tenants read at once (default: enough to keep the app-wide limit busy)")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 10, "attempts per page before a tenant fails")
+	f.IntVar(&o.RetryBudget, "retry-budget", 1000, "retries allowed per tenant over the whole run")
+	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
+	f.Int64Var(&o.MaxRejects, "max-rejects", -1, "largest number of rejected records (negative: no limit by count)")
 	f.BoolVar(&o.Demo, "demo", false, "run against an in-process simulated tenant (graphsim); needs no credentials")
-	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in the --demo tenant")
+	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in each --demo tenant")
+	f.IntVar(&o.DemoTenants, "demo-tenants", 1, "tenants in the --demo run")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
 	o.logOptions.AddFlags(cmd)
+	o.changed = func(name string) bool { return f.Changed(name) }
+}
+
+// defaultRunOptions are the options of `credreg run` with no flag given.
+func defaultRunOptions() runOptions {
+	var o runOptions
+	o.AddFlags(&cobra.Command{})
+	o.changed = nil
+	return o
 }
 
 func newRunCmd() *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Take one snapshot of one tenant's registration report",
-		Long: `Take one snapshot: page through the report with $top=999, land every page in the
-raw zone, explode each user's methods into rows, and publish the day's slice of
-user_registration_details, user_auth_methods and rejected_records atomically,
-then its manifest. Running the same date again replaces that slice.
+		Short: "Take one snapshot of each tenant's registration report",
+		Long: `Take one snapshot per tenant: page through the report with $top=999 (split into
+$filter shards read side by side), land every page in the raw zone, explode each
+user's methods into rows, and publish the day's slice of user_registration_details,
+user_auth_methods and rejected_records atomically, then its manifest. Running the
+same date again replaces that slice. Tenants run side by side under one throttle
+that keeps the whole process within Graph's limits; one failing tenant does not
+stop the others (exit status 3).
 
 Credentials come the azidentity way: AZURE_TENANT_ID, AZURE_CLIENT_ID and one of
 AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE;
-AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE.`,
+AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE. For tenants
+with their own app registrations, list them in --config.
+
+A slice with more rejected records than --max-reject-ratio / --max-rejects allow
+is not published; its rejected records and manifest go to
+<warehouse>/_failed/run_id=<run>/ for inspection (exit status 4).`,
 		Example: `  credreg run --demo
+  credreg run --demo --demo-tenants 20 --demo-users 2000
   credreg run --tenant "$AZURE_TENANT_ID" --warehouse 'gs://my-bucket?prefix=credreg/'
+  credreg run --config credreg.yaml --shards 8
   credreg run --endpoint credentialUserRegistrationDetails --date 2026-11-27`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,85 +123,239 @@ AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE.`,
 	return cmd
 }
 
+// runPlan is a run's checked settings: everything a flag or the config
+// can get wrong is found before the first request.
+type runPlan struct {
+	endpoint   schemas.Endpoint
+	day        time.Time
+	shards     int
+	limits     extract.Limits
+	retry      extract.RetryPolicy
+	budget     pipeline.ErrorBudget
+	tenants    []pipeline.TenantSource
+	fromConfig bool
+}
+
+// plan checks the options and merges the config file into them.
+func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
+	if err := o.logOptions.validate(); err != nil {
+		return nil, err
+	}
+	var cfg *configFile
+	if o.Config != "" {
+		if o.Demo {
+			return nil, usagef("--config and --demo do not go together: the demo brings its own tenants")
+		}
+		var err error
+		if cfg, err = loadConfig(o.Config); err != nil {
+			return nil, err
+		}
+		o.fill(cfg)
+	}
+	p := &runPlan{fromConfig: cfg != nil}
+	var err error
+	if p.endpoint, err = schemas.ParseEndpoint(o.Endpoint); err != nil {
+		return nil, usageError{err}
+	}
+	if p.day, err = parseDate(o.Date, time.Now()); err != nil {
+		return nil, err
+	}
+	if o.Sink != "parquet" {
+		return nil, usagef("--sink %q: want parquet", o.Sink)
+	}
+	if p.shards, err = extract.ParseShards(o.Shards); err != nil {
+		return nil, usageError{err}
+	}
+	p.limits = extract.Limits{}
+	if p.limits.PerTenant, p.limits.PerTenantWindow, err = parseRate("--tenant-rate", o.TenantRate); err != nil {
+		return nil, err
+	}
+	if p.limits.App, p.limits.AppWindow, err = parseRate("--app-rate", o.AppRate); err != nil {
+		return nil, err
+	}
+	if o.Concurrency < 0 {
+		return nil, usagef("--concurrency %d: want a positive count (0: automatic)", o.Concurrency)
+	}
+	if o.MaxAttempts < 1 {
+		return nil, usagef("--max-attempts %d: want at least 1", o.MaxAttempts)
+	}
+	if o.RetryBudget < 1 {
+		return nil, usagef("--retry-budget %d: want at least 1", o.RetryBudget)
+	}
+	p.retry = extract.RetryPolicy{MaxAttempts: o.MaxAttempts, Budget: o.RetryBudget}
+	p.budget = pipeline.ErrorBudget{MaxRejectRatio: o.MaxRejectRatio, MaxRejects: o.MaxRejects}
+	if err := p.budget.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	switch {
+	case o.Demo:
+		if o.DemoUsers <= 0 {
+			return nil, usagef("--demo-users must be positive, got %d", o.DemoUsers)
+		}
+		if o.DemoTenants <= 0 || o.DemoTenants > 500 {
+			return nil, usagef("--demo-tenants %d: want 1 to 500", o.DemoTenants)
+		}
+	case cfg != nil:
+		if o.changed != nil && o.changed("tenant") {
+			return nil, usagef("--tenant and --config do not go together: list the tenants in %s", o.Config)
+		}
+		if p.tenants, err = cfg.tenantSources(getenv); err != nil {
+			return nil, err
+		}
+	default:
+		if len(o.Tenants) == 0 {
+			return nil, usagef("no tenant: pass --tenant or --config, or set AZURE_TENANT_ID (or try --demo)")
+		}
+		for _, id := range o.Tenants {
+			t := pipeline.TenantSource{ID: strings.TrimSpace(id), Credential: extract.CredentialOptions{Getenv: getenv}}
+			if _, err := extract.NewCredential(t.ID, t.Credential); err != nil {
+				return nil, usageError{err}
+			}
+			p.tenants = append(p.tenants, t)
+		}
+	}
+	if !o.Demo {
+		if err := pipeline.CheckTenants(p.tenants); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	return p, nil
+}
+
+// fill takes from the config file the settings no flag gave.
+func (o *runOptions) fill(c *configFile) {
+	set := func(flag string, dst *string, v string) {
+		if v != "" && (o.changed == nil || !o.changed(flag)) {
+			*dst = v
+		}
+	}
+	set("endpoint", &o.Endpoint, c.Endpoint)
+	set("warehouse", &o.Warehouse, c.Warehouse)
+	set("raw", &o.Raw, c.Raw)
+	set("graph-url", &o.GraphURL, c.GraphURL)
+	set("shards", &o.Shards, c.Shards)
+}
+
 // runRun is `credreg run`; tests call it directly.
 func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
-	endpoint, err := schemas.ParseEndpoint(o.Endpoint)
-	if err != nil {
-		return usageError{err}
-	}
-	day, err := parseDate(o.Date, time.Now())
+	plan, err := o.plan(os.Getenv)
 	if err != nil {
 		return err
 	}
-	if err := o.logOptions.validate(); err != nil {
-		return err
-	}
-	ui := newUI(o.logOptions, stderr)
-	defer ui.close()
-	log := ui.logger
-
-	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: extract.NewThrottle(extract.Limits{})}
-	tenant := o.Tenant
-	if o.Demo {
-		sim, err := startDemo(day, o.DemoUsers)
-		if err != nil {
-			return err
-		}
-		defer sim.Close()
-		tenant = graphsim.DefaultTenantID
-		src.GraphURL = sim.URL()
-		src.HTTPClient = sim.Client()
-		src.Credential = extract.CredentialOptions{ClientID: graphsim.DefaultClientID,
-			ClientSecret: graphsim.DefaultClientSecret, AuthorityHost: sim.URL(), HTTPClient: sim.Client(),
-			Getenv: func(string) string { return "" }}
-		log.Info("demo: simulated tenant started", "url", sim.URL(), "tenant", tenant, "users", o.DemoUsers)
-	} else {
-		if tenant == "" {
-			return usagef("no tenant: pass --tenant or set AZURE_TENANT_ID (or try --demo)")
-		}
-		if _, err := extract.NewCredential(tenant, extract.CredentialOptions{}); err != nil {
-			return usageError{err}
-		}
-		if today := time.Now().UTC().Format(time.DateOnly); day.Format(time.DateOnly) != today {
-			log.Warn("Graph serves the report as it is now; this snapshot is labelled with another date",
-				"date", day.Format(time.DateOnly), "today", today)
-		}
-	}
-
 	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
 	if err != nil {
 		return usagef("--warehouse: %v", err)
 	}
 	defer wh.Close()
+	if err := wh.CheckWritable(ctx); err != nil {
+		return usagef("--warehouse: %v", err)
+	}
 	raw, rawLoc, err := openRaw(ctx, o.Warehouse, o.Raw)
 	if err != nil {
 		return err
 	}
 	defer raw.Close()
+	ui := newUI(o.logOptions, stderr)
+	defer ui.close()
+	log := ui.logger
 
-	key := schemas.Key{Date: day, Tenant: tenant}
-	bar := ui.tenantBar(tenant)
-	m, err := pipeline.RunTenant(ctx, pipeline.Options{
-		Key: key, Endpoint: endpoint, Source: src,
-		Sink: pipeline.ParquetSink{Warehouse: wh}, Raw: raw, RawURL: rawLoc,
-		Logger: log, Progress: bar.update, Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
-	})
-	bar.finish(err)
-	ui.close()
+	throttle := extract.NewThrottle(plan.limits)
+	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: throttle, Retry: plan.retry}
+	if o.Demo {
+		sim, tenants, err := startDemo(plan.day, o.DemoUsers, o.DemoTenants)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		src.GraphURL = sim.URL()
+		src.HTTPClient = sim.Client()
+		plan.tenants = tenants
+		log.Info("demo: simulated tenants started", "url", sim.URL(), "tenants", len(tenants), "users_each", o.DemoUsers)
+	} else if today := time.Now().UTC().Format(time.DateOnly); plan.day.Format(time.DateOnly) != today {
+		log.Warn("Graph serves the report as it is now; this snapshot is labelled with another date",
+			"date", plan.day.Format(time.DateOnly), "today", today)
+	}
+
+	runID := pipeline.NewRunID(time.Now())
+	failed, err := wh.Sub("_failed/run_id=" + runID)
 	if err != nil {
 		return err
 	}
-	return writeSummary(stdout, log, o.logOptions, m, wh.String())
+	defer failed.Close()
+
+	bars := newTenantBars(ui)
+	res := pipeline.Run(ctx, pipeline.RunOptions{
+		Tenant: pipeline.Options{
+			Key: schemas.Key{Date: plan.day}, Endpoint: plan.endpoint, Source: src,
+			Sink: pipeline.ParquetSink{Warehouse: wh}, Failed: pipeline.ParquetSink{Warehouse: failed},
+			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
+			Logger: log, Progress: bars.update, Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
+		},
+		Tenants:     plan.tenants,
+		Concurrency: o.Concurrency,
+		Started:     bars.start,
+		Finished:    bars.finish,
+	})
+	ui.close()
+	if err := writeRunSummary(stdout, log, o.logOptions, res, wh.String()); err != nil {
+		return err
+	}
+	if err := res.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
 }
 
-func startDemo(day time.Time, users int) (*graphsim.Server, error) {
-	if users <= 0 {
-		return nil, usagef("--demo-users must be positive, got %d", users)
+// parseRate reads N/window, e.g. 5/10s.
+func parseRate(flag, s string) (int, time.Duration, error) {
+	n, w, ok := strings.Cut(s, "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || count < 1 {
+		return 0, 0, usagef("%s %q: want requests/window, e.g. 5/10s", flag, s)
 	}
-	return graphsim.New(graphsim.Options{
-		Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: users, UsersOn: day}},
-		Now:     clockOn(day),
-	})
+	window, err := time.ParseDuration(strings.TrimSpace(w))
+	if err != nil || window <= 0 {
+		return 0, 0, usagef("%s %q: want requests/window, e.g. 5/10s", flag, s)
+	}
+	return count, window, nil
+}
+
+// startDemo starts graphsim with n tenants of users each, and returns the
+// tenants with the demo app's credentials.
+func startDemo(day time.Time, users, n int) (*graphsim.Server, []pipeline.TenantSource, error) {
+	ids := make([]string, n)
+	sims := make([]graphsim.Tenant, n)
+	for i := range n {
+		ids[i] = graphsim.DefaultTenantID
+		if i > 0 {
+			ids[i] = demoTenantID(i)
+		}
+		sims[i] = graphsim.Tenant{ID: ids[i], Users: users, UsersOn: day}
+	}
+	sim, err := graphsim.New(graphsim.Options{Tenants: sims, Now: clockOn(day)})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]pipeline.TenantSource, n)
+	for i, id := range ids {
+		out[i] = pipeline.TenantSource{ID: id, Credential: extract.CredentialOptions{ClientID: graphsim.DefaultClientID,
+			ClientSecret: graphsim.DefaultClientSecret, AuthorityHost: sim.URL(), HTTPClient: sim.Client(),
+			Getenv: func(string) string { return "" }}}
+		if n > 1 {
+			out[i].Name = fmt.Sprintf("demo-%02d", i+1)
+		}
+	}
+	return sim, out, nil
+}
+
+// demoTenantID is the i-th extra demo tenant: the default id with its last
+// digits replaced, so every demo run uses the same ids.
+func demoTenantID(i int) string {
+	d := graphsim.DefaultTenantID
+	return fmt.Sprintf("%s%06x", d[:len(d)-6], i)
 }
 
 // clockOn is a clock that runs in real time from noon (UTC) of day: the

@@ -26,7 +26,7 @@ const (
 	exitFailure     = 1 // the run failed; retrying later may help (Graph outage, I/O error)
 	exitUsage       = 2 // bad flags or input; fix the command line
 	exitPartial     = 3 // some tenants published, others failed
-	exitContract    = 4 // data contract breached: too many rejected records
+	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
 	exitInterrupted = 130
 )
@@ -54,6 +54,7 @@ func main() {
 // exitCode is the one place errors become exit statuses.
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
+	var pe *pipeline.PartialError
 	switch {
 	case err == nil:
 		return exitOK
@@ -61,9 +62,19 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, errPartial):
+	case errors.Is(err, pipeline.ErrPartial):
 		return exitPartial
-	case errors.Is(err, pipeline.ErrEmptySnapshot):
+	case errors.As(err, &pe):
+		// Every tenant failed: their common status, if they share one.
+		code := exitCode(ctx, pe.Failed[0].Err)
+		for _, f := range pe.Failed[1:] {
+			if exitCode(ctx, f.Err) != code {
+				return exitFailure
+			}
+		}
+		return code
+	case errors.Is(err, pipeline.ErrEmptySnapshot), errors.Is(err, pipeline.ErrBudgetExceeded),
+		errors.Is(err, extract.ErrBadPage), errors.Is(err, extract.ErrForeignHost):
 		return exitContract
 	case errors.Is(err, extract.ErrForbidden), errors.Is(err, extract.ErrNotPremium),
 		errors.Is(err, extract.ErrUnauthorized), extract.IsCredentialError(err):
@@ -71,8 +82,6 @@ func exitCode(ctx context.Context, err error) int {
 	}
 	return exitFailure
 }
-
-var errPartial = errors.New("some tenants failed")
 
 // reportError prints the error that ends the program: one JSON record when
 // the command logs JSON (a scheduler parses stderr), else a plain line.

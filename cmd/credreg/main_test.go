@@ -20,6 +20,7 @@ import (
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/graphsim"
+	"github.com/credreg/credreg/pipeline"
 )
 
 // The test binary doubles as the credreg binary, so the CLI is tested as
@@ -66,7 +67,12 @@ func TestExitCodes(t *testing.T) {
 		{ctx, fmt.Errorf("x: %w", extract.ErrForbidden), exitAccess},
 		{ctx, fmt.Errorf("x: %w", extract.ErrCredential), exitAccess},
 		{ctx, fmt.Errorf("x: %w", extract.ErrTransient), exitFailure},
-		{ctx, &extract.ForeignHostError{Host: "a", Want: "b"}, exitFailure},
+		{ctx, &extract.ForeignHostError{Host: "a", Want: "b"}, exitContract},
+		{ctx, fmt.Errorf("t: %w", &pipeline.BudgetError{RecordsIn: 10, Rejected: 5}), exitContract},
+		{ctx, fmt.Errorf("t: %w", &extract.PageError{Err: errors.New("no value"), Persistent: true}), exitContract},
+		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrTransient}}}, exitPartial},
+		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrForbidden}, {Err: extract.ErrNotPremium}}}, exitAccess},
+		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrForbidden}, {Err: extract.ErrTransient}}}, exitFailure},
 		{cancelled, fmt.Errorf("run: %w", context.Canceled), exitInterrupted},
 		{ctx, errors.New("disk full"), exitFailure},
 	}
@@ -96,6 +102,16 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"schema", "nosuchtable"}, nil, "unknown table"},
 		{[]string{"schema", "a", "b"}, nil, "at most one table"},
 		{[]string{"bogus"}, nil, "unknown command"},
+		{[]string{"run", "--demo", "--sink", "bigtable"}, nil, "--sink \"bigtable\": want parquet"},
+		{[]string{"run", "--demo", "--shards", "3"}, nil, "1, 2, 4, 8 or 16"},
+		{[]string{"run", "--demo", "--tenant-rate", "5"}, nil, "want requests/window"},
+		{[]string{"run", "--demo", "--app-rate", "x/10s"}, nil, "want requests/window"},
+		{[]string{"run", "--demo", "--max-reject-ratio", "1.5"}, nil, "between 0 and 1"},
+		{[]string{"run", "--demo", "--retry-budget", "0"}, nil, "--retry-budget 0"},
+		{[]string{"run", "--demo", "--warehouse", "/dev/null/wh"}, nil, "not a directory"},
+		{[]string{"run", "--tenant", "a", "--tenant", "A"}, []string{"AZURE_CLIENT_ID=c", "AZURE_CLIENT_SECRET=s"}, "listed twice"},
+		{[]string{"run", "--config", "/nonexistent/credreg.yaml"}, nil, "--config"},
+		{[]string{"run", "--demo", "--config", "x.yaml"}, nil, "do not go together"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -117,8 +133,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 func TestRunDemo(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	o := runOptions{Endpoint: "userRegistrationDetails", Warehouse: filepath.Join(dir, "wh"), Demo: true, DemoUsers: 700,
-		Date: "2026-11-20", logOptions: logOptions{LogFormat: "text", LogLevel: "info", Progress: "log"}}
+	o := defaultRunOptions()
+	o.Warehouse, o.Demo, o.DemoUsers, o.Date, o.Progress = filepath.Join(dir, "wh"), true, 700, "2026-11-20", "log"
 	if err := runRun(context.Background(), o, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/pipeline"
 )
 
@@ -91,58 +93,86 @@ func (u *ui) close() {
 	})
 }
 
-// tenantBar shows one tenant's progress: a spinner with counters on a
-// terminal, a log line every few seconds otherwise.
-type tenantBar struct {
-	tenant string
-	bar    *mpb.Bar
-	log    *slog.Logger
-	mode   string
+// tenantBars shows each tenant's progress: a line with counters per
+// tenant on a terminal, a log line every few seconds otherwise.
+type tenantBars struct {
+	ui *ui
 
-	mu       sync.Mutex
+	mu   sync.Mutex
+	bars map[string]*tenantBar
+}
+
+type tenantBar struct {
+	label    string
+	bar      *mpb.Bar
 	last     pipeline.Progress
 	lastLine time.Time
 }
 
-func (u *ui) tenantBar(tenant string) *tenantBar {
-	t := &tenantBar{tenant: tenant, log: u.logger, mode: u.mode, lastLine: time.Now()}
-	if u.progress != nil {
-		t.bar = u.progress.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Name(shortID(tenant), decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return t.line() }),
-				decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)),
-			mpb.BarFillerOnComplete("✓"))
+func newTenantBars(u *ui) *tenantBars {
+	return &tenantBars{ui: u, bars: map[string]*tenantBar{}}
+}
+
+func (b *tenantBars) get(tenant string) *tenantBar {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.bars[tenant]
+	if t == nil {
+		t = &tenantBar{label: shortID(tenant), lastLine: time.Now()}
+		b.bars[tenant] = t
 	}
 	return t
 }
 
-func (t *tenantBar) line() string {
-	t.mu.Lock()
+// start adds the tenant's bar as it starts, so a run of many tenants shows
+// the ones at work.
+func (b *tenantBars) start(t pipeline.TenantSource) {
+	tb := b.get(t.ID)
+	if t.Name != "" {
+		tb.label = t.Name
+	}
+	if b.ui.progress == nil {
+		return
+	}
+	tb.bar = b.ui.progress.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Name(tb.label, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return b.line(tb) }),
+			decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)),
+		mpb.BarFillerOnComplete("✓"))
+}
+
+func (b *tenantBars) line(t *tenantBar) string {
+	b.mu.Lock()
 	p := t.last
-	t.mu.Unlock()
+	b.mu.Unlock()
 	return fmt.Sprintf("pages %d  users %d  rejected %d  requests %d  throttled %d (waited %s)",
 		p.Pages, p.Users, p.Rejected, p.Requests, p.Throttled, p.ThrottleWait.Round(100*time.Millisecond))
 }
 
-func (t *tenantBar) update(p pipeline.Progress) {
-	t.mu.Lock()
+func (b *tenantBars) update(p pipeline.Progress) {
+	t := b.get(p.Tenant)
+	b.mu.Lock()
 	t.last = p
-	logNow := t.mode == "log" && time.Since(t.lastLine) >= 5*time.Second
+	logNow := b.ui.mode == "log" && time.Since(t.lastLine) >= 5*time.Second
 	if logNow {
 		t.lastLine = time.Now()
 	}
-	t.mu.Unlock()
+	b.mu.Unlock()
 	if logNow {
-		t.log.Info("progress", "tenant", t.tenant, "pages", p.Pages, "users", p.Users, "requests", p.Requests,
+		b.ui.logger.Info("progress", "tenant", t.label, "pages", p.Pages, "users", p.Users, "requests", p.Requests,
 			"throttled", p.Throttled, "throttle_wait", p.ThrottleWait.Round(time.Millisecond))
 	}
 }
 
-func (t *tenantBar) finish(err error) {
+func (b *tenantBars) finish(r pipeline.TenantResult) {
+	t := b.get(r.Tenant.ID)
+	if r.Err != nil {
+		b.ui.logger.Error("tenant failed; nothing published for it", "tenant", r.Tenant.Label(), "err", r.Err)
+	}
 	if t.bar == nil {
 		return
 	}
-	if err != nil {
+	if r.Err != nil {
 		t.bar.Abort(false)
 		return
 	}
@@ -156,13 +186,68 @@ func shortID(id string) string {
 	return id
 }
 
-// writeSummary ends a run: a few human lines, or one JSON log record.
+// writeRunSummary ends a run: the one tenant's summary, or a table of
+// tenants; with --log-format json, one record per tenant. Failed tenants
+// are listed with why.
+func writeRunSummary(w io.Writer, log *slog.Logger, o logOptions, res pipeline.Result, where string) error {
+	var ok []*pipeline.Manifest
+	for _, t := range res.Tenants {
+		if t.Manifest != nil {
+			ok = append(ok, t.Manifest)
+		}
+	}
+	if len(res.Tenants) == 1 || o.LogFormat == "json" {
+		for _, m := range ok {
+			if err := writeSummary(w, log, o, m, where); err != nil {
+				return err
+			}
+		}
+		if o.LogFormat == "json" && len(res.Tenants) > 1 {
+			log.Info("run summary", "tenants", len(res.Tenants), "published", len(ok), "failed", len(res.Tenants)-len(ok))
+		}
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "published %d of %d tenants into %s\n", len(ok), len(res.Tenants), where)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "tenant\tusers\tmethods\trejected\tpages\trequests\t429s\tretries\tseconds\t")
+	var tot pipeline.Counts
+	var req, thr, ret int64
+	for _, t := range res.Tenants {
+		m := t.Manifest
+		if m == nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\tfailed\t\n", t.Tenant.Label())
+			continue
+		}
+		r := retriesOf(m.Requests)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t\n", t.Tenant.Label(), m.Counts.Users,
+			m.Counts.Methods, m.Counts.Rejected, m.Counts.Pages, m.Requests.Requests, m.Requests.Throttled, r,
+			m.Timings.TotalSeconds)
+		tot.Users, tot.Methods, tot.Rejected, tot.Pages = tot.Users+m.Counts.Users, tot.Methods+m.Counts.Methods,
+			tot.Rejected+m.Counts.Rejected, tot.Pages+m.Counts.Pages
+		req, thr, ret = req+m.Requests.Requests, thr+m.Requests.Throttled, ret+r
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\t\n", tot.Users, tot.Methods, tot.Rejected, tot.Pages, req, thr, ret)
+	tw.Flush()
+	if len(ok) > 0 {
+		fmt.Fprintf(&b, "run id %s\n", ok[0].RunID)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func retriesOf(s extract.Stats) int64 {
+	var n int64
+	for _, v := range s.Retries {
+		n += v
+	}
+	return n
+}
+
+// writeSummary ends a tenant's run: a few human lines, or one JSON log record.
 func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manifest, where string) error {
 	c, r := m.Counts, m.Requests
-	var retries int64
-	for _, n := range r.Retries {
-		retries += n
-	}
+	retries := retriesOf(r)
 	if o.LogFormat == "json" {
 		log.Info("run summary", "tenant", m.Tenant, "snapshot_date", m.SnapshotDate, "endpoint", m.Endpoint,
 			"run_id", m.RunID, "users", c.Users, "methods", c.Methods, "rejected", c.Rejected,
@@ -186,6 +271,9 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	}
 	if len(c.UnknownFields) > 0 {
 		row("unknown fields", formatCounts(c.UnknownFields)+" (kept in the raw zone)")
+	}
+	if len(c.UnknownValues) > 0 {
+		row("unknown enums", formatCounts(c.UnknownValues)+" (loaded as sent)")
 	}
 	row("pages", fmt.Sprintf("%d (%d empty)", c.Pages, c.EmptyPages))
 	row("requests", fmt.Sprintf("%d (%d throttled, %d retried)", r.Requests, r.Throttled, retries))

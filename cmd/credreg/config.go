@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/pipeline"
+)
+
+// configFile is credreg.yaml: the tenants of a run and, optionally, run
+// settings that flags given on the command line override. Secrets are
+// never in it, only where to find them.
+//
+//	endpoint: userRegistrationDetails
+//	warehouse: gs://bucket?prefix=credreg/
+//	tenants:
+//	  - id: 8f0c…                        # the Entra tenant id
+//	    name: contoso                    # a label for logs and the summary
+//	    client_id: 2b6e…
+//	    client_secret_env: CONTOSO_SECRET      # one of: a variable holding the secret,
+//	    client_secret_file: /run/secrets/cs    #   a file holding it,
+//	    client_certificate_path: /etc/c.pem    #   a certificate (+ _password_env / _password_file),
+//	    federated_token_file: /var/run/token   #   a workload identity token file
+type configFile struct {
+	Endpoint      string         `yaml:"endpoint"`
+	Warehouse     string         `yaml:"warehouse"`
+	Raw           string         `yaml:"raw"`
+	GraphURL      string         `yaml:"graph_url"`
+	AuthorityHost string         `yaml:"authority_host"`
+	Shards        string         `yaml:"shards"`
+	Tenants       []configTenant `yaml:"tenants"`
+}
+
+type configTenant struct {
+	ID                    string `yaml:"id"`
+	Name                  string `yaml:"name"`
+	ClientID              string `yaml:"client_id"`
+	ClientSecretEnv       string `yaml:"client_secret_env"`
+	ClientSecretFile      string `yaml:"client_secret_file"`
+	CertificatePath       string `yaml:"client_certificate_path"`
+	CertificatePassEnv    string `yaml:"client_certificate_password_env"`
+	CertificatePassFile   string `yaml:"client_certificate_password_file"`
+	FederatedTokenFile    string `yaml:"federated_token_file"`
+	AuthorityHost         string `yaml:"authority_host"`
+	SecretInline          any    `yaml:"client_secret"`
+	CertificatePassInline any    `yaml:"client_certificate_password"`
+}
+
+// yamlValue matches the quoted values yaml's errors repeat, which could be
+// a secret pasted into the wrong key.
+var yamlValue = regexp.MustCompile("`[^`]*`")
+
+var (
+	yamlUnknownField = regexp.MustCompile(`field (.*) not found in type \S+`)
+	// settingName is what a mistyped setting looks like; anything else
+	// may be a secret pasted in the wrong place and is not repeated.
+	settingName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
+)
+
+// yamlError makes one line of a yaml error, in the config's terms and with
+// no value from the file in it.
+func yamlError(err error) string {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		m = yamlValue.ReplaceAllString(m, "`…`")
+		m = yamlUnknownField.ReplaceAllStringFunc(m, func(f string) string {
+			name := yamlUnknownField.FindStringSubmatch(f)[1]
+			if !settingName.MatchString(name) {
+				// Not a mistyped setting: perhaps a value pasted as a key.
+				return "an unknown setting (its name is not shown)"
+			}
+			return "unknown setting " + name
+		})
+		m = strings.NewReplacer("[]main.configTenant", "a list of tenants", "main.configTenant", "a tenant",
+			"main.configFile", "a config").Replace(m)
+		msgs[i] = strings.TrimPrefix(strings.TrimSpace(m), "yaml: ")
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// loadConfig reads and checks a config file. Secret references are
+// resolved here, so a missing variable or file fails before any request.
+func loadConfig(path string) (*configFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--config: %v", err)
+	}
+	var c configFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, usagef("--config %s: the file is empty", path)
+		}
+		return nil, usagef("--config %s: %s", path, yamlError(err))
+	}
+	if len(c.Tenants) == 0 {
+		return nil, usagef("--config %s: no tenants (want a list under tenants:, each with id and client_id)", path)
+	}
+	for i, t := range c.Tenants {
+		label := t.Name
+		if label == "" {
+			label = fmt.Sprintf("tenants[%d]", i)
+		}
+		if t.SecretInline != nil || t.CertificatePassInline != nil {
+			return nil, usagef("--config %s: %s holds a secret in the file; put it in an environment variable (client_secret_env, client_certificate_password_env) or a file (client_secret_file, client_certificate_password_file) and name that instead", path, label)
+		}
+		if t.ID == "" {
+			return nil, usagef("--config %s: %s has no id (the Entra tenant id)", path, label)
+		}
+		if t.ClientID == "" {
+			return nil, usagef("--config %s: %s has no client_id", path, label)
+		}
+		n := 0
+		for _, s := range []string{t.ClientSecretEnv, t.ClientSecretFile, t.CertificatePath, t.FederatedTokenFile} {
+			if s != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			return nil, usagef("--config %s: %s needs exactly one of client_secret_env, client_secret_file, client_certificate_path, federated_token_file (has %d)", path, label, n)
+		}
+	}
+	return &c, nil
+}
+
+// tenantSources resolves the config's secret references into credentials.
+// A tenant from the config uses only what the config says: no AZURE_*
+// variable fills a gap, so one tenant never signs in with another's secret.
+func (c *configFile) tenantSources(getenv func(string) string) ([]pipeline.TenantSource, error) {
+	out := make([]pipeline.TenantSource, len(c.Tenants))
+	for i, t := range c.Tenants {
+		src := pipeline.TenantSource{ID: t.ID, Name: t.Name}
+		label := src.Label()
+		secret, err := secretRef(label, "client_secret", t.ClientSecretEnv, t.ClientSecretFile, getenv)
+		if err != nil {
+			return nil, err
+		}
+		pass, err := secretRef(label, "client_certificate_password", t.CertificatePassEnv, t.CertificatePassFile, getenv)
+		if err != nil {
+			return nil, err
+		}
+		authority := t.AuthorityHost
+		if authority == "" {
+			authority = c.AuthorityHost
+		}
+		src.Credential = extract.CredentialOptions{
+			ClientID: t.ClientID, ClientSecret: secret, CertificatePath: t.CertificatePath, CertificatePass: pass,
+			FederatedToken: t.FederatedTokenFile, AuthorityHost: authority,
+			Getenv: func(name string) string {
+				if name == "AZURE_AUTHORITY_HOST" {
+					return getenv(name)
+				}
+				return ""
+			},
+		}
+		if _, err := extract.NewCredential(t.ID, src.Credential); err != nil {
+			return nil, usagef("tenant %s: %v", label, err)
+		}
+		out[i] = src
+	}
+	return out, nil
+}
+
+// secretRef reads a secret from the variable or file the config names.
+// Errors name the reference, never the value.
+func secretRef(tenant, what, env, file string, getenv func(string) string) (string, error) {
+	switch {
+	case env != "" && file != "":
+		return "", usagef("tenant %s: give %s_env or %s_file, not both", tenant, what, what)
+	case env != "":
+		v := getenv(env)
+		if v == "" {
+			return "", usagef("tenant %s: %s_env names $%s, which is not set", tenant, what, env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", usagef("tenant %s: %s_file: %v", tenant, what, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", usagef("tenant %s: %s_file %s is empty", tenant, what, file)
+		}
+		return v, nil
+	}
+	return "", nil
+}
