@@ -1,0 +1,230 @@
+// Command bench measures extraction at Graph's documented limits: it serves
+// tenants from an in-process graphsim that enforces 5 requests per 10 s per
+// tenant and 122 per 10 s per app, runs credreg against it (HTTPS, tokens,
+// shards, raw landing, Parquet, publish), and prints a table comparing the
+// wall time with the least time those limits allow.
+//
+//	go run ./bench                      # both scenarios, about 5 minutes
+//	go run ./bench -scenario many       # 20 tenants x 5,000 users, ~15 s
+//	go run ./bench -scenario one -latency 2s -shards off
+//
+// Two bounds are printed. "rate bound" is the number of requests divided
+// by the sustained rate (0.5 rps per tenant, 12.2 rps per app; "binds"
+// says which of the two is the larger bound). "window"
+// is the exact least time for those requests under sliding windows: a
+// full window's burst at t=0, then one burst per window. A client that
+// uses the burst finishes before pages/rate; the ratio to the window bound
+// is the one that shows waste.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/graphsim"
+	"github.com/credreg/credreg/load"
+	"github.com/credreg/credreg/pipeline"
+	"github.com/credreg/credreg/schemas"
+)
+
+type scenario struct {
+	name    string
+	tenants int
+	users   int
+}
+
+func main() {
+	which := flag.String("scenario", "all", "one (1 tenant x 100,000 users), many (20 x 5,000), or all")
+	shards := flag.String("shards", "auto", "shards per tenant: auto, off, or 2, 4, 8, 16")
+	latency := flag.Duration("latency", 0, "time graphsim takes to build each page (real Graph: 1-5 s)")
+	emptyEvery := flag.Int("empty-page-every", 4, "graphsim serves every Nth page empty (negative: never)")
+	endpoint := flag.String("endpoint", string(schemas.UserRegistrationDetails), "report endpoint")
+	verbose := flag.Bool("v", false, "log the runs")
+	margin := flag.Duration("margin", 0, "client throttle margin added to each window (0: credreg's default)")
+	flag.Parse()
+
+	var scenarios []scenario
+	if *which == "one" || *which == "all" {
+		scenarios = append(scenarios, scenario{"one tenant", 1, 100_000})
+	}
+	if *which == "many" || *which == "all" {
+		scenarios = append(scenarios, scenario{"many tenants", 20, 5_000})
+	}
+	if len(scenarios) == 0 {
+		fail("-scenario %q: want one, many or all", *which)
+	}
+	n, err := extract.ParseShards(*shards)
+	if err != nil {
+		fail("%v", err)
+	}
+	ep, err := schemas.ParseEndpoint(*endpoint)
+	if err != nil {
+		fail("%v", err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\tusers\tshards\tpages\trequests\t429s\t429 %%\twall s\trate bound s\tbinds\twall/rate\twindow bound s\twall/window\tpeak heap MiB\t\n")
+	for _, sc := range scenarios {
+		fmt.Fprintf(os.Stderr, "running %s: %d x %d users (limits 5/10s per tenant, 122/10s per app)...\n", sc.name, sc.tenants, sc.users)
+		r, err := run(sc, ep, n, *latency, *emptyEvery, *margin, logger)
+		if err != nil {
+			fail("%s: %v", sc.name, err)
+		}
+		fmt.Fprintf(tw, "%s\t%d x %d\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.1f\t%s\t%.3f\t%.1f\t%.3f\t%.0f\t\n",
+			sc.name, sc.tenants, sc.users, n, r.pages, r.requests, r.throttled,
+			100*float64(r.throttled)/float64(max(r.requests, 1)), r.wall.Seconds(),
+			r.rateBound.Seconds(), r.binds, r.wall.Seconds()/r.rateBound.Seconds(),
+			r.windowBound.Seconds(), r.wall.Seconds()/r.windowBound.Seconds(), r.peakHeapMiB)
+		tw.Flush()
+	}
+}
+
+type result struct {
+	pages, requests, throttled int64
+	wall                       time.Duration
+	rateBound, windowBound     time.Duration
+	binds                      string // which limit the rate bound comes from
+	peakHeapMiB                float64
+}
+
+// The documented limits, on both sides.
+const (
+	perTenant = 5
+	app       = 122
+	window    = 10 * time.Second
+)
+
+func run(sc scenario, ep schemas.Endpoint, shards int, latency time.Duration, emptyEvery int, margin time.Duration, logger *slog.Logger) (result, error) {
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	var sims []graphsim.Tenant
+	var tenants []pipeline.TenantSource
+	for i := range sc.tenants {
+		id := fmt.Sprintf("%s%06x", graphsim.DefaultTenantID[:30], i)
+		sims = append(sims, graphsim.Tenant{ID: id, Users: sc.users, UsersOn: day})
+	}
+	sim, err := graphsim.New(graphsim.Options{Tenants: sims, Latency: latency, EmptyPageEvery: emptyEvery,
+		Limits: graphsim.Limits{PerTenant: perTenant, PerTenantWindow: window, App: app, AppWindow: window}})
+	if err != nil {
+		return result{}, err
+	}
+	defer sim.Close()
+	for _, t := range sims {
+		sim.Users(t.ID, day) // generate the data before the clock starts
+		tenants = append(tenants, pipeline.TenantSource{ID: t.ID, Credential: extract.CredentialOptions{
+			ClientID: graphsim.DefaultClientID, ClientSecret: graphsim.DefaultClientSecret,
+			AuthorityHost: sim.URL(), HTTPClient: sim.Client(), Getenv: func(string) string { return "" }}})
+	}
+	dir, err := os.MkdirTemp("", "credreg-bench-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	wh, err := load.OpenWarehouse(ctx, dir)
+	if err != nil {
+		return result{}, err
+	}
+	defer wh.Close()
+	raw, err := load.OpenBucket(ctx, dir+"/_raw")
+	if err != nil {
+		return result{}, err
+	}
+	defer raw.Close()
+
+	stop := sampleHeap()
+	start := time.Now()
+	res := pipeline.Run(ctx, pipeline.RunOptions{
+		Tenant: pipeline.Options{Key: schemas.Key{Date: day}, Endpoint: ep, Shards: shards,
+			Source: pipeline.Source{GraphURL: sim.URL(), HTTPClient: sim.Client(),
+				Throttle: extract.NewThrottle(extract.Limits{PerTenant: perTenant, PerTenantWindow: window, App: app, AppWindow: window, Margin: margin})},
+			Sink: pipeline.ParquetSink{Warehouse: wh}, Raw: raw, Logger: logger},
+		Tenants: tenants,
+	})
+	wall := time.Since(start)
+	peak := stop()
+	if err := res.Err(); err != nil {
+		return result{}, err
+	}
+	r := result{wall: wall, peakHeapMiB: peak}
+	var perTenantRequests []int64
+	for _, t := range res.Tenants {
+		m := t.Manifest
+		if int(m.Counts.Users) != len(sim.Users(t.Tenant.ID, day)) {
+			return result{}, fmt.Errorf("tenant %s: %d users, graphsim has %d", t.Tenant.ID, m.Counts.Users, len(sim.Users(t.Tenant.ID, day)))
+		}
+		r.pages += m.Counts.Pages
+		r.requests += m.Requests.Requests
+		r.throttled += m.Requests.Throttled
+		perTenantRequests = append(perTenantRequests, m.Requests.Requests)
+	}
+	r.rateBound, r.windowBound, r.binds = bounds(perTenantRequests)
+	return r, nil
+}
+
+// bounds returns the least wall time for the given requests per tenant:
+// at the sustained rates (and which limit that is), and under sliding
+// windows (a burst at t=0).
+func bounds(reqs []int64) (rate, windows time.Duration, binds string) {
+	var total, most int64
+	for _, n := range reqs {
+		total += n
+		most = max(most, n)
+	}
+	perTenantRate := time.Duration(float64(most) / perTenant * float64(window))
+	appRate := time.Duration(float64(total) / app * float64(window))
+	rate, binds = perTenantRate, "tenant"
+	if appRate > perTenantRate {
+		rate, binds = appRate, "app"
+	}
+	// The last of n requests under "k per window" goes out no earlier than
+	// floor((n-1)/k) windows after the first.
+	perTenantWin := time.Duration((most-1)/perTenant) * window
+	appWin := time.Duration((total-1)/app) * window
+	return rate, max(perTenantWin, appWin), binds
+}
+
+// sampleHeap records the peak in-use heap until the returned func is called.
+func sampleHeap() func() float64 {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() float64 {
+		close(done)
+		wg.Wait()
+		return float64(peak.Load()) / (1 << 20)
+	}
+}
+
+func fail(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
+	os.Exit(2)
+}
