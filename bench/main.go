@@ -6,7 +6,7 @@
 //
 //	go run ./bench                      # both scenarios, about 5 minutes
 //	go run ./bench -scenario many       # 20 tenants x 5,000 users, ~15 s
-//	go run ./bench -scenario one -latency 2s -shards off
+//	go run ./bench -scenario one -users 30000 -latency 4s -shards off
 //
 // Two bounds are printed. "rate bound" is the number of requests divided
 // by the sustained rate (0.5 rps per tenant, 12.2 rps per app; "binds"
@@ -48,6 +48,7 @@ func main() {
 	latency := flag.Duration("latency", 0, "time graphsim takes to build each page (real Graph: 1-5 s)")
 	emptyEvery := flag.Int("empty-page-every", 4, "graphsim serves every Nth page empty (negative: never)")
 	endpoint := flag.String("endpoint", string(schemas.UserRegistrationDetails), "report endpoint")
+	users := flag.Int("users", 0, "users per tenant, instead of the scenario's")
 	verbose := flag.Bool("v", false, "log the runs")
 	margin := flag.Duration("margin", 0, "client throttle margin added to each window (0: credreg's default)")
 	flag.Parse()
@@ -61,6 +62,14 @@ func main() {
 	}
 	if len(scenarios) == 0 {
 		fail("-scenario %q: want one, many or all", *which)
+	}
+	if *users < 0 {
+		fail("-users %d: want a positive count", *users)
+	}
+	for i := range scenarios {
+		if *users > 0 {
+			scenarios[i].users = *users
+		}
 	}
 	n, err := extract.ParseShards(*shards)
 	if err != nil {
