@@ -185,6 +185,15 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 	if !sameHost(u, c.base) {
 		return Page{}, &ForeignHostError{Host: u.Host, Want: c.base.Host}
 	}
+	// The token is asked for after the wait, which can be long (a
+	// Retry-After, a backed-off rate): a token taken before could expire
+	// in between. A slow token fetch does not spend the slot early:
+	// Slot.Sent moves it to when the request is written.
+	slot, waited, err := c.throttle.Wait(ctx, c.tenant)
+	c.stats.throttleWait.Add(int64(waited))
+	if err != nil {
+		return Page{}, err
+	}
 	tro := policy.TokenRequestOptions{Scopes: []string{c.scope}}
 	if refreshToken {
 		tro.Claims = tokenClaimsRefresh(time.Now().Unix())
@@ -196,14 +205,6 @@ func (c *Client) FetchPage(ctx context.Context, link string, refreshToken bool) 
 			return Page{}, ctx.Err()
 		}
 		return Page{}, classifyTokenError(err)
-	}
-	// The slot is taken after the token is in hand: a slot taken before a
-	// slow token fetch would be spent late, closer than a window to the
-	// next one in Graph's count.
-	slot, waited, err := c.throttle.Wait(ctx, c.tenant)
-	c.stats.throttleWait.Add(int64(waited))
-	if err != nil {
-		return Page{}, err
 	}
 	// The timeout covers the whole exchange, body included: a server that
 	// stalls mid-body must not hang a nightly run.
@@ -320,12 +321,15 @@ func (c *Client) fetch(ctx context.Context, link string) (Page, error) {
 		delay := c.backoff(attempt)
 		var ge *GraphError
 		if errors.As(err, &ge) && ge.RetryAfter > 0 {
-			// Graph said how long: the throttle holds every request of
-			// the tenant that long, this one included.
 			delay = min(ge.RetryAfter, c.retry.MaxRetryAfter)
-			c.throttle.Pause(c.tenant, delay)
+		}
+		if class == Throttled || (ge != nil && ge.RetryAfter > 0) {
+			// The throttle holds every request of the tenant (every
+			// shard), this one included: as long as Graph said, or the
+			// backoff when a 429 did not say. Only a 429 slows the rate.
+			c.throttle.Pause(c.tenant, delay, class == Throttled)
 			c.log.Warn("graph asked to wait; retrying", "class", class.String(), "attempt", attempt,
-				"retry_after", delay, "err", err)
+				"wait", delay.Round(time.Millisecond), "err", err)
 			continue
 		}
 		c.log.Warn("retrying graph request", "class", class.String(),

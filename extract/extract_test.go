@@ -207,13 +207,13 @@ func TestThrottleKeepsTheWindow(t *testing.T) {
 		t.Errorf("other tenant waited %v", w)
 	}
 	// A pause holds the tenant.
-	th.Pause("other", 80*time.Millisecond)
+	th.Pause("other", 80*time.Millisecond, false)
 	if _, w, _ := th.Wait(ctx, "other"); w < 60*time.Millisecond {
 		t.Errorf("paused tenant waited only %v", w)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	th.Pause("t", time.Hour)
+	th.Pause("t", time.Hour, false)
 	if _, _, err := th.Wait(cctx, "t"); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled wait returned %v", err)
 	}

@@ -159,7 +159,7 @@ func TestThrottleBacksOffAndRecovers(t *testing.T) {
 	for i, s := range steps {
 		switch s.op {
 		case "429":
-			th.Pause("t", 0)
+			th.Pause("t", 0, true)
 		case "ok":
 			th.Succeeded("t")
 		}
@@ -175,7 +175,7 @@ func TestThrottleBacksOffAndRecovers(t *testing.T) {
 // At half rate the window stretches: the sixth request waits two windows.
 func TestThrottleBackedOffWaitsLonger(t *testing.T) {
 	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: 40 * time.Millisecond, Margin: -1})
-	th.Pause("t", 0)
+	th.Pause("t", 0, true)
 	ctx := context.Background()
 	var last time.Duration
 	for range 6 {
@@ -266,5 +266,36 @@ func TestThrottleCountsFromTheWire(t *testing.T) {
 	}
 	if w < 90*time.Millisecond {
 		t.Errorf("second request waited %v, want about 100ms (40ms late send + 60ms window)", w)
+	}
+}
+
+// A 503 with Retry-After pauses the tenant but does not slow it down; a
+// 429 does both.
+func TestPauseOnlySlowsDownOn429(t *testing.T) {
+	th := NewThrottle(Limits{})
+	th.Pause("t", 0, false)
+	if th.Rate("t") != 1 {
+		t.Errorf("a 503 halved the rate to %v", th.Rate("t"))
+	}
+	th.Pause("t", 0, true)
+	if th.Rate("t") != 0.5 {
+		t.Errorf("a 429 left the rate at %v", th.Rate("t"))
+	}
+}
+
+// A request written twice (the transport retried a dead keep-alive
+// connection) counts from its last write.
+func TestSlotSentTwice(t *testing.T) {
+	th := NewThrottle(Limits{PerTenant: 1, PerTenantWindow: 50 * time.Millisecond, Margin: -1})
+	slot, _, err := th.Wait(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slot.at
+	slot.Sent(first.Add(10 * time.Millisecond))
+	slot.Sent(first.Add(30 * time.Millisecond))
+	// 30 ms late plus a 50 ms window (less the 1 ns margin).
+	if got := th.tenants["t"].win.nextAt(first, 1).Sub(first); got < 79*time.Millisecond || got > 80*time.Millisecond {
+		t.Errorf("next slot at +%v, want +80ms", got)
 	}
 }

@@ -105,7 +105,7 @@ func (t *Throttle) tenant(id string) *tenantState {
 // Wait blocks until a request for tenant may be sent, and counts it as
 // sent now. It returns a Slot, how long it waited, or ctx's error if ctx
 // ends first. Call Slot.Sent when the request is actually on the wire.
-func (t *Throttle) Wait(ctx context.Context, tenant string) (Slot, time.Duration, error) {
+func (t *Throttle) Wait(ctx context.Context, tenant string) (*Slot, time.Duration, error) {
 	start := time.Now()
 	for {
 		t.mu.Lock()
@@ -116,14 +116,14 @@ func (t *Throttle) Wait(ctx context.Context, tenant string) (Slot, time.Duration
 			ts.win.add(now)
 			t.app.add(now)
 			t.mu.Unlock()
-			return Slot{t: t, tenant: tenant, at: now}, now.Sub(start), nil
+			return &Slot{t: t, tenant: tenant, at: now}, now.Sub(start), nil
 		}
 		t.mu.Unlock()
 		timer := time.NewTimer(at.Sub(now))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return Slot{}, time.Since(start), ctx.Err()
+			return nil, time.Since(start), ctx.Err()
 		case <-timer.C:
 		}
 	}
@@ -133,38 +133,46 @@ func (t *Throttle) Wait(ctx context.Context, tenant string) (Slot, time.Duration
 type Slot struct {
 	t      *Throttle
 	tenant string
-	at     time.Time
+	at     time.Time // guarded by t.mu
 }
 
 // Sent moves the slot to when the request was written. Graph counts a
 // request when it arrives, and a new connection's TLS handshake or a busy
 // machine can put a second between the slot and the wire: counted at the
 // slot, the next window's first request would arrive inside Graph's
-// window of this one.
-func (s Slot) Sent(when time.Time) {
-	if s.t == nil || !when.After(s.at) {
+// window of this one. A request written twice (a retried dead keep-alive
+// connection) moves again.
+func (s *Slot) Sent(when time.Time) {
+	if s == nil {
 		return
 	}
 	s.t.mu.Lock()
 	defer s.t.mu.Unlock()
+	if !when.After(s.at) {
+		return
+	}
 	if ts := s.t.tenants[s.tenant]; ts != nil {
 		ts.win.move(s.at, when)
 	}
 	s.t.app.move(s.at, when)
+	s.at = when
 }
 
-// Pause records a 429 for tenant: it holds every request of the tenant for
-// d, as Graph asks with Retry-After (one throttled request pauses all shards
-// of the tenant, not only itself), and halves the tenant's rate.
-func (t *Throttle) Pause(tenant string, d time.Duration) {
+// Pause holds every request of tenant for d, as Graph asks with
+// Retry-After: one throttled request pauses all shards of the tenant, not
+// only itself. throttled says Graph answered 429, which also halves the
+// tenant's rate (a 503 with Retry-After only pauses).
+func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ts := t.tenant(tenant)
 	if until := time.Now().Add(d); until.After(ts.paused) {
 		ts.paused = until
 	}
-	ts.rate = max(ts.rate/2, t.limits.MinRate)
-	ts.streak = 0
+	if throttled {
+		ts.rate = max(ts.rate/2, t.limits.MinRate)
+		ts.streak = 0
+	}
 }
 
 // Succeeded records a request of tenant that Graph did not throttle; after
