@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/credreg/credreg/extract"
@@ -155,10 +156,10 @@ func TestRunTenantOverBudgetKeepsPreviousSnapshot(t *testing.T) {
 // raw file holding what Graph sent. Nothing is published.
 func TestRunTenantStopsOnPersistentGarbagePage(t *testing.T) {
 	const garbage = `<html><body>Service Unavailable</body></html>`
-	var broken bool
+	var broken atomic.Bool
 	e := newEnv(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 3000}},
 		Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
-			if !broken || !strings.Contains(r.URL.RawQuery, "skiptoken") {
+			if !broken.Load() || !strings.Contains(r.URL.RawQuery, "skiptoken") {
 				return false
 			}
 			w.Header().Set("Content-Type", "application/json")
@@ -171,7 +172,7 @@ func TestRunTenantStopsOnPersistentGarbagePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshotFiles(t, e.whDir)
-	broken = true
+	broken.Store(true)
 	_, err := RunTenant(context.Background(), o)
 	if !errors.Is(err, extract.ErrBadPage) {
 		t.Fatalf("err = %v, want ErrBadPage", err)
@@ -258,11 +259,82 @@ func TestRunTenantFaultMixIsExact(t *testing.T) {
 			if len(m.Shards) != extract.AutoShards {
 				t.Errorf("shards %v", m.Shards)
 			}
+			if st := e.sim.Stats(); st.TokenRequests < 2 {
+				t.Errorf("%d token requests: 20 s tokens were never renewed", st.TokenRequests)
+			}
 			throttled += m.Requests.Retries["throttled"]
 			transient += m.Requests.Retries["transient"]
 		})
 	}
 	if throttled == 0 || transient == 0 {
 		t.Errorf("the faults did not happen: %d throttled and %d transient retries", throttled, transient)
+	}
+}
+
+// Graph documents $filter on each boolean, not their combination: if it
+// refuses the plan's filter, the run reads the listing whole.
+func TestRunTenantFallsBackWhenGraphRefusesTheShardFilter(t *testing.T) {
+	e := newEnv(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if !strings.Contains(r.URL.Query().Get("$filter"), " and ") {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"Request_UnsupportedQuery","message":"Unsupported Query."}}`)
+		return true
+	}})
+	o := e.options(t, schemas.UserRegistrationDetails)
+	m, err := RunTenant(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshotMatches(t, e, o.Key, o.Endpoint)
+	if len(m.Shards) != 1 || m.Shards[0].Filter != "" {
+		t.Errorf("shards %+v, want the unfiltered listing", m.Shards)
+	}
+	if m.Requests.Requests != m.Counts.Pages+1 {
+		t.Errorf("%d requests for %d pages: the refused filter should cost one", m.Requests.Requests, m.Counts.Pages)
+	}
+}
+
+// Graph refusing access, the licence, or every token: the run ends with
+// the error a person can act on and the previous snapshot stays.
+func TestRunTenantRefusedKeepsPreviousSnapshot(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		body   string
+		want   error
+	}{
+		{"forbidden", http.StatusForbidden, `{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}`, extract.ErrForbidden},
+		{"non-premium", http.StatusForbidden, `{"error":{"code":"Authentication_RequestFromNonPremiumTenantOrB2CTenant","message":"Tenant is not a B2C tenant and doesn't have premium license"}}`, extract.ErrNotPremium},
+		{"token-refused", http.StatusUnauthorized, `{"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired or is not yet valid."}}`, extract.ErrUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var refuse atomic.Bool
+			e := newEnv(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				if !refuse.Load() {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				fmt.Fprint(w, c.body)
+				return true
+			}})
+			o := e.options(t, schemas.UserRegistrationDetails)
+			if _, err := RunTenant(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshotFiles(t, e.whDir)
+			refuse.Store(true)
+			_, err := RunTenant(context.Background(), o)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if after := snapshotFiles(t, e.whDir); !maps.Equal(before, after) {
+				t.Fatal("a refused run changed the warehouse")
+			}
+		})
 	}
 }

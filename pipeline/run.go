@@ -146,6 +146,11 @@ type tenantRun struct {
 	// failed tees the rejected records to Options.Failed, opened at the
 	// first reject so a clean run writes nothing there.
 	failed SliceWriter
+	// published is set once the slice is out: a later error (the
+	// manifest) is not a run that published nothing.
+	published bool
+	// failedBroken: the inspection copy failed and is no longer written.
+	failedBroken bool
 }
 
 func newTenantRun(o Options) (*tenantRun, error) {
@@ -198,6 +203,14 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 
 	r.log.Info("extracting", "endpoint", o.Endpoint, "graph", r.client.Host(), "shards", len(r.plan))
 	err = r.stream(ctx, sw)
+	if err != nil && len(r.plan) > 1 && r.counts.Pages == 0 && errors.Is(err, extract.ErrBadRequest) && ctx.Err() == nil {
+		// Graph documents $filter on each boolean, not their
+		// combination: if it refuses the plan's first request, read the
+		// listing whole rather than fail the night.
+		r.log.Warn("Graph refused the shard filter; reading the listing unsharded", "err", err)
+		r.plan, _ = extract.PlanShards(o.Endpoint, 1)
+		err = r.stream(ctx, sw)
+	}
 	rawIdx := extract.RawIndex{Tenant: o.Key.Tenant, SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint,
 		RunID: o.RunID, Shards: r.plan}
 	if err != nil {
@@ -219,11 +232,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		return nil, err
 	}
 	cs := r.tr.Stats()
-	if cs.Users == 0 && !o.AllowEmpty {
-		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
-	}
 	if err := o.Budget.check(cs.RecordsIn, cs.Rejected); err != nil {
 		return nil, err
+	}
+	if cs.Users == 0 && !o.AllowEmpty {
+		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
 	}
 
 	publishStart := time.Now()
@@ -231,9 +244,10 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
-	published = true
+	published, r.published = true, true
 	if r.failed != nil {
 		r.failed.Abort()
+		r.failed = nil
 	}
 	// From here on the new data is out: the manifest that describes it
 	// must be written even if the run is being interrupted.
@@ -285,7 +299,7 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 	if r.failed != nil {
 		defer r.failed.Abort()
 	}
-	if r.o.Failed == nil || ctx.Err() != nil {
+	if r.o.Failed == nil || ctx.Err() != nil || r.published {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -319,18 +333,23 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 // write writes a batch to the slice and, for rejected records, to the
 // failed-run sink too, so they survive a run the budget stops.
 func (r *tenantRun) write(ctx context.Context, sw SliceWriter, b transform.Batch) error {
-	if b.Table == schemas.RejectedRecordsTable && r.o.Failed != nil {
+	if b.Table == schemas.RejectedRecordsTable && r.o.Failed != nil && !r.failedBroken {
+		err := error(nil)
 		if r.failed == nil {
-			f, err := r.o.Failed.Begin(ctx, r.o.Key, r.o.RunID)
-			if err != nil {
-				b.Record.Release()
-				return fmt.Errorf("opening %s: %w", r.o.Failed, err)
-			}
-			r.failed = f
+			r.failed, err = r.o.Failed.Begin(ctx, r.o.Key, r.o.RunID)
 		}
-		if err := r.failed.Write(ctx, b.Table, b.Record); err != nil {
-			b.Record.Release()
-			return fmt.Errorf("writing %s to %s: %w", b.Table.Name, r.o.Failed, err)
+		if err == nil {
+			err = r.failed.Write(ctx, b.Table, b.Record)
+		}
+		if err != nil && ctx.Err() == nil {
+			// The copy is for inspection only: losing it must not fail
+			// a run that is otherwise good.
+			r.log.Warn("cannot keep a copy of the rejected records for inspection", "where", r.o.Failed.String(), "err", err)
+			r.failedBroken = true
+			if r.failed != nil {
+				r.failed.Abort()
+				r.failed = nil
+			}
 		}
 	}
 	return writeBatch(ctx, sw, b)

@@ -322,6 +322,7 @@ func TestRunTenantRefreshesTokenOn401(t *testing.T) {
 		return true
 	}})
 	o := e.options(t, schemas.UserRegistrationDetails)
+	o.Shards = 1 // requests 1 and 3 are then different pages of one listing
 	m, err := RunTenant(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

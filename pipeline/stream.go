@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sourcegraph/conc/pool"
@@ -21,6 +22,8 @@ type landedPage struct {
 // stream reads every shard of the plan side by side, lands each page in the
 // raw zone, and feeds the transformer from one goroutine, which writes the
 // batches to sw. The shards share the client and so the tenant's throttle.
+// The first shard goes alone until its first page is in: a Graph that
+// refuses the plan's $filter then fails one request, not all of them.
 // The first error cancels everything.
 func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 	pages := make(chan landedPage, 2*len(r.plan))
@@ -28,10 +31,25 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	p.Go(func(ctx context.Context) error {
 		shards := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
-		for _, shard := range r.plan {
-			shards.Go(func(ctx context.Context) error {
-				return r.readShard(ctx, shard, &seq, pages)
-			})
+		ready := make(chan bool, 1)
+		var once sync.Once
+		signal := func(ok bool) { once.Do(func() { ready <- ok }) }
+		shards.Go(func(ctx context.Context) error {
+			err := r.readShard(ctx, r.plan[0], &seq, pages, func() { signal(true) })
+			signal(err == nil)
+			return err
+		})
+		select {
+		case ok := <-ready:
+			if !ok {
+				break
+			}
+			for _, shard := range r.plan[1:] {
+				shards.Go(func(ctx context.Context) error {
+					return r.readShard(ctx, shard, &seq, pages, nil)
+				})
+			}
+		case <-ctx.Done():
 		}
 		err := shards.Wait()
 		close(pages)
@@ -59,7 +77,8 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 }
 
 // readShard pages through one shard, landing each page before handing it on.
-func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *atomic.Int64, out chan<- landedPage) error {
+// firstIn, when set, is called once its first page is handed on.
+func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *atomic.Int64, out chan<- landedPage, firstIn func()) error {
 	pager := r.client.Pages(r.o.Endpoint, shard.Filter)
 	for {
 		link := pager.Link()
@@ -79,6 +98,10 @@ func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *ato
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if firstIn != nil {
+			firstIn()
+			firstIn = nil
+		}
 	}
 }
 
@@ -95,9 +118,9 @@ func (r *tenantRun) shardError(ctx context.Context, shard extract.Shard, seq int
 	}
 	key, lerr := r.raw.LandInvalid(ctx, seq, shard.Name, pe, link)
 	if lerr != nil {
-		return fmt.Errorf("%s, page %d: %w (and it could not be landed: %v)", where, pe.Seq, err, lerr)
+		return fmt.Errorf("%s: %w (and it could not be landed: %v)", where, err, lerr)
 	}
-	return fmt.Errorf("%s, page %d: %w; the body Graph sent is in %s", where, pe.Seq, err, r.rawFile(key))
+	return fmt.Errorf("%s: %w; the body Graph sent is in %s (page %d of the run)", where, err, r.rawFile(key), seq)
 }
 
 // rawFile is the location of a raw object a person can open.

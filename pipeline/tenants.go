@@ -67,9 +67,9 @@ func (r Result) Failed() []TenantResult {
 	return out
 }
 
-// Err is nil when every tenant published; *PartialError when some did;
-// else the first tenant's error when all failed alike, or a *PartialError
-// naming them all.
+// Err is nil when every tenant published; the tenant's own error for a run
+// of one tenant; else a *PartialError naming each failed tenant (it wraps
+// ErrPartial when some tenant published, else every tenant's error).
 func (r Result) Err() error {
 	failed := r.Failed()
 	if len(failed) == 0 {
