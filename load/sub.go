@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -38,8 +39,28 @@ func (w *Warehouse) Sub(prefix string) (*Warehouse, error) {
 	}
 	if w.root != "" {
 		sub.root = filepath.Join(w.root, filepath.FromSlash(prefix))
+		sub.top = w.root
+		if w.top != "" {
+			sub.top = w.top
+		}
 	}
 	return sub, nil
+}
+
+// Prune removes the folders a local Sub has left empty: its staging folder
+// and the folders of its prefix, up to the warehouse it was made from. A
+// run that kept nothing there then leaves nothing behind. It never removes
+// a file or a folder that holds one, and does nothing for other warehouses.
+func (w *Warehouse) Prune() {
+	if !w.shared || w.root == "" || w.top == "" {
+		return
+	}
+	os.Remove(filepath.Join(w.root, stagingDir))
+	for dir := w.root; dir != w.top && strings.HasPrefix(dir, w.top+string(filepath.Separator)); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			return
+		}
+	}
 }
 
 func validateSubPrefix(prefix string) error {

@@ -443,3 +443,41 @@ func TestSubClose(t *testing.T) {
 		t.Error("the Sub still reads after its parent is closed")
 	}
 }
+
+// A Sub that kept nothing leaves no folder behind; one that kept a slice
+// keeps it.
+func TestSubPrune(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenWarehouse(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	empty, err := w.Sub("_failed/run_id=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := empty.CheckWritable(context.Background()); err != nil { // creates its folders
+		t.Fatal(err)
+	}
+	empty.Prune()
+	if _, err := os.Stat(filepath.Join(dir, "_failed")); !os.IsNotExist(err) {
+		t.Errorf("an empty Sub left its folders: %v", err)
+	}
+	kept, err := w.Sub("_failed/run_id=b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kept.WriteManifest(context.Background(), pruneKey, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	kept.Prune()
+	if _, err := kept.ReadManifest(context.Background(), pruneKey); err != nil {
+		t.Errorf("Prune removed what the Sub kept: %v", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("Prune removed the warehouse: %v", err)
+	}
+}
+
+var pruneKey = schemas.Key{Date: day("2025-03-06"), Tenant: "tenant-p"}

@@ -39,6 +39,8 @@ type Warehouse struct {
 	// buckets. Parquet files of a local warehouse are staged and renamed
 	// by load itself, not through the bucket (see stagedFile).
 	root string
+	// top is, for a local Sub, the root of the warehouse it was made from.
+	top string
 }
 
 // localOptions makes fileblob write each object to a temporary file next to
