@@ -187,6 +187,17 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if err := p.budget.Validate(); err != nil {
 		return nil, usageError{err}
 	}
+	changed := func(name string) bool { return o.changed != nil && o.changed(name) }
+	for _, f := range []string{"tenant", "graph-url"} {
+		if o.Demo && changed(f) {
+			return nil, usagef("--%s and --demo do not go together: the demo serves its own tenants", f)
+		}
+	}
+	for _, f := range []string{"demo-users", "demo-tenants"} {
+		if !o.Demo && changed(f) {
+			return nil, usagef("--%s goes with --demo", f)
+		}
+	}
 	switch {
 	case o.Demo:
 		if o.DemoUsers <= 0 {
@@ -196,7 +207,7 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 			return nil, usagef("--demo-tenants %d: want 1 to 500", o.DemoTenants)
 		}
 	case cfg != nil:
-		if o.changed != nil && o.changed("tenant") {
+		if changed("tenant") {
 			return nil, usagef("--tenant and --config do not go together: list the tenants in %s", o.Config)
 		}
 		if p.tenants, err = cfg.tenantSources(getenv); err != nil {
@@ -282,6 +293,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer failed.Close()
+	defer failed.Prune() // the folder of a run that kept nothing there
 
 	bars := newTenantBars(ui)
 	res := pipeline.Run(ctx, pipeline.RunOptions{
@@ -299,6 +311,14 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	ui.close()
 	if err := writeRunSummary(stdout, log, o.logOptions, res, wh.String()); err != nil {
 		return err
+	}
+	if len(res.Failed()) > 0 && ctx.Err() == nil {
+		if o.LogFormat == "json" {
+			log.Info("failed tenants kept for inspection", "where", failed.String(), "run_id", runID)
+		} else {
+			fmt.Fprintf(stdout, "run %s: what the failed tenants read (rejected records, manifest with the error) is in %s\n",
+				runID, failed.String())
+		}
 	}
 	if err := res.Err(); err != nil {
 		if ctx.Err() != nil {

@@ -54,40 +54,79 @@ type configTenant struct {
 	CertificatePassInline any    `yaml:"client_certificate_password"`
 }
 
-// yamlValue matches the quoted values yaml's errors repeat, which could be
-// a secret pasted into the wrong key.
-var yamlValue = regexp.MustCompile("`[^`]*`")
+// settings are the keys a config may hold, for "did you mean".
+var settings = []string{"endpoint", "warehouse", "raw", "graph_url", "authority_host", "shards", "tenants",
+	"id", "name", "client_id", "client_secret_env", "client_secret_file", "client_certificate_path",
+	"client_certificate_password_env", "client_certificate_password_file", "federated_token_file"}
 
 var (
-	yamlUnknownField = regexp.MustCompile(`field (.*) not found in type \S+`)
-	// settingName is what a mistyped setting looks like; anything else
-	// may be a secret pasted in the wrong place and is not repeated.
-	settingName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
+	yamlLine         = regexp.MustCompile(`line (\d+)`)
+	yamlUnknownField = regexp.MustCompile(`field (.*) not found in type`)
 )
 
-// yamlError makes one line of a yaml error, in the config's terms and with
-// no value from the file in it.
+// yamlError makes one line of a yaml error that repeats nothing from the
+// file but line numbers and the names of real settings: a secret pasted in
+// the wrong place must not end up in a scheduler's log.
 func yamlError(err error) string {
 	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs = te.Errors
 	}
-	for i, m := range msgs {
-		m = yamlValue.ReplaceAllString(m, "`…`")
-		m = yamlUnknownField.ReplaceAllStringFunc(m, func(f string) string {
-			name := yamlUnknownField.FindStringSubmatch(f)[1]
-			if !settingName.MatchString(name) {
-				// Not a mistyped setting: perhaps a value pasted as a key.
-				return "an unknown setting (its name is not shown)"
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		where := "the file"
+		if l := yamlLine.FindStringSubmatch(m); l != nil {
+			where = "line " + l[1]
+		}
+		var what string
+		switch {
+		case yamlUnknownField.MatchString(m):
+			what = "an unknown setting"
+			if near := nearestSetting(yamlUnknownField.FindStringSubmatch(m)[1]); near != "" {
+				what += " (did you mean " + near + "?)"
 			}
-			return "unknown setting " + name
-		})
-		m = strings.NewReplacer("[]main.configTenant", "a list of tenants", "main.configTenant", "a tenant",
-			"main.configFile", "a config").Replace(m)
-		msgs[i] = strings.TrimPrefix(strings.TrimSpace(m), "yaml: ")
+		case strings.Contains(m, "cannot unmarshal"):
+			what = "a value of the wrong kind (a tenant list, a tenant's settings, or text where expected)"
+		case strings.Contains(m, "already defined"), strings.Contains(m, "already set"):
+			what = "a setting given twice"
+		default:
+			what = "not valid YAML"
+		}
+		out = append(out, where+": "+what)
 	}
-	return strings.Join(msgs, "; ")
+	return strings.Join(out, "; ")
+}
+
+// nearestSetting is the real setting name within two edits of name, or "".
+func nearestSetting(name string) string {
+	for _, s := range settings {
+		if editDistance(name, s) <= 2 {
+			return s
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // loadConfig reads and checks a config file. Secret references are

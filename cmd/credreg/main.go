@@ -73,6 +73,9 @@ func exitCode(ctx context.Context, err error) int {
 			}
 		}
 		return code
+	case errors.Is(err, extract.ErrRetriesExceed):
+		// Damage on the way, not yet proven to be what Graph serves.
+		return exitFailure
 	case errors.Is(err, pipeline.ErrEmptySnapshot), errors.Is(err, pipeline.ErrBudgetExceeded),
 		errors.Is(err, extract.ErrBadPage), errors.Is(err, extract.ErrForeignHost):
 		return exitContract

@@ -70,6 +70,8 @@ func TestExitCodes(t *testing.T) {
 		{ctx, &extract.ForeignHostError{Host: "a", Want: "b"}, exitContract},
 		{ctx, fmt.Errorf("t: %w", &pipeline.BudgetError{RecordsIn: 10, Rejected: 5}), exitContract},
 		{ctx, fmt.Errorf("t: %w", &extract.PageError{Err: errors.New("no value"), Persistent: true}), exitContract},
+		{ctx, fmt.Errorf("%w after 10 attempts: %w", extract.ErrRetriesExceed, &extract.PageError{Err: errors.New("no value")}), exitFailure},
+		{ctx, fmt.Errorf("t: %w", extract.ErrUnauthorized), exitAccess},
 		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrTransient}}}, exitPartial},
 		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrForbidden}, {Err: extract.ErrNotPremium}}}, exitAccess},
 		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrForbidden}, {Err: extract.ErrTransient}}}, exitFailure},
@@ -112,6 +114,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"run", "--tenant", "a", "--tenant", "A"}, []string{"AZURE_CLIENT_ID=c", "AZURE_CLIENT_SECRET=s"}, "listed twice"},
 		{[]string{"run", "--config", "/nonexistent/credreg.yaml"}, nil, "--config"},
 		{[]string{"run", "--demo", "--config", "x.yaml"}, nil, "do not go together"},
+		{[]string{"run", "--demo", "--tenant", "t"}, nil, "--tenant and --demo do not go together"},
+		{[]string{"run", "--demo-users", "10"}, nil, "--demo-users goes with --demo"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
