@@ -25,6 +25,8 @@ type simulateOptions struct {
 	TokenLifetime  time.Duration
 	NoThrottle     bool
 	EmptyPageEvery int
+	Latency        time.Duration
+	BadRecords     int
 	Faults         graphsim.Faults
 	logOptions
 }
@@ -41,6 +43,8 @@ func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
 	f.BoolVar(&o.NoThrottle, "no-throttle", false, "do not enforce Graph's request limits (5/10 s per tenant, 122/10 s per app)")
 	f.IntVar(&o.EmptyPageEvery, "empty-page-every", 4, "serve every Nth page empty (negative: never)")
+	f.DurationVar(&o.Latency, "latency", 0, "time each page takes to build, ±20 % (real Graph: 1-5 s)")
+	f.IntVar(&o.BadRecords, "bad-records-after", -1, "serve one bad record of every kind (see the data contract) after this user index; negative: none")
 	f.Float64Var(&o.Faults.Throttle, "fault-429", 0, "probability of an extra 429 per report request")
 	f.Float64Var(&o.Faults.Unavailable, "fault-503", 0, "probability of a 503")
 	f.Float64Var(&o.Faults.Reset, "fault-reset", 0, "probability of a connection reset mid-body")
@@ -94,16 +98,27 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		now = clockOn(day)
 		anchor = day
 	}
+	if o.Latency < 0 {
+		return usagef("--latency must not be negative")
+	}
+	var defects []graphsim.Defect
+	if o.BadRecords >= 0 {
+		defects = graphsim.AllDefects(o.BadRecords)
+		if last := defects[len(defects)-1].After; last >= o.Users {
+			return usagef("--bad-records-after %d: the tenants have %d users; the bad records follow users %d to %d",
+				o.BadRecords, o.Users, o.BadRecords, last)
+		}
+	}
 	tenants := make([]graphsim.Tenant, len(o.Tenants))
 	for i, id := range o.Tenants {
-		tenants[i] = graphsim.Tenant{ID: id, Users: o.Users, UsersOn: anchor}
+		tenants[i] = graphsim.Tenant{ID: id, Users: o.Users, UsersOn: anchor, Defects: defects}
 	}
 	secret := envOr("CREDREG_SIM_CLIENT_SECRET", graphsim.DefaultClientSecret)
 	log := newUI(logOptions{LogFormat: o.LogFormat, LogLevel: o.LogLevel, Progress: "none"}, stderr).logger
 	sim, err := graphsim.New(graphsim.Options{
 		Addr: o.Addr, Seed: o.Seed, Tenants: tenants, ClientID: o.ClientID, ClientSecret: secret,
 		Now: now, TokenLifetime: o.TokenLifetime, Limits: graphsim.Limits{Disabled: o.NoThrottle},
-		EmptyPageEvery: o.EmptyPageEvery, Faults: o.Faults, Logger: log,
+		EmptyPageEvery: o.EmptyPageEvery, Latency: o.Latency, Faults: o.Faults, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -159,3 +159,36 @@ tenants:
 		t.Errorf("%d manifests, want 1 (the good tenant's)", n)
 	}
 }
+
+// The data contract from the command line: a simulator serving one bad
+// record of every kind among 400 users breaches the default 1 % budget
+// (exit 4, nothing published, the rejects kept under _failed); a looser
+// budget publishes with the rejects counted by reason.
+func TestRunContractBreachExitStatus(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "400", "--date", "2026-11-20", "--bad-records-after", "10", "--no-throttle")
+	wh := filepath.Join(t.TempDir(), "wh")
+	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none", "--tenant-rate", "100/1s"}
+	out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitContract {
+		t.Fatalf("exit %v, want %d:\n%s", err, exitContract, out)
+	}
+	for _, want := range []string{"data contract breached", "9 of 409 records rejected", "nothing was published", "_failed/run_id="} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := countFiles(t, filepath.Join(wh, "_manifests"), ".json"); n != 0 {
+		t.Errorf("%d manifests published for a breached run", n)
+	}
+	if n := countFiles(t, filepath.Join(wh, "_failed"), ".json"); n != 1 {
+		t.Errorf("%d manifests kept under _failed, want 1", n)
+	}
+	out, err = credregCmd(context.Background(), simEnv(url, ca), append(args, "--max-reject-ratio", "0.05")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("looser budget: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "rejected       9 (bad_timestamp=1, duplicate_id=1, invalid_json=1,") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
