@@ -1,6 +1,8 @@
 package extract
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -18,6 +20,41 @@ type Shard struct {
 	Name string `json:"name"`
 	// Filter is the OData $filter, "" for the whole listing.
 	Filter string `json:"filter"`
+	// Where are the property values the filter selects, to check that
+	// Graph applied it.
+	Where []Condition `json:"-"`
+}
+
+// Condition is one "property eq value" of a shard's filter.
+type Condition struct {
+	Property string
+	Value    bool
+}
+
+// ErrFilterIgnored: Graph answered a shard's request with users the
+// shard's $filter excludes.
+var ErrFilterIgnored = errors.New("Graph did not apply the shard's $filter")
+
+// Check reports ErrFilterIgnored when a record of the page is outside the
+// shard: a Graph that ignores the filter would hand every shard the whole
+// listing. Records that are not JSON objects are left to the data contract.
+func (s Shard) Check(p Page) error {
+	if len(s.Where) == 0 {
+		return nil
+	}
+	for _, r := range p.Records {
+		var rec map[string]json.RawMessage
+		if r.Err != nil || json.Unmarshal(r.Raw, &rec) != nil {
+			continue
+		}
+		for _, c := range s.Where {
+			var v bool
+			if json.Unmarshal(rec[c.Property], &v) == nil && v != c.Value {
+				return fmt.Errorf("%w: shard %s got a record with %s %t", ErrFilterIgnored, s.Name, c.Property, v)
+			}
+		}
+	}
+	return nil
 }
 
 // ShardPlan is a set of shards that are disjoint and together exhaustive:
@@ -70,13 +107,15 @@ func PlanShards(endpoint schemas.Endpoint, n int) (ShardPlan, error) {
 	plan := make(ShardPlan, 0, n)
 	for i := range n {
 		var filter []string
+		var where []Condition
 		name := []string{"s" + strconv.Itoa(i)}
 		for j := range k {
 			bit := i >> (k - 1 - j) & 1
 			filter = append(filter, fmt.Sprintf("%s eq %t", props[j].name, bit == 1))
+			where = append(where, Condition{props[j].name, bit == 1})
 			name = append(name, props[j].short+strconv.Itoa(bit))
 		}
-		plan = append(plan, Shard{Name: strings.Join(name, "-"), Filter: strings.Join(filter, " and ")})
+		plan = append(plan, Shard{Name: strings.Join(name, "-"), Filter: strings.Join(filter, " and "), Where: where})
 	}
 	return plan, nil
 }

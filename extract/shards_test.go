@@ -96,15 +96,15 @@ func TestPlanShardsNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ShardPlan{
+	want := []struct{ name, filter string }{
 		{"s0-mfa0-sspr0", "isMfaRegistered eq false and isSsprRegistered eq false"},
 		{"s1-mfa0-sspr1", "isMfaRegistered eq false and isSsprRegistered eq true"},
 		{"s2-mfa1-sspr0", "isMfaRegistered eq true and isSsprRegistered eq false"},
 		{"s3-mfa1-sspr1", "isMfaRegistered eq true and isSsprRegistered eq true"},
 	}
-	for i := range want {
-		if plan[i] != want[i] {
-			t.Errorf("shard %d = %+v, want %+v", i, plan[i], want[i])
+	for i, w := range want {
+		if plan[i].Name != w.name || plan[i].Filter != w.filter || len(plan[i].Where) != 2 {
+			t.Errorf("shard %d = %+v, want %s %q", i, plan[i], w.name, w.filter)
 		}
 	}
 	if p, _ := PlanShards(schemas.CredentialUserRegistrationDetails, 1); len(p) != 1 || p[0].Filter != "" {
@@ -297,5 +297,41 @@ func TestSlotSentTwice(t *testing.T) {
 	// 30 ms late plus a 50 ms window (less the 1 ns margin).
 	if got := th.tenants["t"].win.nextAt(first, 1).Sub(first); got < 79*time.Millisecond || got > 80*time.Millisecond {
 		t.Errorf("next slot at +%v, want +80ms", got)
+	}
+}
+
+// A page with a record outside the shard means Graph ignored the filter.
+func TestShardCheck(t *testing.T) {
+	plan, err := PlanShards(schemas.UserRegistrationDetails, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(recs ...string) Page {
+		p, err := odata.Split([]byte(`{"value":[` + strings.Join(recs, ",") + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Page{Records: p.Records}
+	}
+	in := `{"id":"a","isMfaRegistered":false,"isSsprRegistered":true}`
+	out := `{"id":"b","isMfaRegistered":true,"isSsprRegistered":true}`
+	cases := []struct {
+		name string
+		page Page
+		ok   bool
+	}{
+		{"all inside", page(in, in), true},
+		{"empty", page(), true},
+		{"not objects are the contract's business", page(in, "null", "42"), true},
+		{"one outside", page(in, out), false},
+	}
+	for _, c := range cases {
+		err := plan[1].Check(c.page)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrFilterIgnored)) {
+			t.Errorf("%s: Check = %v", c.name, err)
+		}
+	}
+	if all, _ := PlanShards(schemas.UserRegistrationDetails, 1); all[0].Check(page(out)) != nil {
+		t.Error("the unfiltered listing refused a record")
 	}
 }

@@ -272,28 +272,49 @@ func TestRunTenantFaultMixIsExact(t *testing.T) {
 }
 
 // Graph documents $filter on each boolean, not their combination: if it
-// refuses the plan's filter, the run reads the listing whole.
+// refuses the plan's filter, or ignores it, the run reads the listing
+// whole, at the cost of one request.
 func TestRunTenantFallsBackWhenGraphRefusesTheShardFilter(t *testing.T) {
-	e := newEnv(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
-		if !strings.Contains(r.URL.Query().Get("$filter"), " and ") {
+	cases := []struct {
+		name    string
+		refuse  func(w http.ResponseWriter, r *http.Request) bool
+		ignored bool
+	}{
+		{"400", func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":{"code":"Request_UnsupportedQuery","message":"Unsupported Query."}}`)
+			return true
+		}, false},
+		{"ignored", func(w http.ResponseWriter, r *http.Request) bool {
+			// Serve the unfiltered listing's first page instead.
+			q := r.URL.Query()
+			q.Del("$filter")
+			r.URL.RawQuery = q.Encode()
 			return false
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"error":{"code":"Request_UnsupportedQuery","message":"Unsupported Query."}}`)
-		return true
-	}})
-	o := e.options(t, schemas.UserRegistrationDetails)
-	m, err := RunTenant(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
+		}, true},
 	}
-	checkSnapshotMatches(t, e, o.Key, o.Endpoint)
-	if len(m.Shards) != 1 || m.Shards[0].Filter != "" {
-		t.Errorf("shards %+v, want the unfiltered listing", m.Shards)
-	}
-	if m.Requests.Requests != m.Counts.Pages+1 {
-		t.Errorf("%d requests for %d pages: the refused filter should cost one", m.Requests.Requests, m.Counts.Pages)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, graphsim.Options{Intercept: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				if !strings.Contains(r.URL.Query().Get("$filter"), " and ") {
+					return false
+				}
+				return c.refuse(w, r)
+			}})
+			o := e.options(t, schemas.UserRegistrationDetails)
+			m, err := RunTenant(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSnapshotMatches(t, e, o.Key, o.Endpoint)
+			if len(m.Shards) != 1 || m.Shards[0].Filter != "" {
+				t.Errorf("shards %+v, want the unfiltered listing", m.Shards)
+			}
+			if m.Requests.Requests != m.Counts.Pages+1 || m.Counts.Rejected != 0 {
+				t.Errorf("%d requests for %d pages, %d rejected: the refused filter should cost one request", m.Requests.Requests, m.Counts.Pages, m.Counts.Rejected)
+			}
+		})
 	}
 }
 

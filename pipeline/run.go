@@ -203,10 +203,12 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 
 	r.log.Info("extracting", "endpoint", o.Endpoint, "graph", r.client.Host(), "shards", len(r.plan))
 	err = r.stream(ctx, sw)
-	if err != nil && len(r.plan) > 1 && r.counts.Pages == 0 && errors.Is(err, extract.ErrBadRequest) && ctx.Err() == nil {
+	if err != nil && len(r.plan) > 1 && r.counts.Pages == 0 && ctx.Err() == nil &&
+		(errors.Is(err, extract.ErrBadRequest) || errors.Is(err, extract.ErrFilterIgnored)) {
 		// Graph documents $filter on each boolean, not their
-		// combination: if it refuses the plan's first request, read the
-		// listing whole rather than fail the night.
+		// combination: if it refuses or ignores the plan's filter on
+		// the first request, read the listing whole rather than fail
+		// the night.
 		r.log.Warn("Graph refused the shard filter; reading the listing unsharded", "err", err)
 		r.plan, _ = extract.PlanShards(o.Endpoint, 1)
 		err = r.stream(ctx, sw)

@@ -89,6 +89,14 @@ func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *ato
 		if err != nil {
 			return r.shardError(ctx, shard, seq.Add(1), link, err)
 		}
+		if firstIn != nil {
+			// The first page of the first shard is the plan's test: a
+			// Graph that ignored the filter would hand every shard the
+			// whole listing.
+			if err := shard.Check(page); err != nil {
+				return err
+			}
+		}
 		n := seq.Add(1)
 		if _, err := r.raw.Land(ctx, n, shard.Name, page); err != nil {
 			return err
