@@ -54,6 +54,17 @@ type configTenant struct {
 	CertificatePassInline any    `yaml:"client_certificate_password"`
 }
 
+// signIns counts the ways a tenant names to sign in; exactly one is valid.
+func (t configTenant) signIns() int {
+	n := 0
+	for _, s := range []string{t.ClientSecretEnv, t.ClientSecretFile, t.CertificatePath, t.FederatedTokenFile} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // settings are the keys a config may hold, for "did you mean".
 var settings = []string{"endpoint", "warehouse", "raw", "graph_url", "authority_host", "shards", "tenants",
 	"id", "name", "client_id", "client_secret_env", "client_secret_file", "client_certificate_path",
@@ -162,13 +173,7 @@ func loadConfig(path string) (*configFile, error) {
 		if t.ClientID == "" {
 			return nil, usagef("--config %s: %s has no client_id", path, label)
 		}
-		n := 0
-		for _, s := range []string{t.ClientSecretEnv, t.ClientSecretFile, t.CertificatePath, t.FederatedTokenFile} {
-			if s != "" {
-				n++
-			}
-		}
-		if n != 1 {
+		if n := t.signIns(); n != 1 {
 			return nil, usagef("--config %s: %s needs exactly one of client_secret_env, client_secret_file, client_certificate_path, federated_token_file (has %d)", path, label, n)
 		}
 	}

@@ -42,13 +42,7 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal("accepted a config without tenants")
 		}
 		for _, tn := range c.Tenants {
-			n := 0
-			for _, s := range []string{tn.ClientSecretEnv, tn.ClientSecretFile, tn.CertificatePath, tn.FederatedTokenFile} {
-				if s != "" {
-					n++
-				}
-			}
-			if tn.ID == "" || tn.ClientID == "" || n != 1 || tn.SecretInline != nil || tn.CertificatePassInline != nil {
+			if tn.ID == "" || tn.ClientID == "" || tn.signIns() != 1 || tn.SecretInline != nil || tn.CertificatePassInline != nil {
 				t.Fatalf("accepted tenant %+v", tn)
 			}
 		}
