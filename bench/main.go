@@ -121,8 +121,7 @@ func run(sc scenario, ep schemas.Endpoint, shards int, latency time.Duration, em
 	var sims []graphsim.Tenant
 	var tenants []pipeline.TenantSource
 	for i := range sc.tenants {
-		id := fmt.Sprintf("%s%06x", graphsim.DefaultTenantID[:30], i)
-		sims = append(sims, graphsim.Tenant{ID: id, Users: sc.users, UsersOn: day})
+		sims = append(sims, graphsim.Tenant{ID: graphsim.TenantID(i), Users: sc.users, UsersOn: day})
 	}
 	sim, err := graphsim.New(graphsim.Options{Tenants: sims, Latency: latency, EmptyPageEvery: emptyEvery,
 		Limits: graphsim.Limits{PerTenant: perTenant, PerTenantWindow: window, App: app, AppWindow: window}})

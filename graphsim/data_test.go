@@ -232,3 +232,17 @@ func TestUsersOnAnchorsThePopulation(t *testing.T) {
 		t.Errorf("%d users 100 days later: no growth", n)
 	}
 }
+
+func TestTenantIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 300 {
+		id := TenantID(i)
+		if len(id) != len(DefaultTenantID) || seen[id] {
+			t.Fatalf("TenantID(%d) = %q: wrong length or repeated", i, id)
+		}
+		seen[id] = true
+	}
+	if TenantID(0) != DefaultTenantID || TenantID(1) != "0b1e7a7e-5c1d-4c0e-9d7b-2f1a6a000001" {
+		t.Errorf("TenantID(0), (1) = %s, %s", TenantID(0), TenantID(1))
+	}
+}

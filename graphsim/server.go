@@ -30,6 +30,16 @@ const (
 	DefaultClientSecret = "credreg-demo-secret"
 )
 
+// TenantID is the i-th tenant id of a simulated fleet: DefaultTenantID
+// for 0, then the same id with its last digits replaced, so every run of
+// a demo or benchmark uses the same ids.
+func TenantID(i int) string {
+	if i == 0 {
+		return DefaultTenantID
+	}
+	return fmt.Sprintf("%s%06x", DefaultTenantID[:len(DefaultTenantID)-6], i)
+}
+
 // Options configure a Server. The zero value serves one tenant of 5000 users
 // with Graph's documented limits and no faults.
 type Options struct {

@@ -349,10 +349,7 @@ func startDemo(day time.Time, users, n int) (*graphsim.Server, []pipeline.Tenant
 	ids := make([]string, n)
 	sims := make([]graphsim.Tenant, n)
 	for i := range n {
-		ids[i] = graphsim.DefaultTenantID
-		if i > 0 {
-			ids[i] = demoTenantID(i)
-		}
+		ids[i] = graphsim.TenantID(i)
 		sims[i] = graphsim.Tenant{ID: ids[i], Users: users, UsersOn: day}
 	}
 	sim, err := graphsim.New(graphsim.Options{Tenants: sims, Now: clockOn(day)})
@@ -369,13 +366,6 @@ func startDemo(day time.Time, users, n int) (*graphsim.Server, []pipeline.Tenant
 		}
 	}
 	return sim, out, nil
-}
-
-// demoTenantID is the i-th extra demo tenant: the default id with its last
-// digits replaced, so every demo run uses the same ids.
-func demoTenantID(i int) string {
-	d := graphsim.DefaultTenantID
-	return fmt.Sprintf("%s%06x", d[:len(d)-6], i)
 }
 
 // clockOn is a clock that runs in real time from noon (UTC) of day: the
