@@ -76,6 +76,22 @@ func checkGolden(cur goldenDoc, golden []byte) error {
 		cur.SchemaVersion, goldenPath, old.SchemaVersion, rerun)
 }
 
+// checkUpdate says whether -update may rewrite the golden file: not when
+// the tables changed under the version the file already records, or the
+// guard would be one flag away from approving the very change it exists
+// to catch. A golden file that is missing or unreadable may be rewritten.
+func checkUpdate(cur goldenDoc, golden []byte) error {
+	var old goldenDoc
+	if golden == nil || json.Unmarshal(golden, &old) != nil || old.SchemaVersion != cur.SchemaVersion {
+		return nil
+	}
+	if changed := changedTables(old, cur); len(changed) > 0 {
+		return fmt.Errorf("refusing to rewrite %s: %s changed, and schemas.Version is still %q as the file records. "+
+			"Bump schemas.Version in schemas/tables.go, then run %s", goldenPath, strings.Join(changed, ", "), cur.SchemaVersion, rerun)
+	}
+	return nil
+}
+
 // changedTables names the tables, and their first changed column, that
 // differ between two documents.
 func changedTables(old, cur goldenDoc) []string {
@@ -136,7 +152,14 @@ func mustJSON(v any) []byte {
 // changes and schemas.Version does not.
 func TestSchemaGolden(t *testing.T) {
 	cur := currentDoc()
+	golden, err := os.ReadFile(goldenPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	if *update {
+		if err := checkUpdate(cur, golden); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.MkdirAll(filepath.Dir(goldenPath), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -144,10 +167,6 @@ func TestSchemaGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		return
-	}
-	golden, err := os.ReadFile(goldenPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
 	}
 	if err := checkGolden(cur, golden); err != nil {
 		t.Fatal(err)
@@ -221,6 +240,45 @@ func TestCheckGolden(t *testing.T) {
 				t.Fatalf("error %v, want it to say %q", err, tt.want)
 			}
 			if strings.Contains(tt.want, "without a version bump") && !strings.Contains(err.Error(), "Bump schemas.Version") {
+				t.Errorf("error %q does not tell to bump schemas.Version", err)
+			}
+		})
+	}
+}
+
+func TestCheckUpdate(t *testing.T) {
+	base := currentDoc()
+	changed := func(v string) goldenDoc {
+		var d goldenDoc
+		if err := json.Unmarshal(base.encode(), &d); err != nil {
+			t.Fatal(err)
+		}
+		d.SchemaVersion = v
+		tab := d.Tables[UserRegistrationDetailsTable.Name]
+		tab.BigQuery.Fields[2].Description = "changed"
+		d.Tables[UserRegistrationDetailsTable.Name] = tab
+		return d
+	}
+	tests := []struct {
+		name   string
+		golden []byte
+		cur    goldenDoc
+		refuse bool
+	}{
+		{name: "unchanged", golden: base.encode(), cur: base},
+		{name: "no golden file", cur: changed(base.SchemaVersion)},
+		{name: "unreadable golden file", golden: []byte("{"), cur: changed(base.SchemaVersion)},
+		{name: "changed and bumped", golden: base.encode(), cur: changed(base.SchemaVersion + "-next")},
+		{name: "changed, same version", golden: base.encode(), cur: changed(base.SchemaVersion), refuse: true},
+		{name: "not canonical, same tables", golden: append(base.encode(), '\n'), cur: base},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkUpdate(tt.cur, tt.golden)
+			if (err != nil) != tt.refuse {
+				t.Fatalf("checkUpdate = %v, want refusal %v", err, tt.refuse)
+			}
+			if tt.refuse && !strings.Contains(err.Error(), "Bump schemas.Version") {
 				t.Errorf("error %q does not tell to bump schemas.Version", err)
 			}
 		})
