@@ -38,6 +38,10 @@ type Options struct {
 	BatchRows int
 	// Allocator backs the batches; nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
+	// Winners, on a second pass over a sharded snapshot's pages, names the
+	// copy to load of each user read in more than one shard (see
+	// Transformer.Winners); the other copies count as moved.
+	Winners map[string]RecordRef
 }
 
 // Batch is a full (or, from Finish, final) Arrow record batch of one table.
@@ -47,7 +51,8 @@ type Batch struct {
 	Record arrow.RecordBatch
 }
 
-// Stats counts what a Transformer has seen. RecordsIn == Users + Rejected.
+// Stats counts what a Transformer has seen. RecordsIn == Users + Rejected +
+// MovedBetweenShards.
 type Stats struct {
 	Pages, RecordsIn, Users, Methods, Rejected int64
 	// RejectsByReason counts rejects by reason code.
@@ -63,6 +68,11 @@ type Stats struct {
 	// userPreferredMethodForSecondaryAuthentication, defaultMfaMethod or
 	// systemPreferredAuthenticationMethods. The values load unchanged.
 	UnknownValues map[string]int64
+	// MovedBetweenShards counts the copies of users read in two shards of a
+	// sharded listing that were not loaded (see AddShardPage). They are
+	// neither users nor rejects: RecordsIn == Users + Rejected +
+	// MovedBetweenShards.
+	MovedBetweenShards int64
 }
 
 // table indexes the Transformer's builders.
@@ -88,8 +98,13 @@ type Transformer struct {
 	rep      *report
 	builders [numTables]*array.RecordBuilder
 	rows     [numTables]int
-	seen     map[string]struct{}
+	seen     map[string]seenCopy
 	stats    Stats
+	// shards interns the shard names of AddShardPage.
+	shards []string
+	// superseded and winners: see moves.go.
+	superseded int
+	winners    map[string]RecordRef
 }
 
 // New returns a Transformer. It panics on an endpoint schemas does not
@@ -106,7 +121,7 @@ func New(opts Options) *Transformer {
 	t := &Transformer{
 		opts: opts,
 		rep:  rep,
-		seen: map[string]struct{}{},
+		seen: map[string]seenCopy{},
 		stats: Stats{
 			RejectsByReason: map[string]int64{},
 			UnknownMethods:  map[string]int64{},
@@ -145,9 +160,19 @@ func (t *Transformer) reserve(tab table, dataLen []int) {
 // repeated id as duplicate_id (the first occurrence stays). The records are
 // odata.Split's: one without Err is valid JSON and is not checked again.
 func (t *Transformer) AddPage(seq int64, receivedAt time.Time, records []odata.Record) []Batch {
+	return t.AddShardPage(seq, "", receivedAt, records)
+}
+
+// AddShardPage is AddPage for a page of one shard of a sharded listing. An
+// id repeated within one shard is a duplicate_id reject, as in AddPage; an
+// id already read in another shard is the same user read twice while Graph
+// changed it: the truer copy loads (see moves.go) and the other counts in
+// Stats.MovedBetweenShards.
+func (t *Transformer) AddShardPage(seq int64, shard string, receivedAt time.Time, records []odata.Record) []Batch {
 	t.stats.Pages++
 	var out []Batch
 	extractedAt := receivedAt.UTC()
+	si := t.shardIndex(shard)
 	for _, r := range records {
 		t.stats.RecordsIn++
 		var (
@@ -159,15 +184,34 @@ func (t *Transformer) AddPage(seq int64, receivedAt time.Time, records []odata.R
 		} else {
 			rec, err = decodeValid(t.rep, r.Raw)
 		}
+		ref := RecordRef{Seq: seq, Index: r.Index}
 		if err == nil {
-			if _, dup := t.seen[rec.ID]; dup {
-				err = recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
+			if w, ok := t.opts.Winners[rec.ID]; ok {
+				// Second pass: exactly the winning copy loads.
+				if w != ref {
+					t.stats.MovedBetweenShards++
+					continue
+				}
+				t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: updatedNanos(rec.LastUpdatedAt), shard: si}
+				out = t.addUser(out, &rec, extractedAt)
+				continue
+			}
+			if prev, dup := t.seen[rec.ID]; dup {
+				if prev.shard == si {
+					err = recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
+				} else if !t.resolve(&rec, ref, si) {
+					continue
+				} else {
+					out = t.addUser(out, &rec, extractedAt)
+					continue
+				}
 			}
 		}
 		if err != nil {
 			out = t.reject(out, seq, r, err)
 			continue
 		}
+		t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: updatedNanos(rec.LastUpdatedAt), shard: si}
 		out = t.addUser(out, &rec, extractedAt)
 	}
 	return out
@@ -183,9 +227,7 @@ func pageSyntaxDetail(err error) string {
 }
 
 func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) []Batch {
-	// Cloned so that seen does not keep the record's strings alive (see strs).
 	id := strings.Clone(rec.ID)
-	t.seen[id] = struct{}{}
 	t.stats.Users++
 	for _, f := range rec.UnknownFields {
 		count(t.stats.UnknownFields, f)
