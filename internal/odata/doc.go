@@ -40,6 +40,9 @@
 // A record's own error (Record.Err) is a *SyntaxError wrapping
 // ErrInvalidRecordJSON; it never makes Split fail.
 //
+// Entity checks a single-entity body (a lookup by id) and returns it as one
+// record; it salvages nothing and fails with the same *SyntaxError.
+//
 // Valid is the JSON check Split uses, exported so that a consumer checking
 // single records gets the same verdict at the same speed.
 package odata
