@@ -1,10 +1,6 @@
 package graphsim
 
-import (
-	"slices"
-
-	"github.com/credreg/credreg/schemas"
-)
+import "slices"
 
 // unknownMethod is a method value the schemas catalog does not know, served
 // to a few users so that drift handling downstream has something to handle.
@@ -31,50 +27,58 @@ type vocabEntry struct {
 	// secondary lists the userPreferredMethodForSecondaryAuthentication values
 	// this method allows.
 	secondary []string
-	// passwordless marks methods that make a user passwordless capable.
-	passwordless bool
+	// mfa, sspr and passwordless say what the method counts for in the
+	// report's isMfaRegistered, isSsprRegistered and isPasswordlessCapable.
+	// They are graphsim's own table, written from Microsoft's
+	// documentation (see vocabulary), not looked up in the schemas
+	// catalog the client uses: a wrong catalog entry then fails
+	// TestCatalogAgreesWithGraphsim instead of being served back to it.
+	mfa, sspr, passwordless bool
 }
 
 // vocabulary is in the order methodsRegistered lists values. The weights
 // follow the shape of public Entra registration statistics: Authenticator
 // and phone dominate, passkeys are rising, security questions are rare.
+//
+// What each method counts for (mfa, sspr, passwordless) follows
+// Microsoft Learn, "Authentication methods in Microsoft Entra ID" (the
+// table of which method serves sign-in, MFA and SSPR) and "Passwordless
+// authentication options": Authenticator push and passwordless sign-in,
+// phone (SMS and voice, any of the three numbers) and OATH codes
+// (software and hardware) serve both MFA and SSPR; FIDO2 keys, passkeys
+// and Windows Hello for Business serve MFA and passwordless sign-in but
+// not SSPR; email and security questions serve SSPR only; a Temporary
+// Access Pass satisfies MFA during onboarding but not SSPR; QR code
+// (qrCodePin, frontline workers) is a single-factor primary sign-in,
+// counting for neither.
 var vocabulary = []vocabEntry{
-	{value: "microsoftAuthenticatorPush", weight: 0.62, removal: 0.04, keepDays: 400,
+	{value: "microsoftAuthenticatorPush", weight: 0.62, removal: 0.04, keepDays: 400, mfa: true, sspr: true,
 		beta: "appNotification", sysPref: "push", sysRank: 3, secondary: []string{"push"}},
-	{value: "mobilePhone", weight: 0.55, removal: 0.04, keepDays: 400,
+	{value: "mobilePhone", weight: 0.55, removal: 0.04, keepDays: 400, mfa: true, sspr: true,
 		beta: "mobilePhone", sysPref: "sms", sysRank: 5, secondary: []string{"sms", "voiceMobile"}},
-	{value: "email", weight: 0.30, removal: 0.03, keepDays: 400, beta: "email"},
-	{value: "softwareOneTimePasscode", weight: 0.22, removal: 0.05, keepDays: 300,
+	{value: "email", weight: 0.30, removal: 0.03, keepDays: 400, sspr: true, beta: "email"},
+	{value: "softwareOneTimePasscode", weight: 0.22, removal: 0.05, keepDays: 300, mfa: true, sspr: true,
 		beta: "appCode", sysPref: "oath", sysRank: 4, secondary: []string{"oath"}},
-	{value: "windowsHelloForBusiness", weight: 0.14, removal: 0.03, keepDays: 500, passwordless: true},
-	{value: "microsoftAuthenticatorPasswordless", weight: 0.06, removal: 0.03, keepDays: 400,
+	{value: "windowsHelloForBusiness", weight: 0.14, removal: 0.03, keepDays: 500, mfa: true, passwordless: true},
+	{value: "microsoftAuthenticatorPasswordless", weight: 0.06, removal: 0.03, keepDays: 400, mfa: true, sspr: true,
 		beta: "appNotification", sysPref: "push", sysRank: 3, passwordless: true},
-	{value: "fido2", weight: 0.04, removal: 0.02, keepDays: 500,
+	{value: "fido2", weight: 0.04, removal: 0.02, keepDays: 500, mfa: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
-	{value: "passKeyDeviceBound", weight: 0.05, removal: 0.02, keepDays: 500,
+	{value: "passKeyDeviceBound", weight: 0.05, removal: 0.02, keepDays: 500, mfa: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
-	{value: "passKeySynced", weight: 0.02, removal: 0.02, keepDays: 500,
+	{value: "passKeySynced", weight: 0.02, removal: 0.02, keepDays: 500, mfa: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
-	{value: "officePhone", weight: 0.05, removal: 0.05, keepDays: 300,
+	{value: "officePhone", weight: 0.05, removal: 0.05, keepDays: 300, mfa: true, sspr: true,
 		beta: "officePhone", sysPref: "voiceOffice", sysRank: 7, secondary: []string{"voiceOffice"}},
-	{value: "alternateMobilePhone", weight: 0.04, removal: 0.05, keepDays: 300,
+	{value: "alternateMobilePhone", weight: 0.04, removal: 0.05, keepDays: 300, mfa: true, sspr: true,
 		beta: "alternateMobilePhone", sysPref: "voiceAlternateMobile", sysRank: 6, secondary: []string{"voiceAlternateMobile"}},
-	{value: "securityQuestion", weight: 0.05, removal: 0.05, keepDays: 300, beta: "securityQuestion"},
+	{value: "securityQuestion", weight: 0.05, removal: 0.05, keepDays: 300, sspr: true, beta: "securityQuestion"},
 	// A Temporary Access Pass is issued for onboarding and soon deleted.
-	{value: "temporaryAccessPass", weight: 0.03, removal: 0.9, keepDays: 8},
-	{value: "hardwareOneTimePasscode", weight: 0.01, removal: 0.02, keepDays: 500,
+	{value: "temporaryAccessPass", weight: 0.03, removal: 0.9, keepDays: 8, mfa: true},
+	{value: "hardwareOneTimePasscode", weight: 0.01, removal: 0.02, keepDays: 500, mfa: true, sspr: true,
 		sysPref: "oath", sysRank: 4, secondary: []string{"oath"}},
 	{value: unknownMethod, weight: 0.0023, removal: 0.02, keepDays: 300, beta: unknownMethod},
 }
-
-// vocabUsable is the catalog entry of each vocabulary value, looked up once.
-var vocabUsable = func() []schemas.Method {
-	out := make([]schemas.Method, len(vocabulary))
-	for i, e := range vocabulary {
-		out[i], _ = schemas.LookupMethod(e.value)
-	}
-	return out
-}()
 
 // betaName is the beta report's name of a v1.0 method value.
 func betaName(v1 string) string {
@@ -108,15 +112,14 @@ func (u User) BetaFlags() (isRegistered, isEnabled, isCapable, isMfaRegistered b
 }
 
 // deriveFlags sets every property of u that follows from its registered
-// methods, using the schemas catalog for what a method is usable for so that
-// the simulator and the pipeline agree on the definitions.
+// methods, by graphsim's own table (vocabEntry.mfa, sspr, passwordless).
 func deriveFlags(u *User, vocabIdx []int, prefPick uint64, prefBlank bool) {
 	var secondary []string
 	bestRank, best := 1<<30, ""
 	for _, vi := range vocabIdx {
 		e := &vocabulary[vi]
-		u.IsMfaRegistered = u.IsMfaRegistered || vocabUsable[vi].UsableForMFA
-		u.IsSsprRegistered = u.IsSsprRegistered || vocabUsable[vi].UsableForSSPR
+		u.IsMfaRegistered = u.IsMfaRegistered || e.mfa
+		u.IsSsprRegistered = u.IsSsprRegistered || e.sspr
 		u.IsPasswordlessCapable = u.IsPasswordlessCapable || e.passwordless
 		if e.sysPref != "" && e.sysRank < bestRank {
 			bestRank, best = e.sysRank, e.sysPref
