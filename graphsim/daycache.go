@@ -17,6 +17,10 @@ type dayKey struct {
 type dayEntry struct {
 	once  sync.Once
 	users []User
+	// members is the day's universe under the server's Churn, built on
+	// first use from users.
+	membersOnce sync.Once
+	members     []member
 }
 
 // dayCache holds the generated population of the most recently used
@@ -32,6 +36,19 @@ func newDayCache() *dayCache { return &dayCache{entries: map[dayKey]*dayEntry{}}
 // users returns the tenant's users on day d, sorted by ID. The slice is
 // shared: callers must not modify it.
 func (c *dayCache) users(t *tenantData, d int) []User {
+	return c.entry(t, d).users
+}
+
+// universe returns the members of the tenant's day d under churn ch, in
+// ID order. ch must be the same for every call (the server's Churn). The
+// slice is shared: callers must not modify it.
+func (c *dayCache) universe(t *tenantData, d int, ch Churn) []member {
+	e := c.entry(t, d)
+	e.membersOnce.Do(func() { e.members = t.universe(d, e.users, ch) })
+	return e.members
+}
+
+func (c *dayCache) entry(t *tenantData, d int) *dayEntry {
 	k := dayKey{t.ID, d}
 	c.mu.Lock()
 	e, ok := c.entries[k]
@@ -48,5 +65,5 @@ func (c *dayCache) users(t *tenantData, d int) []User {
 	c.recent = append(c.recent, k)
 	c.mu.Unlock()
 	e.once.Do(func() { e.users = t.users(d) })
-	return e.users
+	return e
 }

@@ -84,27 +84,34 @@ func parseListQuery(rep *report, raw string) (listQuery, error) {
 	return q, nil
 }
 
-// pageToken is the state a $skiptoken carries: which page comes next, where
-// it starts, and the day whose data the listing serves, so that a listing
-// that spans midnight stays one consistent snapshot.
+// pageToken is the state a $skiptoken carries: which page comes next,
+// where it starts, and the day whose data the listing serves, so that a
+// listing that spans midnight stays on one day. The position is an index
+// into the day's universe (every user who exists at some tick of it, in
+// ID order) and how many of that user's items (its record, then its
+// defects) were served already: it stays valid while users appear,
+// change and vanish under Churn.
 type pageToken struct {
 	page   uint32 // 1-based number of the page this token fetches
-	offset uint32
+	offset uint32 // universe index of the next user
+	sub    uint32 // items of that user already served
 	day    int32
 }
 
 const (
-	tokenVersion = 1
-	tokenBody    = 1 + 4 + 4 + 4 + 8 // version, page, offset, day, query hash
+	tokenVersion = 2
+	tokenBody    = 1 + 4 + 4 + 4 + 4 + 8 // version, page, offset, sub, day, query hash
 	tokenMACLen  = 16
 )
 
 var errPageToken = &graphError{http.StatusBadRequest, "Directory_ExpiredPageToken",
 	"The specified page token value has expired and can no longer be included in your request."}
 
-// queryHash binds a token to its tenant, report and query.
-func queryHash(rep *report, tenant string, q listQuery) []byte {
-	h := sha256.Sum256([]byte(string(rep.endpoint) + "\x00" + tenant + "\x00" + strconv.Itoa(q.top) + "\x00" + q.filter))
+// queryHash binds a token to its tenant, report and query, and to the
+// churn that shapes the day's universe.
+func queryHash(rep *report, tenant string, q listQuery, c Churn) []byte {
+	h := sha256.Sum256([]byte(string(rep.endpoint) + "\x00" + tenant + "\x00" + strconv.Itoa(q.top) + "\x00" + q.filter +
+		"\x00" + fmt.Sprint(c)))
 	return h[:8]
 }
 
@@ -113,6 +120,7 @@ func (s *Server) encodePageToken(tok pageToken, qh []byte) string {
 	b = append(b, tokenVersion)
 	b = binary.BigEndian.AppendUint32(b, tok.page)
 	b = binary.BigEndian.AppendUint32(b, tok.offset)
+	b = binary.BigEndian.AppendUint32(b, tok.sub)
 	b = binary.BigEndian.AppendUint32(b, uint32(tok.day))
 	b = append(b, qh...)
 	b = append(b, s.pageMAC(b)...)
@@ -125,13 +133,14 @@ func (s *Server) decodePageToken(raw string, qh []byte) (pageToken, error) {
 		return pageToken{}, errPageToken
 	}
 	body, mac := b[:tokenBody], b[tokenBody:]
-	if !hmac.Equal(mac, s.pageMAC(body)) || !bytes.Equal(body[13:], qh) {
+	if !hmac.Equal(mac, s.pageMAC(body)) || !bytes.Equal(body[17:], qh) {
 		return pageToken{}, errPageToken
 	}
 	return pageToken{
 		page:   binary.BigEndian.Uint32(body[1:]),
 		offset: binary.BigEndian.Uint32(body[5:]),
-		day:    int32(binary.BigEndian.Uint32(body[9:])),
+		sub:    binary.BigEndian.Uint32(body[9:]),
+		day:    int32(binary.BigEndian.Uint32(body[13:])),
 	}, nil
 }
 
@@ -141,8 +150,9 @@ func (s *Server) pageMAC(b []byte) []byte {
 	return m.Sum(nil)[:tokenMACLen]
 }
 
-// servedPage is the response body of one report page. empty reports a
-// page left empty on purpose, defects how many injected records it holds.
+// servedPage is the response body of one report page (or looked-up
+// record). empty reports a page left empty on purpose, defects how many
+// injected records it holds.
 type servedPage struct {
 	body    []byte
 	empty   bool
@@ -156,44 +166,38 @@ type listed struct {
 	defect int
 }
 
-// page builds one report page.
-func (s *Server) page(r *http.Request, rep *report, t *tenantData) (servedPage, error) {
+// page builds one report page as the tenant's data is at tick: it walks
+// the day's universe from the token's position, serving the users that
+// exist at tick and match the $filter at tick, each followed by its
+// defects. A page costs what the stretch of users it walks costs.
+func (s *Server) page(r *http.Request, rep *report, t *tenantData, tick int64) (servedPage, error) {
 	q, err := parseListQuery(rep, r.URL.RawQuery)
 	if err != nil {
 		return servedPage{}, err
 	}
-	qh := queryHash(rep, t.ID, q)
+	qh := queryHash(rep, t.ID, q, s.opts.Churn)
 	tok := pageToken{page: 1, day: int32(dayNumber(s.opts.Now()))}
 	if q.token != "" {
 		if tok, err = s.decodePageToken(q.token, qh); err != nil {
 			return servedPage{}, err
 		}
 	}
-	all := s.days.users(t, int(tok.day))
-	// A defect goes with its user, so that every listing holding the user
-	// (the whole report or one $filter shard) holds the defect too.
-	matched := make([]listed, 0, len(all)+len(t.Defects))
-	for i := range all {
-		if q.pred == nil || q.pred(&all[i]) {
-			matched = append(matched, listed{user: &all[i]})
-			for _, j := range t.defectsAfter[i] {
-				matched = append(matched, listed{user: &all[i], defect: j + 1})
-			}
-		}
-	}
-	off := int(tok.offset)
-	if off > len(matched) {
+	d := int(tok.day)
+	uni := s.days.universe(t, d, s.opts.Churn)
+	if int(tok.offset) > len(uni) {
 		return servedPage{}, errPageToken
 	}
+	w := walker{t: t, uni: uni, rel: s.clocks[t.ID].rel(d, tick), pred: q.pred, pos: int(tok.offset), sub: int(tok.sub)}
 	every := s.opts.EmptyPageEvery
-	pg := servedPage{empty: every > 0 && tok.page%uint32(every) == 0 && off < len(matched)}
+	pg := servedPage{empty: every > 0 && tok.page%uint32(every) == 0}
 	var records []listed
 	if !pg.empty {
-		records = matched[off:min(off+q.top, len(matched))]
+		records = w.take(q.top)
 	}
+	pg.empty = pg.empty && w.more()
 	next := ""
-	if end := off + len(records); end < len(matched) {
-		nt := s.encodePageToken(pageToken{page: tok.page + 1, offset: uint32(end), day: tok.day}, qh)
+	if w.more() {
+		nt := s.encodePageToken(pageToken{page: tok.page + 1, offset: uint32(w.pos), sub: uint32(w.sub), day: tok.day}, qh)
 		next = "https://" + r.Host + r.URL.Path + "?" + strings.Join(append(q.keep, "$skiptoken="+nt), "&")
 	}
 	for _, l := range records {
@@ -203,6 +207,63 @@ func (s *Server) page(r *http.Request, rep *report, t *tenantData) (servedPage, 
 	}
 	pg.body = encodePage(rep, t, next, records)
 	return pg, nil
+}
+
+// walker steps through a listing's items at one relative tick: for each
+// member that exists then and matches, its record and then its defects.
+// (pos, sub) is the next item: member pos, after sub of its items.
+type walker struct {
+	t        *tenantData
+	uni      []member
+	rel      int64
+	pred     predicate
+	pos, sub int
+}
+
+// items are the listing items of member i: none when it does not exist or
+// match at the walker's tick, else its record and its defects.
+func (w *walker) items(i int) (*User, []int) {
+	m := &w.uni[i]
+	u := m.at(w.rel)
+	if u == nil || (w.pred != nil && !w.pred(u)) {
+		return nil, nil
+	}
+	if m.frozen < 0 {
+		return u, nil
+	}
+	return u, w.t.defectsAfter[int(m.frozen)]
+}
+
+// take returns up to n items from the walker's position and moves past them.
+func (w *walker) take(n int) []listed {
+	var out []listed
+	for ; w.pos < len(w.uni) && len(out) < n; w.pos, w.sub = w.pos+1, 0 {
+		u, defects := w.items(w.pos)
+		if u == nil {
+			continue
+		}
+		for ; w.sub <= len(defects) && len(out) < n; w.sub++ {
+			l := listed{user: u}
+			if w.sub > 0 {
+				l.defect = defects[w.sub-1] + 1
+			}
+			out = append(out, l)
+		}
+		if w.sub <= len(defects) {
+			break // the page is full within this user's items
+		}
+	}
+	return out
+}
+
+// more reports whether an item is left at or after the walker's position.
+func (w *walker) more() bool {
+	for i, sub := w.pos, w.sub; i < len(w.uni); i, sub = i+1, 0 {
+		if u, defects := w.items(i); u != nil && sub <= len(defects) {
+			return true
+		}
+	}
+	return false
 }
 
 // encodePage writes the page as Graph does: context, next link, then value.

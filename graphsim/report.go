@@ -14,6 +14,10 @@ import (
 // report describes one of the two report endpoints.
 type report struct {
 	endpoint schemas.Endpoint
+	// path is the report's URL path, written here from Microsoft's
+	// documentation rather than taken from schemas.Endpoint.Path, so a
+	// wrong path in the client fails its tests against graphsim.
+	path     string
 	resource string // resource name used in error messages
 	context  string // @odata.context of a page
 	premium  bool   // needs Entra ID P1/P2
@@ -54,6 +58,7 @@ var nameFields = []fieldSpec{
 var reports = []*report{
 	{
 		endpoint: schemas.UserRegistrationDetails,
+		path:     "/v1.0/reports/authenticationMethods/userRegistrationDetails",
 		resource: "userRegistrationDetails",
 		context:  "https://graph.microsoft.com/v1.0/$metadata#reports/authenticationMethods/userRegistrationDetails",
 		premium:  true,
@@ -78,6 +83,7 @@ var reports = []*report{
 	},
 	{
 		endpoint: schemas.CredentialUserRegistrationDetails,
+		path:     "/beta/reports/credentialUserRegistrationDetails",
 		resource: "credentialUserRegistrationDetails",
 		context:  "https://graph.microsoft.com/beta/reports/$metadata#Collection(microsoft.graph.credentialUserRegistrationDetails)",
 		fields: fieldMap(append(nameFields,
@@ -159,15 +165,19 @@ func nonNil(s []string) []string {
 // pageContentType is what Graph sends with a collection page.
 const pageContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
-// reportHandler serves one report. The order of checks is Graph's as far as
-// it is observable: bearer token, (Intercept), throttling, license, query.
-// The injected 429 and 401 come before the limiter and take no slot.
-func (s *Server) reportHandler(rep *report) http.Handler {
+// reportHandler serves one report's listing, or with lookup its per-id
+// lookup. The order of checks is Graph's as far as it is observable:
+// bearer token, (Intercept), throttling, license, query. The injected 429
+// and 401 come before the limiter and take no slot.
+func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Graph counts a request when it arrives, not when a busy front
 		// end gets round to it.
 		arrived := time.Now()
 		n := s.requests.Add(1)
+		if lookup {
+			s.lookups.Add(1)
+		}
 		s.setRequestIDs(w, r)
 		if r.Method != http.MethodGet {
 			s.writeGraphError(w, r, http.StatusMethodNotAllowed, "Request_BadRequest",
@@ -176,9 +186,13 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 		}
 		t, err := s.bearer(r)
 		if err != nil {
+			if errors.Is(err, errTokenExpired) || errors.Is(err, errTokenRevoked) {
+				s.refusedTokens.Add(1)
+			}
 			s.writeUnauthorized(w, r, err)
 			return
 		}
+		tick := s.clocks[t.ID].tick(dayNumber(s.opts.Now()))
 		target := r.URL.RequestURI()
 		d := newDraw(s.opts.Seed, t.ID, target, s.occ.next(targetKey{t.ID, target}))
 		if s.opts.Intercept != nil && s.opts.Intercept(w, r, int(n)) {
@@ -209,7 +223,12 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 				"Tenant is not a B2C tenant and doesn't have premium license")
 			return
 		}
-		pg, err := s.page(r, rep, t)
+		var pg servedPage
+		if lookup {
+			pg, err = s.lookup(r, rep, t, tick)
+		} else {
+			pg, err = s.page(r, rep, t, tick)
+		}
 		if err != nil {
 			var ge *graphError
 			if !errors.As(err, &ge) {
@@ -218,14 +237,16 @@ func (s *Server) reportHandler(rep *report) http.Handler {
 			s.writeGraphError(w, r, ge.status, ge.code, ge.message)
 			return
 		}
-		if !sleepCtx(r.Context(), pageLatency(s.opts.Latency, d)) {
-			return // nobody left to read the page
+		if !lookup {
+			if !sleepCtx(r.Context(), pageLatency(s.opts.Latency, d)) {
+				return // nobody left to read the page
+			}
+			s.pages.Add(1)
+			if pg.empty {
+				s.emptyPages.Add(1)
+			}
+			s.defects.Add(int64(pg.defects))
 		}
-		s.pages.Add(1)
-		if pg.empty {
-			s.emptyPages.Add(1)
-		}
-		s.defects.Add(int64(pg.defects))
 		w.Header().Set("Content-Type", pageContentType)
 		switch fault {
 		case faultReset, faultTruncate:
@@ -258,7 +279,7 @@ func (s *Server) writeUnauthorized(w http.ResponseWriter, r *http.Request, err e
 	switch err {
 	case errTokenMissing:
 		msg = "Access token is empty."
-	case errTokenExpired:
+	case errTokenExpired, errTokenRevoked:
 		msg = "Access token has expired or is not yet valid."
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://`+r.Host+

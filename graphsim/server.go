@@ -52,6 +52,11 @@ type Options struct {
 	// the UTC calendar day of Now(); access tokens expire by it too.
 	// Throttling windows use the real clock, as clients wait in real time.
 	// Default time.Now.
+	//
+	// A test may pass a clock it moves (Clock.Now) to let access tokens
+	// expire mid-run; moving it across UTC midnight also changes the data
+	// day (a listing keeps the day it started on), so start such a clock
+	// well inside a day, e.g. at noon, and move it by minutes.
 	Now func() time.Time
 	// TokenLifetime is the access tokens' lifetime, sent as expires_in
 	// (seconds). Default 1h. Note that MSAL treats expires_in under 300 s as
@@ -77,6 +82,9 @@ type Options struct {
 	// including this one and those rejected by the bearer check. It is
 	// called from the server's goroutines, concurrently for concurrent requests.
 	Intercept func(w http.ResponseWriter, r *http.Request, n int) bool
+	// Churn makes every tenant's day change while it is read (see Churn).
+	// Default: no change, a listing is one frozen snapshot.
+	Churn Churn
 	// CertHosts are extra DNS names or IP addresses for the server
 	// certificate, for clients that reach the simulator by another name.
 	CertHosts []string
@@ -134,6 +142,11 @@ type Stats struct {
 	Pages         int64 // report pages served with 200, empty ones included
 	EmptyPages    int64 // pages served empty on purpose (EmptyPageEvery)
 	Defects       int64 // injected bad records (Tenant.Defects) in the pages counted by Pages
+	Lookups       int64 // per-id lookup requests, whatever their outcome (also counted in Requests)
+	// RefusedTokens counts report requests refused with 401 for a token
+	// that expired (by Options.Now) or that RevokeTokens revoked. The
+	// Unauthorized fault is counted in Faults instead.
+	RefusedTokens int64
 }
 
 // FaultCounts counts injected faults by kind.
@@ -145,7 +158,8 @@ type FaultCounts struct {
 // in one HTTPS server.
 type Server struct {
 	opts      Options
-	tenants   map[string]*tenantData // by lower-case ID
+	tenants   map[string]*tenantData  // by lower-case ID
+	clocks    map[string]*tenantClock // churn clocks, by lower-case ID
 	ca        *x509.Certificate
 	srv       *http.Server
 	ln        net.Listener
@@ -161,9 +175,13 @@ type Server struct {
 	faults   Faults
 
 	requests, tokenRequests, throttled, pages, emptyPages, defects atomic.Int64
+	lookups, refusedTokens                                         atomic.Int64
 	faultCounts                                                    [numFaultKinds]atomic.Int64
 	seq                                                            atomic.Uint64 // request ids and token nonces
-	serveDone                                                      chan struct{}
+	// revocations counts RevokeTokens calls; a token carries the count at
+	// its issue and is refused once it is lower.
+	revocations atomic.Int64
+	serveDone   chan struct{}
 }
 
 var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -178,6 +196,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:      opts,
 		tenants:   map[string]*tenantData{},
+		clocks:    map[string]*tenantClock{},
 		tokenKey:  make([]byte, 32),
 		days:      newDayCache(),
 		limiter:   newLimiter(opts.Limits),
@@ -189,6 +208,7 @@ func New(opts Options) (*Server, error) {
 	s.pageKey = pk[:]
 	for _, t := range opts.Tenants {
 		s.tenants[t.ID] = newTenantData(opts.Seed, t)
+		s.clocks[t.ID] = &tenantClock{}
 	}
 
 	tlsCfg, ca, err := newTLSConfig(opts.CertHosts)
@@ -275,6 +295,11 @@ func withDefaults(o Options) (Options, error) {
 		o.EmptyPageEvery = 2
 	}
 	o.Latency = max(o.Latency, 0)
+	if o.Churn.enabled() {
+		o.Churn = o.Churn.withDefaults()
+	} else {
+		o.Churn = Churn{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -327,6 +352,8 @@ func (s *Server) Stats() Stats {
 		Pages:         s.pages.Load(),
 		EmptyPages:    s.emptyPages.Load(),
 		Defects:       s.defects.Load(),
+		Lookups:       s.lookups.Load(),
+		RefusedTokens: s.refusedTokens.Load(),
 		Faults: FaultCounts{
 			Throttle:     s.faultCounts[faultThrottle].Load(),
 			Unavailable:  s.faultCounts[faultUnavailable].Load(),
@@ -373,12 +400,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.handleToken)
 	for _, rep := range reports {
-		mux.Handle(rep.endpoint.Path(), s.reportHandler(rep))
+		mux.Handle(rep.path, s.reportHandler(rep, false))
 	}
+	// Only the v1.0 report has a per-id lookup; the beta report's
+	// {id} paths fall through to the 404 below.
+	mux.Handle(reports[0].path+"/{id}", s.reportHandler(reports[0], true))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeGraphError(w, r, http.StatusNotFound, "Request_ResourceNotFound",
 			fmt.Sprintf("Resource '%s' does not exist. graphsim serves %s and %s.",
-				r.URL.Path, reports[0].endpoint.Path(), reports[1].endpoint.Path()))
+				r.URL.Path, reports[0].path, reports[1].path))
 	})
 	return s.logRequests(mux)
 }

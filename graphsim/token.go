@@ -212,15 +212,29 @@ type tokenClaims struct {
 	ClientID string `json:"appid"`
 	Expires  int64  `json:"exp"`
 	Nonce    string `json:"jti"`
+	// Revocations is how many times RevokeTokens had been called when the
+	// token was issued; a later call revokes it.
+	Revocations int64 `json:"rev"`
 }
 
 var (
 	errTokenInvalid = errors.New("access token validation failure")
 	errTokenExpired = errors.New("access token expired")
+	errTokenRevoked = errors.New("access token revoked")
 )
 
+// RevokeTokens revokes every access token issued so far, as an admin who
+// revokes the app's sessions or a Continuous Access Evaluation event
+// does: report requests with such a token answer 401
+// InvalidAuthenticationToken ("Access token has expired or is not yet
+// valid.") although the token has not expired, and are counted in
+// Stats.RefusedTokens. Tokens issued after the call work. Safe to call
+// while serving.
+func (s *Server) RevokeTokens() { s.revocations.Add(1) }
+
 func (s *Server) mintToken(tenant string, exp time.Time) string {
-	c, _ := json.Marshal(tokenClaims{Tenant: tenant, ClientID: s.opts.ClientID, Expires: exp.Unix(), Nonce: s.nextID()})
+	c, _ := json.Marshal(tokenClaims{Tenant: tenant, ClientID: s.opts.ClientID, Expires: exp.Unix(), Nonce: s.nextID(),
+		Revocations: s.revocations.Load()})
 	payload := base64.RawURLEncoding.EncodeToString(c)
 	return tokenPrefix + payload + "." + base64.RawURLEncoding.EncodeToString(s.tokenMAC(payload))
 }
@@ -231,7 +245,8 @@ func (s *Server) tokenMAC(payload string) []byte {
 	return m.Sum(nil)
 }
 
-// verifyToken checks an access token's signature, tenant and expiry.
+// verifyToken checks an access token's signature, tenant, expiry and
+// revocation.
 func (s *Server) verifyToken(tok string) (*tenantData, error) {
 	rest, ok := strings.CutPrefix(tok, tokenPrefix)
 	payload, sig, ok2 := strings.Cut(rest, ".")
@@ -256,6 +271,9 @@ func (s *Server) verifyToken(tok string) (*tenantData, error) {
 	}
 	if !s.opts.Now().Before(time.Unix(c.Expires, 0)) {
 		return nil, errTokenExpired
+	}
+	if c.Revocations < s.revocations.Load() {
+		return nil, errTokenRevoked
 	}
 	return t, nil
 }
