@@ -37,12 +37,19 @@ func (c Class) String() string {
 
 // Sentinels to test errors with errors.Is.
 var (
-	ErrThrottled     = errors.New("throttled by Graph")
-	ErrTransient     = errors.New("transient Graph failure")
-	ErrUnauthorized  = errors.New("Graph rejected the access token")
-	ErrForbidden     = errors.New("Graph denied access")
-	ErrNotPremium    = errors.New("the report needs Entra ID P1 or P2")
-	ErrBadRequest    = errors.New("Graph rejected the request")
+	ErrThrottled    = errors.New("throttled by Graph")
+	ErrTransient    = errors.New("transient Graph failure")
+	ErrUnauthorized = errors.New("Graph rejected the access token")
+	ErrForbidden    = errors.New("Graph denied access")
+	ErrNotPremium   = errors.New("the report needs Entra ID P1 or P2")
+	ErrBadRequest   = errors.New("Graph rejected the request")
+	// ErrNotFound is a 404 on a listing: a wrong Graph URL or endpoint,
+	// or a report the cloud does not offer. Like a 400, it will not fix
+	// itself. (A lookup's 404 is no error: the user is gone.)
+	ErrNotFound      = errors.New("Graph has no such resource")
+	ErrBodyTooLarge  = errors.New("response body exceeds the size cap")
+	ErrNoLookup      = errors.New("the report offers no lookup by id")
+	ErrBadUserID     = errors.New("not a user id (a GUID)")
 	ErrForeignHost   = errors.New("next link points to a host other than the configured Graph host")
 	ErrBadPage       = errors.New("page is not a valid Graph collection response")
 	ErrRetriesExceed = errors.New("retries exhausted")
@@ -86,7 +93,9 @@ func (e *GraphError) hint() string {
 	case e.Status == http.StatusUnauthorized:
 		return "check AZURE_TENANT_ID, AZURE_CLIENT_ID and the client secret or certificate"
 	case e.Status == http.StatusNotFound:
-		return "check --graph-url and --endpoint"
+		return "check --graph-url (the Graph host, no path) and --endpoint; a national cloud may not offer this report"
+	case e.Status == http.StatusBadRequest:
+		return "Graph refuses this query (its $filter or $top); asking again will not change that"
 	}
 	return ""
 }
@@ -103,6 +112,8 @@ func (e *GraphError) Unwrap() error {
 		return ErrNotPremium
 	case e.Status == http.StatusForbidden:
 		return ErrForbidden
+	case e.Status == http.StatusNotFound:
+		return ErrNotFound
 	}
 	return ErrBadRequest
 }
@@ -149,7 +160,7 @@ func (e *ForeignHostError) Unwrap() error { return ErrForeignHost }
 // after the retries; either way it wraps ErrBadPage and carries the body
 // so the caller can land it for inspection.
 type PageError struct {
-	Seq        int64 // the page's number in its listing (1-based)
+	Seq        int64 // the page's number in its listing (1-based); 0 for a lookup
 	Err        error
 	Body       []byte // the last body received; nil when none was read
 	Persistent bool   // the same body came twice
@@ -157,6 +168,9 @@ type PageError struct {
 
 func (e *PageError) Error() string {
 	msg := fmt.Sprintf("graph: page %d is not a report page: %v", e.Seq, e.Err)
+	if e.Seq == 0 {
+		msg = fmt.Sprintf("graph: the answer is not a report page or record: %v", e.Err)
+	}
 	if e.Persistent {
 		msg += " (the same body twice)"
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -18,11 +17,12 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
-// RawZone lands pages exactly as received, gzip-compressed, under
+// RawZone lands pages and lookups exactly as received, gzip-compressed, under
 //
 //	tenant_id=<tid>/snapshot_date=<day>/<endpoint>/run_id=<run>/page-<seq>.json.gz
+//	tenant_id=<tid>/snapshot_date=<day>/<endpoint>/run_id=<run>/lookup-<seq>.json.gz
 //
-// and, when the extraction completes, an _index.json listing every page.
+// and, when the extraction completes, an _index.json listing every one.
 // A run's folder is written once and never changed; a rerun writes a new
 // run_id beside it, so a replay can pick the newest complete run.
 type RawZone struct {
@@ -33,15 +33,21 @@ type RawZone struct {
 	pages []RawPage
 }
 
-// RawPage is one entry of a raw run's index.
+// RawPage is one entry of a raw run's index: a page of a listing or,
+// with Kind "lookup", the answer to a lookup of one user by id.
 type RawPage struct {
-	Seq        int64     `json:"seq"`
-	Shard      string    `json:"shard,omitempty"` // the ShardPlan entry it belongs to
+	Seq int64 `json:"seq"`
+	// Kind is "" for a page (so indexes written before lookups read as
+	// pages) or "lookup".
+	Kind       string    `json:"kind,omitempty"`
+	UserID     string    `json:"user_id,omitempty"` // a lookup's user id
+	Status     int       `json:"status,omitempty"`  // a lookup's HTTP status: 200, or 404 for a user gone
+	Shard      string    `json:"shard,omitempty"`   // the ShardPlan entry it belongs to
 	Key        string    `json:"key"`
-	URL        string    `json:"url"` // the link it came from; carries no token
-	Records    int       `json:"records"`
-	Bytes      int       `json:"bytes"`  // uncompressed, as received
-	SHA256     string    `json:"sha256"` // of the uncompressed body
+	URL        string    `json:"url"`     // the link it came from; carries no token
+	Records    int       `json:"records"` // a lookup: 1 when found, 0 when gone
+	Bytes      int       `json:"bytes"`   // uncompressed, as received
+	SHA256     string    `json:"sha256"`  // of the uncompressed body
 	ReceivedAt time.Time `json:"received_at"`
 	// Invalid marks a body that was not a report page, kept for inspection.
 	Invalid bool `json:"invalid,omitempty"`
@@ -55,8 +61,18 @@ type RawIndex struct {
 	RunID        string           `json:"run_id"`
 	Complete     bool             `json:"complete"`
 	Shards       ShardPlan        `json:"shards,omitempty"`
-	Pages        []RawPage        `json:"pages"`
+	// Listing says how the run listed the report, "sharded" or
+	// "unsharded"; the pipeline sets it.
+	Listing string    `json:"listing,omitempty"`
+	Pages   []RawPage `json:"pages"`
+	// NoIndex marks a run folder without an _index.json (a run that
+	// crashed, or one still running), as ListRawRuns reports it; such a
+	// run is never complete. Not stored.
+	NoIndex bool `json:"-"`
 }
+
+// RawKindLookup is RawPage.Kind of a lookup's answer.
+const RawKindLookup = "lookup"
 
 // NewRawZone returns the raw zone of one run in bucket.
 func NewRawZone(bucket *blob.Bucket, key schemas.Key, endpoint schemas.Endpoint, runID string) *RawZone {
@@ -76,6 +92,18 @@ func (z *RawZone) Prefix() string { return z.prefix }
 func (z *RawZone) Land(ctx context.Context, seq int64, shard string, p Page) (string, error) {
 	return z.land(ctx, fmt.Sprintf("%spage-%06d.json.gz", z.prefix, seq), RawPage{Seq: seq, Shard: shard,
 		URL: p.URL, Records: len(p.Records), ReceivedAt: p.ReceivedAt}, p.Body)
+}
+
+// LandLookup writes the answer to a lookup under seq, which the run's
+// pages and lookups share. A 404 is landed too, so that a replay knows
+// the user was gone rather than never asked for.
+func (z *RawZone) LandLookup(ctx context.Context, seq int64, l Lookup) (string, error) {
+	records := 0
+	if l.Found {
+		records = 1
+	}
+	return z.land(ctx, fmt.Sprintf("%slookup-%06d.json.gz", z.prefix, seq), RawPage{Seq: seq, Kind: RawKindLookup,
+		UserID: l.UserID, Status: l.Status, URL: l.URL, Records: records, ReceivedAt: l.ReceivedAt}, l.Body)
 }
 
 // LandInvalid writes a body that was not a report page, so a person can
@@ -125,18 +153,4 @@ func (z *RawZone) Finish(ctx context.Context, idx RawIndex, complete bool) error
 		return fmt.Errorf("raw zone: writing index: %w", err)
 	}
 	return nil
-}
-
-// ReadRawPage returns a landed page's body as it was received.
-func ReadRawPage(ctx context.Context, bucket *blob.Bucket, key string) ([]byte, error) {
-	r, err := bucket.NewReader(ctx, key, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
-	}
-	return io.ReadAll(gz)
 }

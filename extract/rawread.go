@@ -1,0 +1,110 @@
+package extract
+
+import (
+	"cmp"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// ErrNoRawIndex: a raw run folder has no _index.json; the run crashed or
+// is still running, and its pages cannot be trusted to be all there.
+var ErrNoRawIndex = errors.New("raw run has no _index.json")
+
+// rawIndexName is the index object of a run folder.
+const rawIndexName = "_index.json"
+
+// ReadRawPage returns a landed page's or lookup's body as it was received.
+func ReadRawPage(ctx context.Context, bucket *blob.Bucket, key string) ([]byte, error) {
+	r, err := bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
+	}
+	return io.ReadAll(gz)
+}
+
+// ReadRawIndex reads the _index.json of the run folder prefix (as
+// RawZone.Prefix returns it). A folder without one is ErrNoRawIndex.
+func ReadRawIndex(ctx context.Context, bucket *blob.Bucket, prefix string) (RawIndex, error) {
+	data, err := bucket.ReadAll(ctx, prefix+rawIndexName)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return RawIndex{}, fmt.Errorf("raw zone: %s: %w", prefix, ErrNoRawIndex)
+	}
+	if err != nil {
+		return RawIndex{}, fmt.Errorf("raw zone: reading %s%s: %w", prefix, rawIndexName, err)
+	}
+	var idx RawIndex
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return RawIndex{}, fmt.Errorf("raw zone: %s%s: %w", prefix, rawIndexName, err)
+	}
+	return idx, nil
+}
+
+// ListRawRuns returns every raw run of key's tenant and day, of any
+// endpoint, newest first by run id (run ids sort by time). A run folder
+// without an index is listed, not skipped: NoIndex set, Complete false,
+// its tenant, day, endpoint and run id taken from the folder names.
+func ListRawRuns(ctx context.Context, bucket *blob.Bucket, key schemas.Key) ([]RawIndex, error) {
+	day := fmt.Sprintf("tenant_id=%s/snapshot_date=%s/", key.Tenant, key.DateString())
+	endpoints, err := subfolders(ctx, bucket, day)
+	if err != nil {
+		return nil, err
+	}
+	var runs []RawIndex
+	for _, ep := range endpoints {
+		folders, err := subfolders(ctx, bucket, ep)
+		if err != nil {
+			return nil, err
+		}
+		for _, run := range folders {
+			runID, ok := strings.CutPrefix(strings.TrimSuffix(strings.TrimPrefix(run, ep), "/"), "run_id=")
+			if !ok {
+				continue // not a run folder
+			}
+			idx, err := ReadRawIndex(ctx, bucket, run)
+			if errors.Is(err, ErrNoRawIndex) {
+				idx = RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), RunID: runID, NoIndex: true,
+					Endpoint: schemas.Endpoint(strings.TrimSuffix(strings.TrimPrefix(ep, day), "/"))}
+			} else if err != nil {
+				return nil, err
+			}
+			runs = append(runs, idx)
+		}
+	}
+	slices.SortStableFunc(runs, func(a, b RawIndex) int { return cmp.Compare(b.RunID, a.RunID) })
+	return runs, nil
+}
+
+// subfolders lists the folders directly under prefix, each with its
+// trailing slash.
+func subfolders(ctx context.Context, bucket *blob.Bucket, prefix string) ([]string, error) {
+	var out []string
+	it := bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("raw zone: listing %s: %w", prefix, err)
+		}
+		if obj.IsDir {
+			out = append(out, obj.Key)
+		}
+	}
+}
