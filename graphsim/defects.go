@@ -50,7 +50,30 @@ const (
 	DefectDuplicateID DefectKind = "duplicate_id"
 )
 
-// defectKinds is every kind, in the order the contract checks them.
+// Damage: records broken the way real truncation and serializer bugs
+// break a body, not built to be salvaged. Each is the record of user
+// After with a fresh id, served in addition to the users like the kinds
+// above and byte-identical every time it is served, so a client that
+// fetches the page twice sees the same bytes and must take them as what
+// Graph serves. They are not reason codes of the data contract: what the
+// client makes of them is decided page by page (see each kind).
+const (
+	// DamageUnclosedString drops the closing quote of the record's
+	// userDisplayName, so the string runs on into the next property name
+	// and every quote after it on the page pairs up the wrong way: the
+	// rest of the page parses differently. The body is not JSON, and no
+	// tolerant split recovers the page's structure.
+	DamageUnclosedString DefectKind = "unclosed_string"
+	// DamageMissingBracket drops the record's closing '}', so the next
+	// record (or the array's ']') lands inside it and the brackets of the
+	// page no longer balance.
+	DamageMissingBracket DefectKind = "missing_bracket"
+)
+
+// damageKinds are the kinds that damage a page rather than a record.
+var damageKinds = []DefectKind{DamageUnclosedString, DamageMissingBracket}
+
+// defectKinds is every contract kind, in the order the contract checks them.
 var defectKinds = []DefectKind{
 	DefectInvalidJSON, DefectNullRecord, DefectNotAnObject, DefectMissingID, DefectMalformedID,
 	DefectMissingUPN, DefectWrongType, DefectBadTimestamp, DefectDuplicateID,
@@ -98,7 +121,7 @@ func (k DefectKind) Reason(endpoint schemas.Endpoint) string {
 
 func checkDefects(t Tenant) error {
 	for j, d := range t.Defects {
-		if !slices.Contains(defectKinds, d.Kind) {
+		if !slices.Contains(defectKinds, d.Kind) && !slices.Contains(damageKinds, d.Kind) {
 			return fmt.Errorf("graphsim: tenant %s: defect %d: unknown kind %q", t.ID, j, d.Kind)
 		}
 		// Users is the smallest population the tenant ever has.
@@ -138,6 +161,9 @@ func writeDefect(b *bytes.Buffer, rep *report, t *tenantData, u *User, j int) {
 	}
 	m["id"] = guid(hash3(t.salt, uint64(j), fDefectID1), hash3(t.salt, uint64(j), fDefectID2))
 	switch kind {
+	case DamageUnclosedString, DamageMissingBracket:
+		writeDamage(b, kind, m)
+		return
 	case DefectInvalidJSON:
 		delete(m, rep.methodsName)
 	case DefectMissingID:
@@ -164,4 +190,27 @@ func writeDefect(b *bytes.Buffer, rep *report, t *tenantData, u *User, j int) {
 	appendJSON(&rec, m)
 	b.Write(rec.Bytes()[:rec.Len()-1])
 	b.WriteString(`,"` + rep.methodsName + `":{"email","mobileSMS"}}`)
+}
+
+// writeDamage appends record m (encoded as the other defects are,
+// properties in name order) broken as kind says.
+func writeDamage(b *bytes.Buffer, kind DefectKind, m map[string]any) {
+	var rec bytes.Buffer
+	appendJSON(&rec, m)
+	out := rec.Bytes()
+	switch kind {
+	case DamageUnclosedString:
+		// "userDisplayName":"Ada Brown" loses its closing quote.
+		name := []byte(`"userDisplayName":`)
+		i := bytes.Index(out, name)
+		if i < 0 {
+			panic("graphsim: record without userDisplayName")
+		}
+		start := i + len(name) + 1 // past the opening quote
+		end := start + bytes.IndexByte(out[start:], '"')
+		out = append(out[:end:end], out[end+1:]...)
+	case DamageMissingBracket:
+		out = out[:len(out)-1]
+	}
+	b.Write(out)
 }
