@@ -43,6 +43,7 @@ type runOptions struct {
 	DemoUsers      int
 	DemoTenants    int
 	AllowEmpty     bool
+	Force          bool
 	logOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
@@ -76,6 +77,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in each --demo tenant")
 	f.IntVar(&o.DemoTenants, "demo-tenants", 1, "tenants in the --demo run")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
+	f.BoolVar(&o.Force, "force", false, "with a past --date whose slice exists: replace it with today's data anyway (Graph only serves today's state)")
 	o.logOptions.AddFlags(cmd)
 	o.changed = func(name string) bool { return f.Changed(name) }
 }
@@ -217,8 +219,16 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 		if len(o.Tenants) == 0 {
 			return nil, usagef("no tenant: pass --tenant or --config, or set AZURE_TENANT_ID (or try --demo)")
 		}
-		for _, id := range o.Tenants {
-			t := pipeline.TenantSource{ID: strings.TrimSpace(id), Credential: extract.CredentialOptions{Getenv: getenv}}
+		for _, given := range o.Tenants {
+			where := fmt.Sprintf("--tenant %q", given)
+			if !changed("tenant") && o.changed != nil {
+				where = fmt.Sprintf("AZURE_TENANT_ID %q", given)
+			}
+			id, err := tenantID(where, given)
+			if err != nil {
+				return nil, err
+			}
+			t := pipeline.TenantSource{ID: id, Credential: extract.CredentialOptions{Getenv: getenv}}
 			if _, err := extract.NewCredential(t.ID, t.Credential); err != nil {
 				return nil, usageError{err}
 			}
@@ -282,9 +292,8 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		src.HTTPClient = sim.Client()
 		plan.tenants = tenants
 		log.Info("demo: simulated tenants started", "url", sim.URL(), "tenants", len(tenants), "users_each", o.DemoUsers)
-	} else if today := time.Now().UTC().Format(time.DateOnly); plan.day.Format(time.DateOnly) != today {
-		log.Warn("Graph serves the report as it is now; this snapshot is labelled with another date",
-			"date", plan.day.Format(time.DateOnly), "today", today)
+	} else if err := checkPastDate(ctx, wh, plan.day, time.Now(), plan.tenants, o.Force, log); err != nil {
+		return err
 	}
 
 	runID := pipeline.NewRunID(time.Now())

@@ -22,7 +22,7 @@ import (
 //	endpoint: userRegistrationDetails
 //	warehouse: gs://bucket?prefix=credreg/
 //	tenants:
-//	  - id: 8f0c…                        # the Entra tenant id
+//	  - id: 8f0c…                        # the Entra tenant id (a GUID; any case, kept in lowercase)
 //	    name: contoso                    # a label for logs and the summary
 //	    client_id: 2b6e…
 //	    client_secret_env: CONTOSO_SECRET      # one of: a variable holding the secret,
@@ -170,6 +170,11 @@ func loadConfig(path string) (*configFile, error) {
 		if t.ID == "" {
 			return nil, usagef("--config %s: %s has no id (the Entra tenant id)", path, label)
 		}
+		id, err := tenantID(fmt.Sprintf("--config %s: %s", path, label), t.ID)
+		if err != nil {
+			return nil, err
+		}
+		c.Tenants[i].ID = id
 		if t.ClientID == "" {
 			return nil, usagef("--config %s: %s has no client_id", path, label)
 		}

@@ -19,6 +19,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte("endpoint: [SECRETVALUE]\n"))
 	f.Add([]byte("tenants:\n  - {id: t, client_id: c, client_secret_file: /x, SECRETVALUE: 1}\n"))
 	f.Add([]byte("tenants:\n  - &a {id: t, client_id: c, federated_token_file: /t}\n  - *a\n"))
+	f.Add([]byte("tenants:\n  - id: 8F0C0000-AAAA-4BBB-8CCC-DDDDEEEEFFFF\n    client_id: c\n    client_secret_file: /x\n"))
 	f.Add([]byte("\xff\xfe"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -42,6 +43,9 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal("accepted a config without tenants")
 		}
 		for _, tn := range c.Tenants {
+			if _, err := tenantID("", tn.ID); err != nil || tn.ID != strings.ToLower(tn.ID) {
+				t.Fatalf("accepted tenant id %q: not a GUID in lowercase", tn.ID)
+			}
 			if tn.ID == "" || tn.ClientID == "" || tn.signIns() != 1 || tn.SecretInline != nil || tn.CertificatePassInline != nil {
 				t.Fatalf("accepted tenant %+v", tn)
 			}

@@ -89,6 +89,10 @@ func TestConfigErrors(t *testing.T) {
 		{"two-credentials", tenant("    client_secret_env: SET\n    client_certificate_path: /c.pem\n"), "exactly one of"},
 		{"unset-variable", tenant("    client_secret_env: NOT_SET\n"), "$NOT_SET, which is not set"},
 		{"missing-file", tenant("    client_secret_file: /nonexistent/secret\n"), "no such file"},
+		{"domain-as-id", "tenants:\n  - id: s3cr3t.onmicrosoft.com\n    name: contoso\n    client_id: c1\n    client_secret_env: SET\n",
+			"contoso: the tenant id is not a GUID; use the Tenant ID that the Microsoft Entra admin center shows under Identity → Overview"},
+		{"same-id-in-two-cases", "tenants:\n  - id: aaaaaaaa-1111-4111-8111-111111111111\n    client_id: c1\n    client_secret_env: SET\n" +
+			"  - id: AAAAAAAA-1111-4111-8111-111111111111\n    client_id: c2\n    client_secret_env: SET\n", "listed twice"},
 		{"no-id", "tenants:\n  - client_id: c1\n    client_secret_env: SET\n", "has no id"},
 		{"no-client-id", "tenants:\n  - id: 11111111-1111-4111-8111-111111111111\n    client_secret_env: SET\n", "has no client_id"},
 		{"duplicate", tenant("    client_secret_env: SET\n") + "  - id: 11111111-1111-4111-8111-111111111111\n    client_id: c2\n    client_secret_env: SET\n", "listed twice"},

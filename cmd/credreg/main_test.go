@@ -85,6 +85,9 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// tenantA is a tenant id for tests that need one that is not graphsim's.
+const tenantA = "8f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
+
 // Bad input ends with one clear line and the usage status, before any request.
 func TestRunRejectsBadInput(t *testing.T) {
 	cases := []struct {
@@ -96,8 +99,10 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"run", "--demo", "--date", "2999-01-01"}, nil, "in the future"},
 		{[]string{"run", "--demo", "--endpoint", "users"}, nil, "unknown endpoint"},
 		{[]string{"run"}, nil, "no tenant"},
-		{[]string{"run", "--tenant", "t"}, nil, "AZURE_CLIENT_ID"},
-		{[]string{"run", "--tenant", "t"}, []string{"AZURE_CLIENT_ID=c"}, "AZURE_CLIENT_SECRET"},
+		{[]string{"run", "--tenant", tenantA}, nil, "AZURE_CLIENT_ID"},
+		{[]string{"run", "--tenant", tenantA}, []string{"AZURE_CLIENT_ID=c"}, "AZURE_CLIENT_SECRET"},
+		{[]string{"run", "--tenant", "contoso.onmicrosoft.com"}, nil, `--tenant "contoso.onmicrosoft.com": the tenant id is not a GUID`},
+		{[]string{"run"}, []string{"AZURE_TENANT_ID=contoso"}, `AZURE_TENANT_ID "contoso": the tenant id is not a GUID; use the Tenant ID that the Microsoft Entra admin center shows under Identity → Overview`},
 		{[]string{"run", "--demo", "--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"run", "--nope"}, nil, "unknown flag"},
 		{[]string{"run", "extra"}, nil, "takes no arguments"},
@@ -111,10 +116,10 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"run", "--demo", "--max-reject-ratio", "1.5"}, nil, "between 0 and 1"},
 		{[]string{"run", "--demo", "--retry-budget", "0"}, nil, "--retry-budget 0"},
 		{[]string{"run", "--demo", "--warehouse", "/dev/null/wh"}, nil, "not a directory"},
-		{[]string{"run", "--tenant", "a", "--tenant", "A"}, []string{"AZURE_CLIENT_ID=c", "AZURE_CLIENT_SECRET=s"}, "listed twice"},
+		{[]string{"run", "--tenant", tenantA, "--tenant", strings.ToUpper(tenantA)}, []string{"AZURE_CLIENT_ID=c", "AZURE_CLIENT_SECRET=s"}, "listed twice"},
 		{[]string{"run", "--config", "/nonexistent/credreg.yaml"}, nil, "--config"},
 		{[]string{"run", "--demo", "--config", "x.yaml"}, nil, "do not go together"},
-		{[]string{"run", "--demo", "--tenant", "t"}, nil, "--tenant and --demo do not go together"},
+		{[]string{"run", "--demo", "--tenant", tenantA}, nil, "--tenant and --demo do not go together"},
 		{[]string{"run", "--demo-users", "10"}, nil, "--demo-users goes with --demo"},
 	}
 	for _, c := range cases {
@@ -195,7 +200,7 @@ func TestRawLocation(t *testing.T) {
 
 // With --log-format json even the final error is one JSON record.
 func TestJSONErrors(t *testing.T) {
-	cmd := credregCmd(context.Background(), []string{"AZURE_CLIENT_ID=c"}, "run", "--tenant", "t", "--log-format", "json")
+	cmd := credregCmd(context.Background(), []string{"AZURE_CLIENT_ID=c"}, "run", "--tenant", tenantA, "--log-format", "json")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	_ = cmd.Run()
@@ -255,12 +260,26 @@ func simEnv(url, ca string) []string {
 func TestSimulateThenRunAcrossProcesses(t *testing.T) {
 	url, ca := startSimulator(t, "--users", "400", "--date", "2026-11-20")
 	wh := filepath.Join(t.TempDir(), "wh")
-	for _, ep := range []string{"userRegistrationDetails", "credentialUserRegistrationDetails"} {
-		cmd := credregCmd(context.Background(), simEnv(url, ca), "run", "--endpoint", ep, "--date", "2026-11-20",
-			"--warehouse", wh, "--progress", "none")
-		out, err := cmd.CombinedOutput()
+	for i, ep := range []string{"userRegistrationDetails", "credentialUserRegistrationDetails"} {
+		args := []string{"run", "--endpoint", ep, "--date", "2026-11-20", "--warehouse", wh, "--progress", "none"}
+		if i > 0 {
+			// The date is past and its slice now exists: replacing it with
+			// today's data takes --force.
+			out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitUsage ||
+				!strings.Contains(string(out), "snapshot_date=2026-11-20/tenant_id="+graphsim.DefaultTenantID+" already exists") ||
+				!strings.Contains(string(out), "--force") {
+				t.Fatalf("past date over an existing slice: %v\n%s", err, out)
+			}
+			args = append(args, "--force")
+		}
+		out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", ep, err, out)
+		}
+		if i == 0 && !strings.Contains(string(out), "this snapshot will carry date 2026-11-20 but today's data") {
+			t.Errorf("no warning for a past date:\n%s", out)
 		}
 		if !strings.Contains(string(out), "users          400") {
 			t.Errorf("%s: summary:\n%s", ep, out)
@@ -286,7 +305,7 @@ func TestSimulateThenRunAcrossProcesses(t *testing.T) {
 func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
 	url, ca := startSimulator(t, "--users", "6000", "--date", "2026-11-20")
 	wh := filepath.Join(t.TempDir(), "wh")
-	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none"}
+	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none", "--force"}
 	if out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput(); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out)
 	}
