@@ -111,6 +111,8 @@ func TestFetchErrorsAreClassified(t *testing.T) {
 			ErrForbidden, Permanent, "AuditLog.Read.All"},
 		{"bad-request", body(400, "", `{"error":{"code":"Request_UnsupportedQuery","message":"Invalid page size"}}`),
 			ErrBadRequest, Permanent, "Invalid page size"},
+		{"not-found", body(404, "", `{"error":{"code":"Request_ResourceNotFound","message":"Resource not found for the segment 'userRegistrationDetails'."}}`),
+			ErrNotFound, Permanent, "--graph-url"},
 		{"garbage-body", body(200, "", `<html>proxy error</html>`), ErrBadPage, Transient, "page"},
 		{"truncated-body", body(200, "", `{"value":[{"id":"a"`), ErrBadPage, Transient, "page"},
 	}
@@ -124,6 +126,11 @@ func TestFetchErrorsAreClassified(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.mention) {
 				t.Errorf("error %q does not mention %q", err, c.mention)
+			}
+			// A 404 is no 400: the shard fallback must not take it for a
+			// filter Graph refused.
+			if c.sentinel == ErrNotFound && errors.Is(err, ErrBadRequest) {
+				t.Errorf("a 404 is reported as a bad request: %v", err)
 			}
 			var ge *GraphError
 			if c.class == Throttled && (!errors.As(err, &ge) || ge.RetryAfter != 7*time.Second) {
