@@ -27,8 +27,18 @@ type simulateOptions struct {
 	EmptyPageEvery int
 	Latency        time.Duration
 	BadRecords     int
+	Damage         []string
+	DamageAfter    int
+	Churn          graphsim.Churn
+	RevokeEvery    time.Duration
 	Faults         graphsim.Faults
 	logOptions
+}
+
+// damageKinds maps --damage values to graphsim's damage kinds.
+var damageKinds = map[string]graphsim.DefectKind{
+	"unclosed-string": graphsim.DamageUnclosedString,
+	"missing-bracket": graphsim.DamageMissingBracket,
 }
 
 func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
@@ -45,6 +55,13 @@ func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.EmptyPageEvery, "empty-page-every", 4, "serve every Nth page empty (negative: never)")
 	f.DurationVar(&o.Latency, "latency", 0, "time each page takes to build, ±20 % (real Graph: 1-5 s)")
 	f.IntVar(&o.BadRecords, "bad-records-after", -1, "serve one bad record of every kind (see the data contract) after this user index; negative: none")
+	f.StringArrayVar(&o.Damage, "damage", nil, "damage the page holding user --damage-after like real truncation or a serializer bug: unclosed-string or missing-bracket (repeatable); the same bytes on every fetch")
+	f.IntVar(&o.DamageAfter, "damage-after", 0, "user index the --damage records follow")
+	f.Float64Var(&o.Churn.Rate, "churn-rate", 0, "share of users whose methods change once while a tenant is read (their MFA/SSPR flags flip); 0: a frozen snapshot")
+	f.Float64Var(&o.Churn.Created, "churn-created", 0, "share of users created while a tenant is read")
+	f.Float64Var(&o.Churn.Deleted, "churn-deleted", 0, "share of users deleted while a tenant is read")
+	f.IntVar(&o.Churn.Requests, "churn-requests", 40, "spread the changes over this many report requests of each tenant's day")
+	f.DurationVar(&o.RevokeEvery, "revoke-tokens-every", 0, "revoke every access token issued so far at this interval, as an admin or a CAE event would (0: never)")
 	f.Float64Var(&o.Faults.Throttle, "fault-429", 0, "probability of an extra 429 per report request")
 	f.Float64Var(&o.Faults.Unavailable, "fault-503", 0, "probability of a 503")
 	f.Float64Var(&o.Faults.Reset, "fault-reset", 0, "probability of a connection reset mid-body")
@@ -61,8 +78,13 @@ func newSimulateCmd() *cobra.Command {
 		Long: `Serve graphsim: a simulated Entra ID tenant speaking Microsoft Graph's protocol over
 TLS, with a CA it generates. It answers the OpenID configuration and token
 endpoints azidentity uses, and both registration reports with $top, $filter,
-next links, empty pages, Graph's documented throttling and optional faults.
-Its users are generated from (seed, tenant, day) and evolve day by day.`,
+next links, empty pages, Graph's documented throttling and optional faults,
+and the v1.0 report's per-id lookup (.../userRegistrationDetails/{id}).
+Its users are generated from (seed, tenant, day) and evolve day by day; with
+--churn-* they also change while a tenant is being read, so shards on a
+boolean can miss a user or list one twice. --damage serves pages broken the
+way real truncation breaks them; --revoke-tokens-every revokes tokens before
+they expire.`,
 		Example: `  credreg simulate --ca-out ca.pem &
   SSL_CERT_FILE=ca.pem AZURE_AUTHORITY_HOST=https://127.0.0.1:8443 \
     AZURE_CLIENT_ID=` + graphsim.DefaultClientID + ` AZURE_CLIENT_SECRET=` + graphsim.DefaultClientSecret + ` \
@@ -101,6 +123,20 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 	if o.Latency < 0 {
 		return usagef("--latency must not be negative")
 	}
+	for _, p := range []float64{o.Churn.Rate, o.Churn.Created, o.Churn.Deleted} {
+		if p < 0 || p > 1 {
+			return usagef("churn shares are between 0 and 1, got %g", p)
+		}
+	}
+	if o.Churn.Rate+o.Churn.Deleted > 1 {
+		return usagef("--churn-rate plus --churn-deleted is more than 1: a user either changes or is deleted")
+	}
+	if o.Churn.Requests < 1 {
+		return usagef("--churn-requests %d: want at least 1", o.Churn.Requests)
+	}
+	if o.RevokeEvery < 0 {
+		return usagef("--revoke-tokens-every must not be negative")
+	}
 	var defects []graphsim.Defect
 	if o.BadRecords >= 0 {
 		defects = graphsim.AllDefects(o.BadRecords)
@@ -108,6 +144,16 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 			return usagef("--bad-records-after %d: the tenants have %d users; the bad records follow users %d to %d",
 				o.BadRecords, o.Users, o.BadRecords, last)
 		}
+	}
+	for _, name := range o.Damage {
+		kind, ok := damageKinds[name]
+		if !ok {
+			return usagef("--damage %q: want unclosed-string or missing-bracket", name)
+		}
+		if o.DamageAfter < 0 || o.DamageAfter >= o.Users {
+			return usagef("--damage-after %d: the tenants have %d users", o.DamageAfter, o.Users)
+		}
+		defects = append(defects, graphsim.Defect{After: o.DamageAfter, Kind: kind})
 	}
 	tenants := make([]graphsim.Tenant, len(o.Tenants))
 	for i, id := range o.Tenants {
@@ -118,7 +164,7 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 	sim, err := graphsim.New(graphsim.Options{
 		Addr: o.Addr, Seed: o.Seed, Tenants: tenants, ClientID: o.ClientID, ClientSecret: secret,
 		Now: now, TokenLifetime: o.TokenLifetime, Limits: graphsim.Limits{Disabled: o.NoThrottle},
-		EmptyPageEvery: o.EmptyPageEvery, Latency: o.Latency, Faults: o.Faults, Logger: log,
+		EmptyPageEvery: o.EmptyPageEvery, Latency: o.Latency, Faults: o.Faults, Churn: o.Churn, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -145,8 +191,25 @@ Point credreg (or any Graph client) at it:
   export AZURE_CLIENT_SECRET=%s
 Stop with Ctrl-C.
 `, len(tenants), o.Users, sim.URL(), ca, sim.URL(), sim.URL(), tenants[0].ID, o.ClientID, shownSecret)
+	if o.RevokeEvery > 0 {
+		go revokeEvery(ctx, sim, o.RevokeEvery)
+	}
 	<-ctx.Done()
 	st := sim.Stats()
 	log.Info("graphsim stopped", "requests", st.Requests, "throttled", st.Throttled, "token_requests", st.TokenRequests)
 	return nil
+}
+
+// revokeEvery revokes the simulator's tokens every interval until ctx ends.
+func revokeEvery(ctx context.Context, sim *graphsim.Server, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			sim.RevokeTokens()
+		}
+	}
 }
