@@ -7,7 +7,8 @@
 // New starts an HTTPS server on Options.Addr with a freshly generated ECDSA
 // CA; URL is both the authority host and the Graph base URL, Client or
 // CACertPEM make a client trust it. Users returns the ground truth a test
-// compares a pipeline's output with.
+// compares a pipeline's output with; under Options.Churn, Tick and Truth
+// return what each user was at the ticks (report requests) of a read.
 //
 // # Faithful
 //
@@ -35,6 +36,15 @@
 //     with Retry-After and a TooManyRequests body. Every Graph error is
 //     {"error":{"code":…,"message":…,"innerError":{…}}} with Content-Type
 //     application/json and request-id headers.
+//   - One user: GET /v1.0/reports/authenticationMethods/userRegistrationDetails/{id}
+//     answers the record as a listing serves it, with @odata.context
+//     ".../$metadata#reports/authenticationMethods/userRegistrationDetails/$entity"
+//     first, or 404 Request_ResourceNotFound ("Resource '<id>' does not
+//     exist or one of its queried reference-property objects are not
+//     present.") for an id the report does not hold at that moment. It has
+//     a listing's bearer check, throttling, license check and faults, and
+//     counts in Stats.Lookups. Report paths are literals in graphsim, not
+//     schemas.Endpoint.Path, so a wrong path in the client fails against it.
 //   - Data: users are a pure function of (Seed, tenant ID, UTC day), so the
 //     same inputs give byte-identical pages (the next links differ only in
 //     host:port). The population grows by 3 users per 10,000 of
@@ -43,12 +53,23 @@
 //     Methods are drawn from the v1.0 vocabulary with realistic weights;
 //     about 0.2 % of users carry "qrCodePin", a value the schemas catalog
 //     does not know; some users have no method. The booleans follow the
-//     methods by the schemas catalog's definitions.
+//     methods by graphsim's own table of what each method counts for
+//     (methods.go, written from Microsoft's documentation), which a test
+//     holds the client's schemas catalog to.
+//   - Change during a read (Options.Churn): users change methods, appear
+//     and disappear between the requests of one read, and a listing
+//     serves each page as the data is at that request, filtered at that
+//     request, walking users in ID order. A user whose flag flips between
+//     two shards' pages can be missed or listed twice, as on Graph. The
+//     changed states are self-consistent (flags re-derived from methods).
 //
 // # Simplified
 //
 //   - Access tokens are opaque HMAC-signed strings, not JWTs; they expire by
-//     Options.Now. Client assertion signatures are not verified (only iss
+//     Options.Now, which a test may move (Clock) to expire a token that
+//     azidentity still caches. RevokeTokens revokes every token issued so
+//     far, of all tenants at once; the refusal is the same 401 as for an
+//     expired token. Client assertion signatures are not verified (only iss
 //     and sub must equal the client id). No ID tokens, refresh tokens, or
 //     delegated flows; the claims field is accepted and ignored.
 //   - Only HTTP/1.1 is served (Graph also speaks HTTP/2): the Reset and
@@ -59,8 +80,20 @@
 //     "and" combines filter clauses, as the reports document.
 //   - A listing serves the day it started on to its end, even across
 //     midnight. Skip tokens do not expire; a tampered one, one for another
-//     query or tenant, or one from a server with another Seed answers 400
-//     Directory_ExpiredPageToken.
+//     query or tenant, or one from a server with another Seed or Churn
+//     answers 400 Directory_ExpiredPageToken.
+//   - Churn runs on a clock of requests, not time: a tenant's tick counts
+//     its report requests (pages and lookups, whatever their outcome)
+//     since New, and a day's changes fall on its requests 2 to
+//     Churn.Requests+1 counted from the first request that served that
+//     day. Each changed user changes once (loses every MFA method, adds a
+//     passwordless one, or registers for MFA); created users have no
+//     methods yet; a user is changed or deleted, never both. Users still
+//     returns the frozen day.
+//   - The lookup ignores query options and answers without
+//     Options.Latency. The beta report documents no lookup: its {id} paths
+//     get graphsim's catch-all 404 Request_ResourceNotFound (what Graph
+//     answers there is not documented).
 //   - The beta report is served although Microsoft stopped its data in
 //     2024; its records are the v1.0 users in the beta vocabulary
 //     (User.BetaAuthMethods, User.BetaFlags).
@@ -95,7 +128,12 @@
 // every listing (whole or $filter shard) that holds that user; DefectKind
 // values are the reason codes credreg gives them, and Stats.Defects counts
 // those served. Both reports serve them; the beta report, which has no
-// timestamp, serves DefectBadTimestamp as a wrong_type.
+// timestamp, serves DefectBadTimestamp as a wrong_type. The damage kinds
+// (DamageUnclosedString, DamageMissingBracket) break the page the way
+// real truncation or a serializer bug does, not salvageably: a client's
+// tolerant split fails on the whole page ("ends inside the value array")
+// and, since the same bytes come back every time, must take the page as
+// persistently broken.
 //
 // Secrets (client secrets, tokens) never appear in logs or responses.
 package graphsim
