@@ -48,6 +48,8 @@ type runOptions struct {
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
 	changed func(name string) bool
+	// afterStep is deps.afterStep: nil but in the kill test.
+	afterStep func(point string)
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
@@ -90,8 +92,8 @@ func defaultRunOptions() runOptions {
 	return o
 }
 
-func newRunCmd() *cobra.Command {
-	var o runOptions
+func newRunCmd(d deps) *cobra.Command {
+	o := runOptions{afterStep: d.afterStep}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Take one snapshot of each tenant's registration report",

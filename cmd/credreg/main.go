@@ -28,6 +28,7 @@ const (
 	exitPartial     = 3 // some tenants published, others failed
 	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
+	exitRefused     = 6 // Graph refused the request as asked (400, 404): wrong URL, or the report is not offered; retrying will not help
 	exitInterrupted = 130
 )
 
@@ -41,14 +42,31 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := newRootCmd()
+	code := run(ctx, os.Args[1:], deps{})
+	stop()
+	os.Exit(code)
+}
+
+// deps is what a caller of run may plug into the CLI besides its
+// arguments. main passes the zero value; no flag reaches it.
+type deps struct {
+	// afterStep, when set, is called at named points of `credreg run`
+	// (see runPoint): the test binary kills itself at one of them to
+	// prove that a run killed anywhere leaves a readable warehouse.
+	afterStep func(point string)
+}
+
+// run runs the CLI with args (without the program name) and returns the
+// exit status.
+func run(ctx context.Context, args []string, d deps) int {
+	root := newRootCmd(d)
+	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
 	if err != nil {
 		reportError(cmd, err, code)
 	}
-	os.Exit(code)
+	return code
 }
 
 // exitCode is the one place errors become exit statuses.
@@ -82,6 +100,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, extract.ErrForbidden), errors.Is(err, extract.ErrNotPremium),
 		errors.Is(err, extract.ErrUnauthorized), extract.IsCredentialError(err):
 		return exitAccess
+	case errors.Is(err, extract.ErrBadRequest), errors.Is(err, extract.ErrNotFound):
+		return exitRefused
 	}
 	return exitFailure
 }
@@ -94,12 +114,15 @@ func reportError(cmd *cobra.Command, err error, code int) {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "credreg: %v\n", err)
-	if code == exitUsage {
+	switch code {
+	case exitUsage:
 		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	case exitRefused:
+		fmt.Fprintln(os.Stderr, "Graph refused the request as asked; retrying will not help. Check --graph-url and --endpoint.")
 	}
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd(d deps) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "credreg",
 		Short: "Snapshot Entra ID's MFA/credential registration report into a Parquet warehouse",
@@ -120,7 +143,7 @@ Try it without a tenant:  credreg run --demo`,
 		}
 		return nil
 	}
-	root.AddCommand(newRunCmd(), newSimulateCmd(), newSchemaCmd())
+	root.AddCommand(newRunCmd(d), newSimulateCmd(), newSchemaCmd())
 	return root
 }
 

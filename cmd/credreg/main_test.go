@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,11 +28,26 @@ import (
 // separate processes without a build step.
 func TestMain(m *testing.M) {
 	if os.Getenv("CREDREG_TEST_AS_MAIN") == "1" {
-		os.Args = append([]string{"credreg"}, os.Args[1:]...)
-		main()
-		return
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], deps{afterStep: killAt(os.Getenv("CREDREG_TEST_KILL_AT"))})
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// killAt returns a hook that kills the process with SIGKILL — no deferred
+// function, no cleanup — when a run reaches the named point; nil for "".
+func killAt(point string) func(string) {
+	if point == "" {
+		return nil
+	}
+	return func(p string) {
+		if p == point {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way; run nothing more
+		}
+	}
 }
 
 func credregCmd(ctx context.Context, env []string, args ...string) *exec.Cmd {
@@ -77,6 +93,10 @@ func TestExitCodes(t *testing.T) {
 		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrForbidden}, {Err: extract.ErrTransient}}}, exitFailure},
 		{cancelled, fmt.Errorf("run: %w", context.Canceled), exitInterrupted},
 		{ctx, errors.New("disk full"), exitFailure},
+		{ctx, fmt.Errorf("t: %w", &extract.GraphError{Status: 400, Code: "BadRequest", Class: extract.Permanent}), exitRefused},
+		{ctx, fmt.Errorf("t: %w", &extract.GraphError{Status: 404, Code: "Request_ResourceNotFound", Class: extract.Permanent}), exitRefused},
+		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrNotFound}, {Err: extract.ErrNotFound}}}, exitRefused},
+		{ctx, &pipeline.PartialError{Total: 3, Failed: []pipeline.TenantResult{{Err: extract.ErrBadRequest}}}, exitPartial},
 	}
 	for _, c := range cases {
 		if got := exitCode(c.ctx, c.err); got != c.want {
@@ -352,4 +372,22 @@ func hashTree(t *testing.T, dir string) map[string]string {
 		return nil
 	})
 	return out
+}
+
+// A Graph URL with a path Graph does not serve is a 404 that no retry
+// fixes: exit status 6, with the hint, at once.
+func TestRunRefusedExitStatus(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "50", "--no-throttle")
+	env := append(simEnv(url, ca), "CREDREG_GRAPH_URL="+url+"/not-graph")
+	out, err := credregCmd(context.Background(), env, "run", "--warehouse", filepath.Join(t.TempDir(), "wh"),
+		"--progress", "none").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitRefused {
+		t.Fatalf("exit %v, want %d:\n%s", err, exitRefused, out)
+	}
+	for _, want := range []string{"HTTP 404", "check --graph-url", "retrying will not help"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
