@@ -29,8 +29,10 @@ func newSim(t *testing.T, o graphsim.Options) *graphsim.Server {
 	if o.Limits == (graphsim.Limits{}) {
 		o.Limits = graphsim.Limits{PerTenant: 5, PerTenantWindow: 100 * time.Millisecond, App: 122, AppWindow: 100 * time.Millisecond}
 	}
-	shift := testDay.Sub(time.Now())
-	o.Now = func() time.Time { return time.Now().Add(shift) }
+	if o.Now == nil {
+		shift := testDay.Sub(time.Now())
+		o.Now = func() time.Time { return time.Now().Add(shift) }
+	}
 	s, err := graphsim.New(o)
 	if err != nil {
 		t.Fatal(err)
