@@ -1,7 +1,9 @@
 package extract
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/credreg/credreg/graphsim"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -199,5 +202,51 @@ func TestLookupUserRefusesWithoutARequest(t *testing.T) {
 	}
 	if _, err := cl.LookupUser(context.Background(), schemas.UserRegistrationDetails, strings.ToUpper(lookupID)); err != nil {
 		t.Errorf("an upper-case GUID refused: %v", err)
+	}
+}
+
+// Against the simulator: a user of the listing is found with the same
+// record the listing holds, plus the entity's @odata.context; an id the
+// report does not hold is a user gone.
+func TestLookupUserAgainstGraphsim(t *testing.T) {
+	s := newSim(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 20}}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	ctx := context.Background()
+	page, err := c.Pages(schemas.UserRegistrationDetails, "").Next(ctx)
+	if err != nil || len(page.Records) == 0 {
+		t.Fatalf("listing: %v, %d records", err, len(page.Records))
+	}
+	listed := page.Records[len(page.Records)-1].Raw
+	id := recordID(t, page.Records[len(page.Records)-1])
+	l, err := c.LookupUser(ctx, schemas.UserRegistrationDetails, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entity map[string]json.RawMessage
+	if !l.Found || json.Unmarshal(l.Record.Raw, &entity) != nil {
+		t.Fatalf("lookup of a listed user: found %v, %s", l.Found, l.Record.Raw)
+	}
+	var odataContext string
+	if json.Unmarshal(entity["@odata.context"], &odataContext) != nil || !strings.HasSuffix(odataContext, "/$entity") {
+		t.Errorf("@odata.context %s", entity["@odata.context"])
+	}
+	delete(entity, "@odata.context")
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(listed, &want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.Marshal(entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantJSON, err := json.Marshal(want); err != nil || !bytes.Equal(got, wantJSON) {
+		t.Errorf("lookup record %s\nlisting record %s", got, listed)
+	}
+	gone, err := c.LookupUser(ctx, schemas.UserRegistrationDetails, "00000000-0000-0000-0000-000000000000")
+	if err != nil || gone.Found || gone.Status != http.StatusNotFound {
+		t.Fatalf("lookup of an unknown id: found %v, status %d, err %v", gone.Found, gone.Status, err)
+	}
+	if st, ss := c.Stats(), s.Stats(); st.Lookups != 2 || ss.Lookups != 2 {
+		t.Errorf("lookups counted by the client %d, by Graph %d; want 2", st.Lookups, ss.Lookups)
 	}
 }
