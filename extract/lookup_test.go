@@ -23,24 +23,26 @@ import (
 )
 
 // tokenCred hands out "tok-<n>" tokens, a new one whenever claims ask for
-// a fresh token, after an optional delay. It stands in for azidentity
-// where the credential is not what is under test.
+// a fresh token, after an optional delay, and remembers when it last
+// returned one. It stands in for azidentity where the credential is not
+// what is under test.
 type tokenCred struct {
-	delay time.Duration
-	mu    sync.Mutex
-	n     int
+	delay    time.Duration
+	returned atomic.Pointer[time.Time]
+	mu       sync.Mutex
+	n        int
 }
 
 func (c *tokenCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	if c.delay > 0 {
-		time.Sleep(c.delay)
-	}
+	time.Sleep(c.delay)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n == 0 || o.Claims != "" {
 		c.n++
 	}
-	return azcore.AccessToken{Token: "tok-" + strconv.Itoa(c.n), ExpiresOn: time.Now().Add(time.Hour)}, nil
+	now := time.Now()
+	c.returned.Store(&now)
+	return azcore.AccessToken{Token: "tok-" + strconv.Itoa(c.n), ExpiresOn: now.Add(time.Hour)}, nil
 }
 
 // graphStub is a TLS server answering with handle; n counts requests

@@ -5,29 +5,11 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
 	"github.com/credreg/credreg/schemas"
 )
-
-// slowCred takes delay to hand out a token and remembers when it last
-// returned one.
-type slowCred struct {
-	delay    time.Duration
-	returned atomic.Pointer[time.Time]
-}
-
-func (c *slowCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	time.Sleep(c.delay)
-	now := time.Now()
-	c.returned.Store(&now)
-	return azcore.AccessToken{Token: "tok", ExpiresOn: now.Add(time.Hour)}, nil
-}
 
 // sendTimes is what the throttle's windows hold for tenant, oldest first,
 // free slots left out; the tenant's and the app's must agree.
@@ -58,7 +40,7 @@ func sendTimes(t *testing.T, th *Throttle, tenant string) []time.Time {
 func TestSlotCountsTheWrite(t *testing.T) {
 	g := newGraphStub(t, func(w http.ResponseWriter, r *http.Request, n int) { reply(w, 200, `{"value":[]}`) })
 	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: 10 * time.Second})
-	cred := &slowCred{delay: 300 * time.Millisecond}
+	cred := &tokenCred{delay: 300 * time.Millisecond}
 	cl := g.client(t, ClientOptions{Credential: cred, Throttle: th})
 	granted := time.Now() // no earlier than the slot: the window is empty
 	if _, err := cl.FetchPage(context.Background(), cl.ReportURL(schemas.UserRegistrationDetails, ""), false); err != nil {
