@@ -11,38 +11,94 @@
 // Every table gets exactly one file per slice, even when it has no rows, so
 // a rerun replaces the previous file whole and never leaves a stale part.
 //
-// # Atomic publish
+// # One writer per slice
 //
-// [Warehouse.Begin] stages one file per table where no reader looks, and
-// [SliceWriter.Commit] publishes them, each an atomic replace of the
-// previous file, so until Commit nothing is visible and the previous
-// snapshot is untouched:
+// [Warehouse.Begin] takes the slice's lease before it stages anything and
+// holds it until Commit or Abort, so two processes — two nightly jobs, a
+// run and a backfill, workers of one job — never write the same slice at
+// once, and the second is refused before it asks Graph for anything. The
+// refusal is a [*LeaseHeldError] (errors.Is [ErrLeaseHeld]) naming the
+// slice and the holder (host, pid, run id, since when) on one line;
+// [WriterOptions.LockWait] makes Begin wait for the lease instead.
+// [Warehouse.Lease] takes one for commands that rewrite a slice without a
+// SliceWriter.
+//
+//   - On a local warehouse a lease is an exclusive lock (flock) on
+//     <warehouse>/_leases/<date>_<tenant>.lock, which holds the holder's
+//     record; the OS drops the lock when its process dies, so a crash never
+//     strands a slice. Lock files are never removed (removing one would let
+//     two writers lock two different files).
+//   - On other buckets it is the object _leases/<date>_<tenant>.json,
+//     created only if absent, with the holder's record and an expiry
+//     ([DefaultLeaseTimeout]), renewed every third of it. One whose expiry
+//     passed is stale: its holder is gone, and the next writer deletes and
+//     recreates it. Renewal checks the object still holds its token, then
+//     rewrites it: a read then a write, not one conditional write, so a
+//     takeover racing a late renewal is detected at the next renewal, and
+//     Commit then refuses to publish. (gs:// generation preconditions
+//     would close that window; they are not used yet.)
+//
+// A [Warehouse.Sub] takes no lease: its prefix is unique to a run (such as
+// _failed/run_id=<run>), so no other writer shares its slices.
+//
+// # Atomic, crash-consistent publish
+//
+// Begin stages one file per table where no reader looks, and
+// [SliceWriter.CommitWith] publishes them with the slice's manifest, each
+// an atomic replace of the previous file ([SliceWriter.Commit] is
+// CommitWith without a manifest), so until then nothing is visible and the
+// previous snapshot is untouched:
 //
 //   - on a local warehouse (a folder or a file:// URL), each file is
-//     written to <warehouse>/_staging/<run>-<table>-<hex>.parquet.tmp,
-//     synced, and renamed onto its part file. The staging folder is inside
-//     the warehouse, so the rename never crosses a filesystem. Nothing
+//     written to <warehouse>/_staging/<date>_<tenant>/<run>-<table>-<hex>.parquet.tmp
+//     and synced. The staging folder is inside the warehouse, so the
+//     rename that publishes never crosses a filesystem, and nothing
 //     partial ever sits inside a partition, where Spark or Hive — which
-//     skip only names starting with _ or . — would read it; a process
-//     killed mid-write leaves only a file in _staging, which a later Begin
-//     removes once it is an hour old (a live slice keeps its own fresh);
+//     skip only names starting with _ or . — would read it;
 //   - on other buckets (gs://, mem://), each file is a blob writer at its
 //     final key: gocloud publishes the object when the writer is closed and
 //     discards it when the writer's context is cancelled first.
+//
+// On a local warehouse CommitWith then stages the manifest too, writes a
+// publish intent (staged path, target key, size and sha256 of the four
+// files, and the run id) to the slice's staging folder and syncs it,
+// renames the tables, then the manifest, syncs the folders they went to,
+// and removes the intent; [WriterOptions.AfterStep] is told each step (the
+// Step constants, [PublishSteps]). A writer killed at any point leaves
+// either no intent — nothing published, the staged files are leftovers —
+// or an intent that the next Begin of the slice, holding the lease and so
+// sure its writer is gone, rolls forward if every file it lists is
+// complete (in staging or already at its target), and rolls back
+// otherwise; [SliceWriter.Recovered] says which, as does
+// [WriterOptions.Logger]. That Begin also removes every other file of the
+// slice's staging folder. The slice is thus entirely old or entirely new
+// once its next writer has begun. Until then, and for the milliseconds of
+// the renames, a reader of plain files can see each table old or new:
+// the manifest, renamed last, is what marks a complete slice.
+//
+// On other buckets there is no rename: each object appears atomically on
+// its Close, tables then manifest. A crash in between leaves the earlier
+// objects new and the manifest old; nothing can roll that forward, and the
+// next writer of the slice replaces everything. A reader that needs a
+// consistent set checks the files against the manifest's sha256.
+//
+// A process killed before the intent leaves only files in _staging. The
+// next Begin of the slice removes its folder's files; any Begin removes
+// files in _staging that are an hour old (a live slice keeps its own
+// fresh), except in a slice folder holding an intent, which only that
+// slice's next writer may touch.
 //
 // The writers' context does not derive its cancellation from the ctx given
 // to Begin: only Abort, or a failed Commit, cancels it. So a signal that
 // cancels the caller's context while Commit publishes cannot leave a slice
 // half new, half old: Commit checks its ctx once before publishing, and
 // once the first file is out it publishes the rest. The price is that the
-// caller must end every slice with Commit or Abort.
+// caller must end every slice with Commit or Abort, which also release the
+// lease.
 //
-// Commit first finishes all three Parquet files, then publishes them one
-// after the other. Each file is replaced atomically, but the three are not
-// one transaction: a reader that needs the complete set reads the manifest,
-// which the caller writes last with [Warehouse.WriteManifest] from the
-// [FileInfo] values Commit returns (sizes and sha256 of what was published).
-// Manifests go through the bucket, under _manifests, which readers skip.
+// [Warehouse.WriteManifest] still writes a manifest on its own, atomically,
+// for a caller that commits without one. Manifests go under _manifests,
+// which readers skip.
 //
 // Always pair Begin with a deferred Abort: it is a no-op after a successful
 // Commit, and it is what discards the staged files of a run that failed or

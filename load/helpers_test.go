@@ -269,7 +269,9 @@ func commitRecords(t *testing.T, w *Warehouse, key schemas.Key, runID string, re
 }
 
 // objects returns every object key in the warehouse, relative to it, with
-// the sha256 of its content: a snapshot of what a reader could see.
+// the sha256 of its content: a snapshot of what a reader could see. The
+// slices' leases, which no reader looks at, are left out (leaseFiles
+// lists them).
 func objects(t *testing.T, w *Warehouse) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -283,6 +285,9 @@ func objects(t *testing.T, w *Warehouse) map[string]string {
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
+		if strings.HasPrefix(obj.Key, w.prefix+leaseDir+"/") {
+			continue
+		}
 		b, err := w.bucket.ReadAll(ctx, obj.Key)
 		if err != nil {
 			t.Fatalf("ReadAll(%s): %v", obj.Key, err)
@@ -293,11 +298,15 @@ func objects(t *testing.T, w *Warehouse) map[string]string {
 }
 
 // localFiles lists the files under dir, slash-separated and sorted, as a
-// reader globbing the folder sees them.
+// reader globbing the folder sees them, except the slices' lock files in
+// _leases, which stay once created (see localLease).
 func localFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == filepath.Join(dir, leaseDir) {
+			return filepath.SkipDir
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -313,19 +322,23 @@ func localFiles(t *testing.T, dir string) []string {
 }
 
 // stagingFiles lists the names of the files in the local warehouse's
-// _staging folder: the slices being written.
+// _staging folder and the slices' folders in it: the slices being
+// written.
 func stagingFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(dir, stagingDir))
-	if errors.Is(err, fs.ErrNotExist) {
+	var out []string
+	err := filepath.WalkDir(filepath.Join(dir, stagingDir), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.SkipDir
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		out = append(out, d.Name())
 		return nil
-	}
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
 	}
 	return out
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -46,6 +48,17 @@ type WriterOptions struct {
 	// Allocator backs the Parquet encoders' buffers; nil means
 	// memory.DefaultAllocator.
 	Allocator memory.Allocator
+	// LockWait is how long Begin waits for the slice's lease when another
+	// writer holds it; 0 means fail at once with a *LeaseHeldError.
+	LockWait time.Duration
+	// Logger, if set, is told when Begin recovers an unfinished publish.
+	Logger *slog.Logger
+	// AfterStep, if set, is called by Commit after each publish step
+	// (the Step* constants, in PublishSteps order; on a bucket only the
+	// steps that apply there). It is a hook for crash tests, which kill
+	// the process in it, and for progress reports; it must not call the
+	// SliceWriter.
+	AfterStep func(step string)
 }
 
 // hashingSink sits between the Parquet writer and the staged object: it

@@ -2,9 +2,12 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +31,16 @@ type FileInfo struct {
 // of different tables are encoded in parallel.
 type SliceWriter struct {
 	key schemas.Key
+	w   *Warehouse
+
+	// lease is the slice's; nil on a Sub. Commit and Abort release it.
+	lease *Lease
+	// staging is the slice's folder in _staging on a local warehouse.
+	staging   string
+	runID     string
+	afterStep func(step string)
+	recovered Recovery
+	crashAt   string // for tests: Commit stops dead after this step
 
 	// cancel aborts every blob writer of the slice. Abort calls it before
 	// waiting for a Write in progress, so that an upload stops, but not
@@ -65,8 +78,11 @@ const (
 // Commit or Abort; deferring Abort right after Begin does it (Abort is a
 // no-op after Commit). Write and Commit refuse a done ctx of their own.
 //
-// On a local warehouse Begin first removes what killed runs left behind
-// (see sweepStale).
+// Begin first takes the slice's lease (see Warehouse.Lease), waiting up
+// to opts.LockWait, and holds it until Commit or Abort; a Sub takes none.
+// On a local warehouse it then finishes or undoes the publish a killed
+// writer left unfinished (see Recovered), and removes what killed runs
+// left behind (see sweepStale).
 func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, opts WriterOptions) (*SliceWriter, error) {
 	if err := validateKey(key); err != nil {
 		return nil, err
@@ -82,20 +98,43 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	if opts.RowGroupRows < 0 {
 		return nil, fmt.Errorf("load: RowGroupRows is %d; want a positive cap, or 0 for the default", opts.RowGroupRows)
 	}
+	if opts.LockWait < 0 {
+		return nil, fmt.Errorf("load: LockWait is %s; want a duration to wait, or 0 not to wait", opts.LockWait)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load: begin %s/%s: %w", key.DateString(), key.Tenant, err)
-	}
-	if w.root != "" {
-		sweepStale(w.root, key, time.Now())
 	}
 	// The blob writers hold this context: cancelling it is what makes
 	// their Close discard instead of publish. It keeps ctx's values but
 	// not its cancellation, which is Abort's alone (see Begin).
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &SliceWriter{key: key, cancel: cancel}
+	s := &SliceWriter{key: key, w: w, cancel: cancel, runID: runID, afterStep: opts.AfterStep}
+	if !w.shared {
+		lease, err := w.Lease(ctx, key, LeaseOptions{RunID: runID, Wait: opts.LockWait})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.lease = lease
+	}
+	if w.root != "" {
+		s.staging = filepath.Join(w.root, stagingDir, leaseName(key))
+		if s.lease != nil {
+			// Under the lease, whatever the slice's staging folder holds
+			// was left by a writer that is gone.
+			rec, err := recoverSlice(w.root, s.staging, key, opts.Logger)
+			if err != nil {
+				s.Abort()
+				return nil, err
+			}
+			s.recovered = rec
+			clearFolder(s.staging)
+		}
+		sweepStale(w.root, key, time.Now())
+	}
 	var staged []string
 	for _, t := range schemas.Tables {
-		obj, err := w.stage(wctx, t, key, runID)
+		obj, err := w.stage(wctx, s.staging, t, key, runID)
 		if err != nil {
 			s.Abort()
 			return nil, err
@@ -116,12 +155,17 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	return s, nil
 }
 
+// Recovered says what Begin did with an unfinished publish of the slice
+// that a writer killed mid-Commit left behind: nothing, rolled it forward
+// or rolled it back.
+func (s *SliceWriter) Recovered() Recovery { return s.recovered }
+
 // stage opens the staged object of a table's file: a file in _staging for
 // a local warehouse, a blob writer at the final key otherwise.
-func (w *Warehouse) stage(ctx context.Context, t *schemas.Table, key schemas.Key, runID string) (stagedObject, error) {
+func (w *Warehouse) stage(ctx context.Context, staging string, t *schemas.Table, key schemas.Key, runID string) (stagedObject, error) {
 	k := partKey(t.Name, key)
 	if w.root != "" {
-		f, err := createStagedFile(w.root, k, runID, t.Name)
+		f, err := createStagedFile(w.root, staging, k, runID, t.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -163,20 +207,28 @@ func (s *SliceWriter) Write(ctx context.Context, table *schemas.Table, rec arrow
 	return f.write(rec)
 }
 
-// Commit finishes the Parquet files and publishes them, each an atomic
-// replace of the previous file of that slice, in schemas.Tables order. It
-// returns one FileInfo per table in that order.
+// Commit is CommitWith without a manifest.
+func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
+	return s.CommitWith(ctx, nil)
+}
+
+// CommitWith finishes the Parquet files and publishes them, each an
+// atomic replace of the previous file of that slice, in schemas.Tables
+// order, then the slice's manifest, which manifest makes from the files'
+// FileInfo (nil: no manifest). It returns one FileInfo per table in that
+// order, and releases the slice's lease.
 //
 // Every file is finished (and, on a local warehouse, synced) before the
 // first is published, so an encoding or write error publishes nothing.
-// Commit checks ctx once, just before publishing: if it is done, Commit
+// CommitWith checks ctx once, just before publishing: if it is done, it
 // refuses and aborts the slice. Once the first file is published, nothing
 // interrupts the others — not ctx, not the context given to Begin, not a
 // concurrent Abort — since stopping there would leave the slice half new,
-// half old. Only a failure of the store itself can: it leaves the files
-// before it published and the rest untouched, and the error says which.
-// After an error the slice is aborted.
-func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
+// half old. On a local warehouse a publish intent makes the whole set
+// crash-consistent (see the package doc); on a bucket only a failure of
+// the store itself stops it halfway, and the error says which files were
+// replaced. After an error the slice is aborted.
+func (s *SliceWriter) CommitWith(ctx context.Context, manifest func(files []FileInfo) ([]byte, error)) ([]FileInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
@@ -192,32 +244,50 @@ func (s *SliceWriter) Commit(ctx context.Context) ([]FileInfo, error) {
 		s.abortLocked()
 		return nil, fmt.Errorf("load: commit %s/%s: %w", s.key.DateString(), s.key.Tenant, err)
 	}
+	if err := s.lease.check(); err != nil {
+		s.abortLocked()
+		return nil, err
+	}
+	infos := make([]FileInfo, 0, len(s.files))
+	for _, f := range s.files {
+		infos = append(infos, f.info())
+	}
+	var manifestJSON []byte
+	if manifest != nil {
+		var err error
+		if manifestJSON, err = manifest(slices.Clone(infos)); err != nil {
+			s.abortLocked()
+			return nil, fmt.Errorf("load: commit %s/%s: make the manifest: %w", s.key.DateString(), s.key.Tenant, err)
+		}
+		if !json.Valid(manifestJSON) {
+			s.abortLocked()
+			return nil, fmt.Errorf("load: commit %s/%s: the manifest is not valid JSON", s.key.DateString(), s.key.Tenant)
+		}
+	}
 	if !s.startPublishing() {
 		s.abortLocked()
 		return nil, fmt.Errorf("load: commit %s/%s: the slice was aborted", s.key.DateString(), s.key.Tenant)
 	}
 	// Sealed files have a fresh mtime, which is all the sweep looks at.
 	s.beat.halt()
-	infos := make([]FileInfo, 0, len(s.files))
-	for _, f := range s.files {
-		if err := f.publish(); err != nil {
-			s.abortLocked()
-			if len(infos) > 0 {
-				var done []string
-				for _, fi := range infos {
-					done = append(done, fi.Path)
-				}
-				return nil, fmt.Errorf("%w (already replaced: %s; the slice is now incomplete, rerun it)", err, strings.Join(done, ", "))
-			}
-			return nil, err
-		}
-		infos = append(infos, f.info())
-		if s.afterPublish != nil {
-			s.afterPublish(f.table.Name)
-		}
+	var err error
+	if s.w.root != "" {
+		err = s.publishLocal(infos, manifestJSON)
+	} else {
+		err = s.publishBucket(infos, manifestJSON)
+	}
+	if errors.Is(err, errCrashed) {
+		s.crash()
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
 	}
 	s.state = sliceCommitted
 	s.cancel() // releases the context; every writer is closed
+	if err := s.lease.Release(); err != nil {
+		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w", s.key.DateString(), s.key.Tenant, err)
+	}
 	return infos, nil
 }
 
@@ -269,7 +339,18 @@ func (s *SliceWriter) abortLocked() {
 	for _, f := range s.files {
 		f.abort()
 	}
+	if s.staging != "" && s.lease != nil {
+		_ = os.Remove(s.staging) // only if empty; a leftover is swept
+	}
 	s.state = sliceAborted
+	_ = s.lease.Release() // nothing to do about a failure: the slice is discarded
+}
+
+// crash leaves everything as a killed process would: staged files, the
+// intent, the lease record. Only the lock goes, as the OS would drop it.
+func (s *SliceWriter) crash() {
+	s.state = sliceAborted
+	s.lease.drop()
 }
 
 func (s *SliceWriter) usable() error {

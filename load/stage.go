@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,23 +95,40 @@ type stagedFile struct {
 	key   string   // object key of the final file, for errors
 }
 
-// createStagedFile creates the staged file of the object key. runID and
-// table name it only for a person looking at leftovers.
-func createStagedFile(root, key, runID, table string) (*stagedFile, error) {
-	dir := filepath.Join(root, stagingDir)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("load: stage %s: %w", key, err)
-	}
+// createStagedFile creates the staged file of the object key in dir, the
+// slice's folder in _staging. runID and table name it only for a person
+// looking at leftovers.
+func createStagedFile(root, dir, key, runID, table string) (*stagedFile, error) {
 	p := filepath.Join(dir, fileNamePart(runID)+"-"+table+"-"+randomHex()+".parquet.tmp")
-	// Not os.CreateTemp: its 0600 would make the published file readable
-	// by its owner only. 0666 before the umask is what fileblob gives the
-	// files it writes. O_EXCL turns a collision of 64 random bits into an
-	// error, not a shared file.
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := createInFolder(dir, p)
 	if err != nil {
 		return nil, fmt.Errorf("load: stage %s: %w", key, err)
 	}
 	return &stagedFile{f: f, path: p, final: filepath.Join(root, filepath.FromSlash(key)), key: key}, nil
+}
+
+// createInFolder creates the new file p in dir, creating dir if missing.
+// It tries twice: another writer's sweep may remove a stale empty dir
+// between MkdirAll and the create.
+func createInFolder(dir, p string) (*os.File, error) {
+	var err error
+	for range 2 {
+		if err = os.MkdirAll(dir, 0o777); err != nil {
+			return nil, err
+		}
+		// Not os.CreateTemp: its 0600 would make the published file
+		// readable by its owner only. 0666 before the umask is what
+		// fileblob gives the files it writes. O_EXCL turns a collision
+		// of 64 random bits into an error, not a shared file.
+		var f *os.File
+		if f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	return nil, err
 }
 
 func (s *stagedFile) Write(p []byte) (int, error) { return s.f.Write(p) }
@@ -151,13 +170,19 @@ func (s *stagedFile) checkInPlace(f *os.File) error {
 }
 
 func (s *stagedFile) publish() error {
-	if err := os.MkdirAll(filepath.Dir(s.final), 0o777); err != nil {
-		return fmt.Errorf("load: publish %s: %w", s.key, err)
-	}
-	if err := os.Rename(s.path, s.final); err != nil {
+	if err := renameInto(s.path, s.final); err != nil {
 		return fmt.Errorf("load: publish %s: %w", s.key, err)
 	}
 	return nil
+}
+
+// renameInto renames a staged file onto its final path, creating the
+// folder it goes in.
+func renameInto(staged, final string) error {
+	if err := os.MkdirAll(filepath.Dir(final), 0o777); err != nil {
+		return err
+	}
+	return os.Rename(staged, final)
 }
 
 func (s *stagedFile) discard() {
