@@ -95,8 +95,13 @@ func (w *Warehouse) Slices(ctx context.Context, table *schemas.Table) ([]schemas
 			keys = append(keys, k)
 		}
 	}
+	sortKeys(keys)
+	return keys, nil
+}
+
+// sortKeys sorts slices by date, then tenant.
+func sortKeys(keys []schemas.Key) {
 	slices.SortFunc(keys, func(a, b schemas.Key) int {
 		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.Tenant, b.Tenant))
 	})
-	return keys, nil
 }

@@ -1,0 +1,177 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"gocloud.dev/blob"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// Manifests lists the slices that have a manifest, in _manifests: the
+// slices whose publish completed. Sorted by date, then tenant.
+func (w *Warehouse) Manifests(ctx context.Context) ([]schemas.Key, error) {
+	prefix := w.prefix + manifestDir + "/"
+	it := w.bucket.List(&blob.ListOptions{Prefix: prefix})
+	var keys []schemas.Key
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, blobError("list", prefix, err)
+		}
+		if k, ok := parseManifestKey(strings.TrimPrefix(obj.Key, w.prefix)); ok {
+			keys = append(keys, k)
+		}
+	}
+	sortKeys(keys)
+	return keys, nil
+}
+
+// parseManifestKey recognizes the key of a slice's manifest.
+func parseManifestKey(objKey string) (schemas.Key, bool) {
+	rest, ok := strings.CutPrefix(objKey, manifestDir+"/snapshot_date=")
+	if !ok {
+		return schemas.Key{}, false
+	}
+	date, rest, ok := strings.Cut(rest, "/tenant_id=")
+	if !ok {
+		return schemas.Key{}, false
+	}
+	tenant, ok := strings.CutSuffix(rest, ".json")
+	if !ok {
+		return schemas.Key{}, false
+	}
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return schemas.Key{}, false
+	}
+	key := schemas.Key{Date: d, Tenant: tenant}
+	if validateKey(key) != nil {
+		return schemas.Key{}, false
+	}
+	return key, true
+}
+
+// Previous finds the tenant's latest published slice dated strictly
+// before before: the one the pipeline reconciles a new snapshot with. A
+// slice counts only if its manifest exists, since a slice without one is
+// incomplete. ok is false when the tenant has none.
+func (w *Warehouse) Previous(ctx context.Context, tenant string, before time.Time) (key schemas.Key, ok bool, err error) {
+	keys, err := w.Manifests(ctx)
+	if err != nil {
+		return schemas.Key{}, false, err
+	}
+	cutoff := before.UTC().Truncate(24 * time.Hour)
+	for _, k := range keys {
+		if k.Tenant == tenant && k.Date.Before(cutoff) {
+			key, ok = k, true // keys are sorted by date: the last one wins
+		}
+	}
+	return key, ok, nil
+}
+
+// ReadUserIDs returns the user_id column of the slice's
+// user_registration_details file, and nothing else: it reads the file's
+// footer and that column's chunks with range reads, so a million users
+// cost their ids, not their rows. errors.Is(err, ErrNotFound) when the
+// slice has no file.
+func (w *Warehouse) ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error) {
+	if err := validateKey(key); err != nil {
+		return nil, err
+	}
+	k := w.prefix + partKey(schemas.UserRegistrationDetailsTable.Name, key)
+	attrs, err := w.bucket.Attributes(ctx, k)
+	if err != nil {
+		return nil, blobError("read", k, err)
+	}
+	ra := &rangeReaderAt{ctx: ctx, b: w.bucket, key: k, size: attrs.Size}
+	mem := memory.DefaultAllocator
+	pf, err := file.NewParquetReader(ra, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	if err != nil {
+		return nil, fmt.Errorf("load: read Parquet %s: %w", k, err)
+	}
+	defer pf.Close()
+	col := pf.MetaData().Schema.ColumnIndexByName("user_id")
+	if col < 0 {
+		return nil, fmt.Errorf("load: %s has no user_id column", k)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("load: read Parquet %s: %w", k, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, []int{col}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load: read user_id of %s: %w", k, err)
+	}
+	defer rr.Release()
+	ids := make([]string, 0, pf.NumRows())
+	for rr.Next() {
+		c, ok := rr.RecordBatch().Column(0).(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("load: user_id of %s is %s, want a string", k, rr.RecordBatch().Column(0).DataType())
+		}
+		for i := range c.Len() {
+			ids = append(ids, strings.Clone(c.Value(i)))
+		}
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("load: read user_id of %s: %w", k, err)
+	}
+	return ids, nil
+}
+
+// rangeReaderAt reads an object by ranges, so that the Parquet reader
+// fetches the footer and the columns it needs, not the whole object.
+type rangeReaderAt struct {
+	ctx  context.Context
+	b    *blob.Bucket
+	key  string
+	size int64
+	off  int64 // for Seek, which the Parquet reader uses to learn the size
+}
+
+func (r *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.size-off)
+	rd, err := r.b.NewRangeReader(r.ctx, r.key, off, n, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+	got, err := io.ReadFull(rd, p[:n])
+	if err == nil && n < int64(len(p)) {
+		err = io.EOF
+	}
+	return got, err
+}
+
+func (r *rangeReaderAt) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, fmt.Errorf("load: seek %s: bad whence %d", r.key, whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("load: seek %s: negative offset", r.key)
+	}
+	r.off = offset
+	return offset, nil
+}
