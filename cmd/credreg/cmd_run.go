@@ -44,6 +44,7 @@ type runOptions struct {
 	DemoTenants    int
 	AllowEmpty     bool
 	Force          bool
+	LockWait       time.Duration
 	logOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
@@ -79,6 +80,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in each --demo tenant")
 	f.IntVar(&o.DemoTenants, "demo-tenants", 1, "tenants in the --demo run")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
+	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another run is writing a slice of this run, wait this long for it (e.g. 10m); 0: fail at once with exit status 7")
 	f.BoolVar(&o.Force, "force", false, "with a past --date whose slice exists: replace it with today's data anyway (Graph only serves today's state)")
 	o.logOptions.AddFlags(cmd)
 	o.changed = func(name string) bool { return f.Changed(name) }
@@ -179,6 +181,9 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	}
 	if o.Concurrency < 0 {
 		return nil, usagef("--concurrency %d: want a positive count (0: automatic)", o.Concurrency)
+	}
+	if o.LockWait < 0 {
+		return nil, usagef("--lock-wait %s: want a duration to wait, or 0 not to wait", o.LockWait)
 	}
 	if o.MaxAttempts < 1 {
 		return nil, usagef("--max-attempts %d: want at least 1", o.MaxAttempts)
@@ -310,9 +315,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	res := pipeline.Run(ctx, pipeline.RunOptions{
 		Tenant: pipeline.Options{
 			Key: schemas.Key{Date: plan.day}, Endpoint: plan.endpoint, Source: src,
-			Sink: pipeline.ParquetSink{Warehouse: wh}, Failed: pipeline.ParquetSink{Warehouse: failed},
+			Sink: pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
+				AfterStep: o.afterStep}},
+			Failed: pipeline.ParquetSink{Warehouse: failed},
 			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
-			Logger: log, Progress: bars.update, Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
+			Logger: log, Progress: o.progress(bars.update), Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
 		},
 		Tenants:     plan.tenants,
 		Concurrency: o.Concurrency,
@@ -339,6 +346,29 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// progress returns the Progress callback of a run: show, then the
+// afterStep hook, told "page N" after the Nth page of a tenant landed
+// (its rows go on into the staged Parquet files) and "tenant done"
+// once the tenant's slice and manifest are out.
+func (o *runOptions) progress(show func(pipeline.Progress)) func(pipeline.Progress) {
+	if o.afterStep == nil {
+		return show
+	}
+	return func(p pipeline.Progress) {
+		show(p)
+		if p.Done {
+			o.afterStep(pointTenantDone)
+			return
+		}
+		o.afterStep(pagePoint(p.Pages))
+	}
+}
+
+// Points of a run for deps.afterStep, besides load's publish steps.
+const pointTenantDone = "tenant done"
+
+func pagePoint(n int64) string { return fmt.Sprintf("page %d", n) }
 
 // parseRate reads N/window, e.g. 5/10s.
 func parseRate(flag, s string) (int, time.Duration, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/pipeline"
 )
 
@@ -29,6 +30,7 @@ const (
 	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
 	exitRefused     = 6 // Graph refused the request as asked (400, 404): wrong URL, or the report is not offered; retrying will not help
+	exitLeaseHeld   = 7 // another process is writing a slice of this run (its lease is held); wait with --lock-wait
 	exitInterrupted = 130
 )
 
@@ -102,24 +104,44 @@ func exitCode(ctx context.Context, err error) int {
 		return exitAccess
 	case errors.Is(err, extract.ErrBadRequest), errors.Is(err, extract.ErrNotFound):
 		return exitRefused
+	case errors.Is(err, load.ErrLeaseHeld):
+		return exitLeaseHeld
 	}
 	return exitFailure
 }
 
 // reportError prints the error that ends the program: one JSON record when
-// the command logs JSON (a scheduler parses stderr), else a plain line.
+// the command logs JSON (a scheduler parses stderr), else a plain line;
+// with what to do next when the status has a remedy.
 func reportError(cmd *cobra.Command, err error, code int) {
+	hint := exitHint(code)
 	if f := cmd.Flags().Lookup("log-format"); f != nil && f.Value.String() == "json" {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("credreg failed", "err", err.Error(), "exit_code", code)
+		attrs := []any{"err", err.Error(), "exit_code", code}
+		if hint != "" {
+			attrs = append(attrs, "hint", hint)
+		}
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("credreg failed", attrs...)
 		return
 	}
 	fmt.Fprintf(os.Stderr, "credreg: %v\n", err)
-	switch code {
-	case exitUsage:
-		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-	case exitRefused:
-		fmt.Fprintln(os.Stderr, "Graph refused the request as asked; retrying will not help. Check --graph-url and --endpoint.")
+	if code == exitUsage {
+		hint = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
 	}
+	if hint != "" {
+		fmt.Fprintln(os.Stderr, hint)
+	}
+}
+
+// exitHint says what to do about an exit status, when the error alone
+// does not.
+func exitHint(code int) string {
+	switch code {
+	case exitRefused:
+		return "Graph refused the request as asked; retrying will not help. Check --graph-url and --endpoint."
+	case exitLeaseHeld:
+		return "Another process is writing that slice. Pass --lock-wait (e.g. --lock-wait 30m) to wait for it instead of failing."
+	}
+	return ""
 }
 
 func newRootCmd(d deps) *cobra.Command {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/graphsim"
+	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/pipeline"
 )
 
@@ -97,6 +98,8 @@ func TestExitCodes(t *testing.T) {
 		{ctx, fmt.Errorf("t: %w", &extract.GraphError{Status: 404, Code: "Request_ResourceNotFound", Class: extract.Permanent}), exitRefused},
 		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: extract.ErrNotFound}, {Err: extract.ErrNotFound}}}, exitRefused},
 		{ctx, &pipeline.PartialError{Total: 3, Failed: []pipeline.TenantResult{{Err: extract.ErrBadRequest}}}, exitPartial},
+		{ctx, fmt.Errorf("opening warehouse: %w", &load.LeaseHeldError{Holder: load.LeaseHolder{RunID: "r"}}), exitLeaseHeld},
+		{ctx, &pipeline.PartialError{Total: 2, Failed: []pipeline.TenantResult{{Err: &load.LeaseHeldError{}}, {Err: &load.LeaseHeldError{}}}}, exitLeaseHeld},
 	}
 	for _, c := range cases {
 		if got := exitCode(c.ctx, c.err); got != c.want {
@@ -354,15 +357,16 @@ func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
 	}
 }
 
-// hashTree maps every file a reader could find (all but the raw zone and
-// the staging area, whose names start with "_") to its sha256.
+// hashTree maps every file a reader could find (all but the raw zone, the
+// staging area and the leases, whose names start with "_"), and the
+// manifests, to its sha256.
 func hashTree(t *testing.T, dir string) map[string]string {
 	out := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
 		}
-		if d.IsDir() && (d.Name() == "_raw" || d.Name() == "_staging") {
+		if d.IsDir() && (d.Name() == "_raw" || d.Name() == "_staging" || d.Name() == "_leases") {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() {

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credreg/credreg/graphsim"
+	"github.com/credreg/credreg/load"
+	"github.com/credreg/credreg/schemas"
+)
+
+// A slice whose lease another writer holds: the run fails at once with
+// exit status 7, naming the holder and --lock-wait; with --lock-wait it
+// waits for the lease and publishes.
+func TestRunLeaseHeldExitStatus(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "100", "--date", sliceDate, "--no-throttle")
+	wh := filepath.Join(t.TempDir(), "wh")
+	ctx := context.Background()
+	w, err := load.OpenWarehouse(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	day, _ := time.Parse(time.DateOnly, sliceDate)
+	lease, err := w.Lease(ctx, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID}, load.LeaseOptions{RunID: "held-by-the-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "--date", sliceDate, "--warehouse", wh, "--progress", "none"}
+	out, err := credregCmd(ctx, simEnv(url, ca), args...).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitLeaseHeld {
+		t.Fatalf("exit %v, want %d:\n%s", err, exitLeaseHeld, out)
+	}
+	for _, want := range []string{`"held-by-the-test"`, "--lock-wait"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if s := readSlice(t, wh); !s.empty() {
+		t.Errorf("a refused run wrote %+v", s)
+	}
+
+	cmd := credregCmd(ctx, simEnv(url, ca), append(args, "--lock-wait", "1m")...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := lease.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run with --lock-wait: %v\n%s", err, buf.String())
+	}
+	if s := readSlice(t, wh); !s.whole() {
+		t.Errorf("slice after the waiting run: %+v", s)
+	}
+}
+
+// Two runs of one slice at the same time: each either publishes or, not
+// told to wait, fails with exit status 7 naming the other; told to wait,
+// both publish one after the other. The slice is never mixed.
+func TestConcurrentRunsOfOneSlice(t *testing.T) {
+	url, ca := startSimulator(t, "--users", "300", "--date", sliceDate, "--no-throttle", "--latency", "20ms")
+	for _, wait := range []string{"0s", "2m"} {
+		t.Run("lock-wait="+wait, func(t *testing.T) {
+			wh := filepath.Join(t.TempDir(), "wh")
+			args := []string{"run", "--date", sliceDate, "--force", "--warehouse", wh, "--progress", "none",
+				"--tenant-rate", "10000/1s", "--app-rate", "10000/1s", "--lock-wait", wait}
+			codes := make([]int, 2)
+			outs := make([]string, 2)
+			var wg sync.WaitGroup
+			for i := range 2 {
+				wg.Go(func() {
+					out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput()
+					outs[i] = string(out)
+					var ee *exec.ExitError
+					switch {
+					case err == nil:
+					case errors.As(err, &ee):
+						codes[i] = ee.ExitCode()
+					default:
+						codes[i] = -1
+					}
+				})
+			}
+			wg.Wait()
+			published := 0
+			for i, c := range codes {
+				switch {
+				case c == exitOK:
+					published++
+				case c == exitLeaseHeld && wait == "0s":
+					if !strings.Contains(outs[i], "is being written by run") || !strings.Contains(outs[i], "--lock-wait") {
+						t.Errorf("the refused run does not name the holder and --lock-wait:\n%s", outs[i])
+					}
+				default:
+					t.Errorf("run %d: exit %d:\n%s", i, c, outs[i])
+				}
+			}
+			if published == 0 || (wait != "0s" && published != 2) {
+				t.Errorf("%d runs published, exits %v", published, codes)
+			}
+			if s := readSlice(t, wh); !s.whole() {
+				t.Errorf("the slice is mixed: %+v", s)
+			}
+			t.Logf("exits %v", codes)
+		})
+	}
+}
