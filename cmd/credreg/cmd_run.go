@@ -311,13 +311,15 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	defer failed.Close()
 	defer failed.Prune() // the folder of a run that kept nothing there
 
+	// The lease of each slice is taken as its tenant starts, before any
+	// request; AfterStep is nil but in the kill test.
+	sink := pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
+		AfterStep: o.afterStep}}
 	bars := newTenantBars(ui)
 	res := pipeline.Run(ctx, pipeline.RunOptions{
 		Tenant: pipeline.Options{
 			Key: schemas.Key{Date: plan.day}, Endpoint: plan.endpoint, Source: src,
-			Sink: pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
-				AfterStep: o.afterStep}},
-			Failed: pipeline.ParquetSink{Warehouse: failed},
+			Sink: sink, Failed: pipeline.ParquetSink{Warehouse: failed},
 			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
 			Logger: log, Progress: o.progress(bars.update), Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
 		},
