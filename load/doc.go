@@ -121,6 +121,30 @@
 // neither _staging nor _manifests. A Sub shares its parent's bucket: its
 // Close is a no-op, and closing the parent ends it.
 //
+// # Where things are
+//
+// load owns the warehouse's layout: [OpenRaw] opens the raw zone (given,
+// or <warehouse>/_raw), [Warehouse.Failed] the folder of a failed run
+// (<warehouse>/_failed/run_id=<run>, a Sub), and [Location] shows any
+// location as logs and manifests may, without user info or query
+// parameters other than prefix. [Warehouse.Previous] finds a tenant's
+// latest complete slice before a date — complete meaning it has a
+// manifest — and [Warehouse.ReadUserIDs] reads that slice's user ids
+// alone, with range reads of the user_id column, so that reconciling with
+// a million users costs their ids, not their rows.
+//
+// # Tenant ids in lowercase
+//
+// Tenant ids are lowercase GUIDs; folders written before that may hold
+// capitals. [Warehouse.MixedCaseTenants] lists those slices and
+// [Warehouse.LowercaseTenant] moves one, under the lease of the lowercase
+// slice, to the lowercase folders: tables byte for byte (their rows keep
+// the tenant_id they were written with), then the manifest, its tenant
+// strings rewritten. It refuses ([ErrTenantCaseConflict]) when the
+// lowercase slice holds other content, and can be run again after an
+// interruption. load itself accepts any tenant id validateKey allows;
+// refusing ids that are not GUIDs is the CLI's business.
+//
 // # Checking that a run can write
 //
 // [Warehouse.CheckWritable] proves, before a run asks Graph for anything,
