@@ -43,8 +43,12 @@ type ClientOptions struct {
 	// 1–2 MB; a body past the cap is a transport fault (retried), not a
 	// reason to hold gigabytes in memory. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	Throttle     *Throttle // shared across clients; default: a private one with Graph's limits
-	Retry        RetryPolicy
+	// PageSize is the $top of a listing, 1..MaxPageSize; default
+	// MaxPageSize, which costs the fewest requests. Smaller pages are for
+	// tests that need many pages of a small tenant.
+	PageSize int
+	Throttle *Throttle // shared across clients; default: a private one with Graph's limits
+	Retry    RetryPolicy
 	// Logger gets retry warnings; the caller scopes it (tenant, run).
 	// Default: discard.
 	Logger *slog.Logger
@@ -93,6 +97,7 @@ type Client struct {
 	cred     azcore.TokenCredential
 	scope    string
 	http     *http.Client
+	pageSize int
 	throttle *Throttle
 	retry    RetryPolicy
 	log      *slog.Logger
@@ -131,6 +136,12 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.PageSize <= 0 {
+		o.PageSize = MaxPageSize
+	}
+	if o.PageSize > MaxPageSize {
+		return nil, fmt.Errorf("page size %d: Graph accepts at most %d", o.PageSize, MaxPageSize)
+	}
 	hc := *o.HTTPClient
 	// Never follow a redirect with the token to another host.
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -148,17 +159,20 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{base: base, tenant: o.Tenant, timeout: o.RequestTimeout, maxBody: o.MaxBodyBytes, cred: o.Credential, scope: o.Scope, http: &hc,
+	return &Client{base: base, tenant: o.Tenant, timeout: o.RequestTimeout, maxBody: o.MaxBodyBytes, pageSize: o.PageSize, cred: o.Credential, scope: o.Scope, http: &hc,
 		throttle: o.Throttle, retry: o.Retry.withDefaults(), log: o.Logger}, nil
 }
+
+// PageSize is the $top of the client's listings.
+func (c *Client) PageSize() int { return c.pageSize }
 
 // Host is the Graph host the token is sent to.
 func (c *Client) Host() string { return c.base.Host }
 
-// ReportURL is the first page's URL of endpoint: $top=999 and, when filter
-// is not empty, a $filter.
+// ReportURL is the first page's URL of endpoint: $top (the page size) and,
+// when filter is not empty, a $filter.
 func (c *Client) ReportURL(endpoint schemas.Endpoint, filter string) string {
-	u := c.base.String() + endpoint.Path() + "?$top=" + strconv.Itoa(MaxPageSize)
+	u := c.base.String() + endpoint.Path() + "?$top=" + strconv.Itoa(c.pageSize)
 	if filter != "" {
 		u += "&$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
 	}

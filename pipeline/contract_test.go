@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/graphsim"
@@ -241,13 +242,22 @@ func TestRunManyTenantsOneFails(t *testing.T) {
 // truncated bodies and 20 s tokens. The snapshot is exactly the tenant's
 // users and methods, on every seed, with sharding on.
 func TestRunTenantFaultMixIsExact(t *testing.T) {
-	faults := graphsim.Faults{Throttle: 0.10, Unavailable: 0.05, Reset: 0.02, Truncate: 0.02}
-	var throttled, transient int64
+	faults := graphsim.Faults{Throttle: 0.10, Unavailable: 0.05, Reset: 0.04, Truncate: 0.04}
 	for _, seed := range []int64{1, 2, 3} {
 		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
-			e := newEnv(t, graphsim.Options{Seed: seed, Faults: faults, TokenLifetime: 20e9,
-				Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 15000}}})
+			t.Parallel() // most of the time is Retry-After waits
+			e := newEnv(t, graphsim.Options{Seed: seed, Faults: faults,
+				Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 8000}}})
 			o := e.options(t, schemas.UserRegistrationDetails)
+			o.Source.PageSize = 125 // enough requests for every kind of fault
+			// graphsim's fault 429s say Retry-After: 1; honour it whole.
+			o.Source.Retry.MaxRetryAfter = 2 * time.Second
+			o.Progress = func(p Progress) {
+				if p.Pages == 3 {
+					// A token Graph stops accepting before its expiry.
+					e.sim.RevokeTokens()
+				}
+			}
 			m, err := RunTenant(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
@@ -259,15 +269,26 @@ func TestRunTenantFaultMixIsExact(t *testing.T) {
 			if len(m.Shards) != extract.AutoShards {
 				t.Errorf("shards %v", m.Shards)
 			}
-			if st := e.sim.Stats(); st.TokenRequests < 2 {
-				t.Errorf("%d token requests: 20 s tokens were never renewed", st.TokenRequests)
+			// Every kind of fault happened in this seed's run, and the
+			// client met each as it should.
+			st := e.sim.Stats()
+			f := st.Faults
+			if f.Throttle == 0 || f.Unavailable == 0 || f.Reset == 0 || f.Truncate == 0 {
+				t.Errorf("faults served %+v: each kind must happen in every seed's run", f)
 			}
-			throttled += m.Requests.Retries["throttled"]
-			transient += m.Requests.Retries["transient"]
+			if m.Requests.Throttled < f.Throttle || m.Requests.Retries["throttled"] < f.Throttle {
+				t.Errorf("%d 429s served, the client counted %d and retried %d", f.Throttle, m.Requests.Throttled, m.Requests.Retries["throttled"])
+			}
+			if m.Requests.ThrottleWait < time.Second {
+				t.Errorf("waited %v in all: a 429 with Retry-After: 1 was not honoured", m.Requests.ThrottleWait)
+			}
+			if m.Requests.Retries["transient"] < f.Unavailable+f.Reset+f.Truncate {
+				t.Errorf("%d transient retries for %d 503s, %d resets and %d truncations", m.Requests.Retries["transient"], f.Unavailable, f.Reset, f.Truncate)
+			}
+			if st.RefusedTokens == 0 || m.Requests.TokenRefreshes == 0 {
+				t.Errorf("revoked token: %d refused, %d refreshes; want both", st.RefusedTokens, m.Requests.TokenRefreshes)
+			}
 		})
-	}
-	if throttled == 0 || transient == 0 {
-		t.Errorf("the faults did not happen: %d throttled and %d transient retries", throttled, transient)
 	}
 }
 
@@ -275,24 +296,48 @@ func TestRunTenantFaultMixIsExact(t *testing.T) {
 // refuses the plan's filter, or ignores it, the run reads the listing
 // whole, at the cost of one request.
 func TestRunTenantFallsBackWhenGraphRefusesTheShardFilter(t *testing.T) {
+	ignore := func(w http.ResponseWriter, r *http.Request) bool {
+		// Serve the unfiltered listing instead.
+		q := r.URL.Query()
+		q.Del("$filter")
+		r.URL.RawQuery = q.Encode()
+		return false
+	}
 	cases := []struct {
 		name    string
 		refuse  func(w http.ResponseWriter, r *http.Request) bool
 		ignored bool
+		// emptyFirst: the refused or ignored first page came empty.
+		emptyFirst bool
 	}{
 		{"400", func(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"error":{"code":"Request_UnsupportedQuery","message":"Unsupported Query."}}`)
 			return true
-		}, false},
-		{"ignored", func(w http.ResponseWriter, r *http.Request) bool {
-			// Serve the unfiltered listing's first page instead.
+		}, false, false},
+		{"ignored", ignore, true, false},
+		{"ignored after an empty first page", func(w http.ResponseWriter, r *http.Request) bool {
+			// The first page of each shard is empty, with a next link to
+			// the rest: an empty page cannot show the filter is ignored.
 			q := r.URL.Query()
-			q.Del("$filter")
+			if q.Get("$skiptoken") == "" {
+				w.Header().Set("Content-Type", "application/json")
+				next := "https://" + r.Host + r.URL.Path + "?" + r.URL.RawQuery + "&$skiptoken=empty-first"
+				fmt.Fprintf(w, `{"@odata.nextLink":%q,"value":[]}`, next)
+				return true
+			}
+			q.Del("$skiptoken")
 			r.URL.RawQuery = q.Encode()
-			return false
-		}, true},
+			return ignore(w, r)
+		}, true, true},
+		{"ignored by the later shards", func(w http.ResponseWriter, r *http.Request) bool {
+			// The first shard's filter works; the others get everyone.
+			if strings.HasPrefix(r.URL.Query().Get("$filter"), "isMfaRegistered eq false and isSsprRegistered eq false") {
+				return false
+			}
+			return ignore(w, r)
+		}, true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -311,7 +356,9 @@ func TestRunTenantFallsBackWhenGraphRefusesTheShardFilter(t *testing.T) {
 			if len(m.Shards) != 1 || m.Shards[0].Filter != "" {
 				t.Errorf("shards %+v, want the unfiltered listing", m.Shards)
 			}
-			if m.Requests.Requests != m.Counts.Pages+1 || m.Counts.Rejected != 0 {
+			if late := c.name == "ignored by the later shards"; late && (!m.Reconcile.RereadUnsharded || m.Counts.MovedBetweenShards != 0) {
+				t.Errorf("reconcile %+v, counts %+v: overlapping shards must be read again unsharded", m.Reconcile, m.Counts)
+			} else if !late && (m.Requests.Requests != m.Counts.Pages+1 || m.Counts.Rejected != 0) {
 				t.Errorf("%d requests for %d pages, %d rejected: the refused filter should cost one request", m.Requests.Requests, m.Counts.Pages, m.Counts.Rejected)
 			}
 		})
@@ -355,6 +402,33 @@ func TestRunTenantRefusedKeepsPreviousSnapshot(t *testing.T) {
 			}
 			if after := snapshotFiles(t, e.whDir); !maps.Equal(before, after) {
 				t.Fatal("a refused run changed the warehouse")
+			}
+		})
+	}
+}
+
+// Realistic damage — a string left open, a bracket missing — breaks the
+// page, not one record: the same bytes every time are what Graph serves,
+// so the run stops (exit 4), names the landed body and publishes nothing.
+func TestRunTenantStopsOnDamagedPage(t *testing.T) {
+	for _, kind := range []graphsim.DefectKind{graphsim.DamageUnclosedString, graphsim.DamageMissingBracket} {
+		t.Run(string(kind), func(t *testing.T) {
+			e := newEnv(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 3000,
+				Defects: []graphsim.Defect{{After: 1500, Kind: kind}}}}})
+			o := e.options(t, schemas.UserRegistrationDetails)
+			o.Shards = 1
+			_, err := RunTenant(context.Background(), o)
+			var pe *extract.PageError
+			if !errors.Is(err, extract.ErrBadPage) || !errors.As(err, &pe) || !pe.Persistent {
+				t.Fatalf("err = %v, want a persistent bad page", err)
+			}
+			if !strings.Contains(err.Error(), ".invalid.json.gz") {
+				t.Errorf("error does not name the landed body: %v", err)
+			}
+			for p := range snapshotFiles(t, e.whDir) {
+				if !strings.Contains(p, string(filepath.Separator)+"_") {
+					t.Errorf("a failed run published %s", p)
+				}
 			}
 		})
 	}

@@ -33,6 +33,11 @@ type Manifest struct {
 	Requests     extract.Stats     `json:"requests"`
 	Raw          RawRef            `json:"raw"`
 	Files        []load.FileInfo   `json:"files"`
+	// ReplayedFrom names the raw run a replay rebuilt the slice from; nil
+	// for a slice read from Graph.
+	ReplayedFrom *ReplayRef `json:"replayed_from,omitempty"`
+	// Reconcile accounts for users a sharded listing read twice or missed.
+	Reconcile Reconcile `json:"reconcile"`
 	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
 	BigQueryJobs []string `json:"bigquery_jobs"`
 }
@@ -51,8 +56,8 @@ type Timings struct {
 	PublishSeconds      float64 `json:"publish_seconds"`
 }
 
-// Counts add up: RecordsIn == Users + Rejected. Pages count every page
-// of every shard.
+// Counts add up: RecordsIn == Users + Rejected + MovedBetweenShards. Pages
+// count every page of every shard.
 type Counts struct {
 	Pages         int64 `json:"pages"`
 	EmptyPages    int64 `json:"empty_pages"`
@@ -63,10 +68,14 @@ type Counts struct {
 	Rejected      int64 `json:"rejected"`
 	// DuplicateIDs are records whose id was already read (rejected as
 	// duplicate_id): shards that overlap, or Graph listing a user twice.
-	DuplicateIDs    int64            `json:"duplicate_ids"`
-	RejectsByReason map[string]int64 `json:"rejects_by_reason"`
-	UnknownMethods  map[string]int64 `json:"unknown_method_values"`
-	UnknownFields   map[string]int64 `json:"unknown_fields"`
+	DuplicateIDs int64 `json:"duplicate_ids"`
+	// MovedBetweenShards are copies of users read in two shards of a
+	// sharded listing because Graph changed them during the run; the
+	// truer copy loaded. Not rejects, not against the error budget.
+	MovedBetweenShards int64            `json:"moved_between_shards"`
+	RejectsByReason    map[string]int64 `json:"rejects_by_reason"`
+	UnknownMethods     map[string]int64 `json:"unknown_method_values"`
+	UnknownFields      map[string]int64 `json:"unknown_fields"`
 	// UnknownValues counts undocumented values of the enum-like fields,
 	// keyed field=value; the values are loaded as sent.
 	UnknownValues map[string]int64 `json:"unknown_values"`

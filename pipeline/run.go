@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/extract"
@@ -50,6 +53,44 @@ func (s ParquetSink) WriteManifest(ctx context.Context, key schemas.Key, m []byt
 
 func (s ParquetSink) String() string { return s.Warehouse.String() }
 
+// Previous is the tenant's latest published slice before the date: the
+// latest with a manifest (a slice without one is not complete).
+func (s ParquetSink) Previous(ctx context.Context, tenant string, before time.Time) (schemas.Key, bool, error) {
+	keys, err := s.Warehouse.Slices(ctx, schemas.UserRegistrationDetailsTable)
+	if err != nil {
+		return schemas.Key{}, false, err
+	}
+	for i := len(keys) - 1; i >= 0; i-- {
+		k := keys[i]
+		if k.Tenant != tenant || !k.Date.Before(before) {
+			continue
+		}
+		if _, err := s.Warehouse.ReadManifest(ctx, k); err == nil {
+			return k, true, nil
+		} else if !errors.Is(err, load.ErrNotFound) {
+			return schemas.Key{}, false, err
+		}
+	}
+	return schemas.Key{}, false, nil
+}
+
+// ReadUserIDs reads the user ids of a published slice.
+func (s ParquetSink) ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error) {
+	tab, err := s.Warehouse.ReadSlice(ctx, schemas.UserRegistrationDetailsTable, key)
+	if err != nil {
+		return nil, err
+	}
+	defer tab.Release()
+	var ids []string
+	for _, chunk := range tab.Column(tab.Schema().FieldIndices("user_id")[0]).Data().Chunks() {
+		col := chunk.(*array.String)
+		for i := range col.Len() {
+			ids = append(ids, col.Value(i))
+		}
+	}
+	return ids, nil
+}
+
 // Source says where and how to read Graph.
 type Source struct {
 	GraphURL   string // default extract.DefaultGraphURL
@@ -57,6 +98,8 @@ type Source struct {
 	Credential extract.CredentialOptions
 	Throttle   *extract.Throttle // shared by every tenant of the process
 	Retry      extract.RetryPolicy
+	// PageSize is the listings' $top; 0 means extract.MaxPageSize.
+	PageSize int
 }
 
 // Options configure RunTenant.
@@ -85,6 +128,12 @@ type Options struct {
 	Shards int
 	// Budget is the data contract's error budget; nil means DefaultBudget.
 	Budget *ErrorBudget
+	// History, when set, holds the tenant's earlier snapshots: a sharded
+	// run reconciles its listing with the previous one (see reconcile.go).
+	History History
+	// MaxLookups caps the per-id lookups of users a sharded listing
+	// missed; 0 means DefaultMaxLookups, a negative value none.
+	MaxLookups int
 	// Failed, when set, receives for inspection what a failed run had:
 	// its rejected records and a manifest saying why it failed. It must
 	// not be the warehouse itself (the published slice stays untouched).
@@ -143,6 +192,12 @@ type tenantRun struct {
 	raw    *extract.RawZone
 	tr     *transform.Transformer
 	counts Counts
+	// seq numbers the run's pages and lookups as they arrive.
+	seq atomic.Int64
+	// sw is the slice being written; a reread or second pass replaces it.
+	sw SliceWriter
+	// rec is the reconciliation's account for the manifest.
+	rec Reconcile
 	// failed tees the rejected records to Options.Failed, opened at the
 	// first reject so a clean run writes nothing there.
 	failed SliceWriter
@@ -179,7 +234,7 @@ func newTenantRun(o Options) (*tenantRun, error) {
 		return nil, err
 	}
 	r.client, err = extract.NewClient(extract.ClientOptions{GraphURL: o.Source.GraphURL, Tenant: o.Key.Tenant,
-		Credential: cred, HTTPClient: o.Source.HTTPClient, Throttle: o.Source.Throttle, Retry: o.Source.Retry, Logger: r.log})
+		Credential: cred, HTTPClient: o.Source.HTTPClient, PageSize: o.Source.PageSize, Throttle: o.Source.Throttle, Retry: o.Source.Retry, Logger: r.log})
 	if err != nil {
 		return nil, err
 	}
@@ -194,47 +249,56 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.Sink, err)
 	}
-	published := false
+	r.sw = sw
 	defer func() {
-		if !published {
-			sw.Abort()
+		if !r.published {
+			r.sw.Abort()
 		}
 	}()
 
 	r.log.Info("extracting", "endpoint", o.Endpoint, "graph", r.client.Host(), "shards", len(r.plan))
-	err = r.stream(ctx, sw)
-	if err != nil && len(r.plan) > 1 && r.counts.Pages == 0 && ctx.Err() == nil &&
+	err = r.stream(ctx, r.sw)
+	if err != nil && len(r.plan) > 1 && r.tr.Stats().RecordsIn == 0 && ctx.Err() == nil &&
 		(errors.Is(err, extract.ErrBadRequest) || errors.Is(err, extract.ErrFilterIgnored)) {
 		// Graph documents $filter on each boolean, not their
-		// combination: if it refuses or ignores the plan's filter on
-		// the first request, read the listing whole rather than fail
-		// the night.
+		// combination: if it refuses or ignores the plan's filter before
+		// any record is in, read the listing whole rather than fail the
+		// night.
 		r.log.Warn("Graph refused the shard filter; reading the listing unsharded", "err", err)
-		r.plan, _ = extract.PlanShards(o.Endpoint, 1)
-		err = r.stream(ctx, sw)
+		err = r.reread(ctx)
 	}
-	rawIdx := extract.RawIndex{Tenant: o.Key.Tenant, SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint,
-		RunID: o.RunID, Shards: r.plan}
+	if err == nil {
+		err = r.reconcile(ctx, r.reread)
+	}
 	if err != nil {
 		// The context may be cancelled: record the incomplete raw run with
 		// a short context of its own so a replay knows to skip it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := r.raw.Finish(fctx, rawIdx, false); ferr != nil {
+		if ferr := r.raw.Finish(fctx, r.rawIndex(), false); ferr != nil {
 			r.log.Warn("could not mark the raw run incomplete", "err", ferr)
 		}
 		return nil, err
 	}
 	for _, b := range r.tr.Finish() {
-		if err := r.write(ctx, sw, b); err != nil {
+		if err := r.write(ctx, r.sw, b); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.raw.Finish(ctx, rawIdx, true); err != nil {
+	if err := r.raw.Finish(ctx, r.rawIndex(), true); err != nil {
 		return nil, err
 	}
+	if n := r.tr.Superseded(); n > 0 {
+		// Users read twice whose later copy won were written as both:
+		// transform the landed pages again, loading only the winners.
+		r.log.Info("users moved between shards during the run; transforming the landed pages again", "superseded", n)
+		if err := r.secondPass(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r.finishReconcile()
 	cs := r.tr.Stats()
-	if err := o.Budget.check(cs.RecordsIn, cs.Rejected); err != nil {
+	if err := o.Budget.check(cs.RecordsIn-cs.MovedBetweenShards, cs.Rejected); err != nil {
 		return nil, err
 	}
 	if cs.Users == 0 && !o.AllowEmpty {
@@ -242,11 +306,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	}
 
 	publishStart := time.Now()
-	files, err := sw.Commit(ctx)
+	files, err := r.sw.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
-	published, r.published = true, true
+	r.published = true
 	if r.failed != nil {
 		r.failed.Abort()
 		r.failed = nil
@@ -262,13 +326,99 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		return nil, err
 	}
 	if err := o.Sink.WriteManifest(ctx, o.Key, data); err != nil {
-		return nil, fmt.Errorf("writing manifest: %w", err)
+		return nil, &ManifestError{Files: files, Err: err}
 	}
 	warnDrift(r.log, cs)
 	r.progress(true)
-	r.log.Info("published", "users", cs.Users, "methods", cs.Methods, "rejected", cs.Rejected, "pages", r.counts.Pages)
+	r.log.Info("published", "users", cs.Users, "methods", cs.Methods, "rejected", cs.Rejected, "pages", r.counts.Pages,
+		"moved_between_shards", r.rec.MovedBetweenShards, "recovered", r.rec.Recovered, "unconfirmed", r.rec.Unconfirmed)
 	return m, nil
 }
+
+// rawIndex is the raw run's index as it stands: its shards are the plan
+// whose pages make the snapshot.
+func (r *tenantRun) rawIndex() extract.RawIndex {
+	listing := "sharded"
+	if len(r.plan) == 1 {
+		listing = "unsharded"
+	}
+	return extract.RawIndex{Tenant: r.o.Key.Tenant, SnapshotDate: r.o.Key.DateString(), Endpoint: r.o.Endpoint,
+		RunID: r.o.RunID, Shards: r.plan, Listing: listing}
+}
+
+// restart drops what the slice holds and starts it again with a fresh
+// transformer, loading only winners when given.
+func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.RecordRef) error {
+	r.sw.Abort()
+	if r.failed != nil {
+		r.failed.Abort()
+		r.failed = nil
+	}
+	old := r.tr
+	r.tr = transform.New(transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
+		BatchRows: r.o.BatchRows, Winners: winners})
+	old.Release()
+	sw, err := r.o.Sink.Begin(ctx, r.o.Key, r.o.RunID)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", r.o.Sink, err)
+	}
+	r.sw = sw
+	return nil
+}
+
+// reread reads the whole listing again, unsharded, into a fresh slice.
+func (r *tenantRun) reread(ctx context.Context) error {
+	if err := r.restart(ctx, nil); err != nil {
+		return err
+	}
+	r.plan, _ = extract.PlanShards(r.o.Endpoint, 1)
+	return r.stream(ctx, r.sw)
+}
+
+// secondPass transforms the landed run again from the raw zone, loading
+// exactly the winning copy of each user read twice.
+func (r *tenantRun) secondPass(ctx context.Context) error {
+	winners := r.tr.Winners()
+	if err := r.restart(ctx, winners); err != nil {
+		return err
+	}
+	idx, err := extract.ReadRawIndex(ctx, r.o.Raw, r.raw.Prefix())
+	if err != nil {
+		return err
+	}
+	err = replayRaw(ctx, r.o.Raw, idx, r.tr, func(b transform.Batch) error { return r.write(ctx, r.sw, b) })
+	if err != nil {
+		return err
+	}
+	if n := r.tr.Superseded(); n != 0 {
+		return fmt.Errorf("the second pass over the landed pages superseded %d copies; expected none", n)
+	}
+	for _, b := range r.tr.Finish() {
+		if err := r.write(ctx, r.sw, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ManifestError: the slice was published but its manifest could not be
+// written. The files are out (a reader sees the new data), but nothing
+// marks the slice complete; rerun it.
+type ManifestError struct {
+	Files []load.FileInfo
+	Err   error
+}
+
+func (e *ManifestError) Error() string {
+	var names []string
+	for _, f := range e.Files {
+		names = append(names, f.Path)
+	}
+	return fmt.Sprintf("published %s, but writing the manifest failed: %v; the slice has no manifest describing it, rerun it",
+		strings.Join(names, ", "), e.Err)
+}
+
+func (e *ManifestError) Unwrap() error { return e.Err }
 
 // manifest describes the run so far.
 func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
@@ -279,6 +429,7 @@ func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 	counts.RejectsByReason, counts.UnknownMethods, counts.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields
 	counts.UnknownValues = cs.UnknownValues
 	counts.DuplicateIDs = cs.RejectsByReason[transform.ReasonDuplicateID]
+	counts.MovedBetweenShards = cs.MovedBetweenShards
 	if files == nil {
 		files = []load.FileInfo{}
 	}
@@ -287,7 +438,7 @@ func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
 		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st,
 		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages},
-		Files: files, BigQueryJobs: []string{},
+		Files: files, BigQueryJobs: []string{}, Reconcile: r.rec,
 	}
 	m.FinishedAt = time.Now().UTC()
 	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(r.start).Seconds(), ThrottleWaitSeconds: st.ThrottleWait.Seconds()}

@@ -175,7 +175,7 @@ func checkSnapshotMatches(t *testing.T, e *env, key schemas.Key, endpoint schema
 		t.Fatal(err)
 	}
 	c := m.Counts
-	if c.Users != int64(len(wantIDs)) || c.Methods != int64(len(wantPairs)) || c.RecordsIn != c.Users+c.Rejected {
+	if c.Users != int64(len(wantIDs)) || c.Methods != int64(len(wantPairs)) || c.RecordsIn != c.Users+c.Rejected+c.MovedBetweenShards {
 		t.Errorf("manifest counts %+v, want %d users %d methods", c, len(wantIDs), len(wantPairs))
 	}
 	if m.SchemaVersion != schemas.Version || len(m.Files) != len(schemas.Tables) {
@@ -292,20 +292,29 @@ func TestRunTenantSurvivesFaults(t *testing.T) {
 	}
 }
 
-// A token that expires mid-run is renewed: the simulator's tokens live
-// one second and the run takes longer.
+// A token that expires mid-run is renewed. azidentity refreshes a token
+// only within 5 minutes of its expiry, so the simulator's tokens live 6
+// minutes (cached and reused) and its clock jumps 7 minutes mid-listing:
+// the token the client holds expires while it reads.
 func TestRunTenantTokenExpiry(t *testing.T) {
-	e := newEnv(t, graphsim.Options{TokenLifetime: time.Second,
-		Limits:  graphsim.Limits{PerTenant: 1, PerTenantWindow: 250 * time.Millisecond, App: 122, AppWindow: 250 * time.Millisecond},
+	clock := graphsim.NewClock(testDay.Add(9 * time.Hour))
+	e := newEnv(t, graphsim.Options{TokenLifetime: 6 * time.Minute, Now: clock.Now,
 		Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 6000}}})
 	o := e.options(t, schemas.UserRegistrationDetails)
-	o.Source.Throttle = extract.NewThrottle(extract.Limits{PerTenant: 1, PerTenantWindow: 250 * time.Millisecond, Margin: 20 * time.Millisecond})
-	if _, err := RunTenant(context.Background(), o); err != nil {
+	o.Progress = func(p Progress) {
+		if p.Pages == 2 {
+			clock.Advance(7 * time.Minute)
+		}
+	}
+	m, err := RunTenant(context.Background(), o)
+	if err != nil {
 		t.Fatal(err)
 	}
 	checkSnapshotMatches(t, e, o.Key, o.Endpoint)
-	if st := e.sim.Stats(); st.TokenRequests < 2 {
-		t.Errorf("%d token requests: the short-lived token was never renewed", st.TokenRequests)
+	st := e.sim.Stats()
+	if st.RefusedTokens == 0 || m.Requests.TokenRefreshes == 0 || st.TokenRequests < 2 {
+		t.Errorf("%d requests refused for an expired token, %d refreshes, %d token requests: the token never expired mid-run, or was not renewed",
+			st.RefusedTokens, m.Requests.TokenRefreshes, st.TokenRequests)
 	}
 }
 

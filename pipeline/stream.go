@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sourcegraph/conc/pool"
 
@@ -15,19 +14,21 @@ import (
 
 // landedPage is a page on its way from a shard to the transformer.
 type landedPage struct {
-	seq  int64 // the run's page number, the raw file's and rejected_records.page_seq
-	page extract.Page
+	seq   int64 // the run's page number, the raw file's and rejected_records.page_seq
+	shard string
+	page  extract.Page
 }
 
 // stream reads every shard of the plan side by side, lands each page in the
 // raw zone, and feeds the transformer from one goroutine, which writes the
 // batches to sw. The shards share the client and so the tenant's throttle.
-// The first shard goes alone until its first page is in: a Graph that
-// refuses the plan's $filter then fails one request, not all of them.
-// The first error cancels everything.
+// The first shard goes alone until it has handed on a page with records
+// (or ended): a Graph that refuses the plan's $filter then fails one
+// request, not all of them, and one that ignores it is caught on a page
+// that can show it — an empty page proves nothing. The first error cancels
+// everything.
 func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 	pages := make(chan landedPage, 2*len(r.plan))
-	var seq atomic.Int64
 	p := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
 	p.Go(func(ctx context.Context) error {
 		shards := pool.New().WithContext(ctx).WithCancelOnError().WithFirstError()
@@ -35,7 +36,7 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 		var once sync.Once
 		signal := func(ok bool) { once.Do(func() { ready <- ok }) }
 		shards.Go(func(ctx context.Context) error {
-			err := r.readShard(ctx, r.plan[0], &seq, pages, func() { signal(true) })
+			err := r.readShard(ctx, r.plan[0], pages, func() { signal(true) })
 			signal(err == nil)
 			return err
 		})
@@ -46,7 +47,7 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 			}
 			for _, shard := range r.plan[1:] {
 				shards.Go(func(ctx context.Context) error {
-					return r.readShard(ctx, shard, &seq, pages, nil)
+					return r.readShard(ctx, shard, pages, nil)
 				})
 			}
 		case <-ctx.Done():
@@ -64,7 +65,7 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 			if lp.page.Salvaged {
 				r.counts.SalvagedPages++
 			}
-			for _, b := range r.tr.AddPage(lp.seq, lp.page.ReceivedAt, lp.page.Records) {
+			for _, b := range r.tr.AddShardPage(lp.seq, lp.shard, lp.page.ReceivedAt, lp.page.Records) {
 				if err := r.write(ctx, sw, b); err != nil {
 					return err
 				}
@@ -77,8 +78,9 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 }
 
 // readShard pages through one shard, landing each page before handing it on.
-// firstIn, when set, is called once its first page is handed on.
-func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *atomic.Int64, out chan<- landedPage, firstIn func()) error {
+// proven, when set, makes it check its pages against the shard's filter
+// until one with records passes, and is then called once.
+func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, out chan<- landedPage, proven func()) error {
 	pager := r.client.Pages(r.o.Endpoint, shard.Filter)
 	for {
 		link := pager.Link()
@@ -87,28 +89,27 @@ func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, seq *ato
 			return nil
 		}
 		if err != nil {
-			return r.shardError(ctx, shard, seq.Add(1), link, err)
+			return r.shardError(ctx, shard, r.seq.Add(1), link, err)
 		}
-		if firstIn != nil {
-			// The first page of the first shard is the plan's test: a
-			// Graph that ignored the filter would hand every shard the
-			// whole listing.
+		if proven != nil {
+			// A Graph that ignored the filter would hand every shard
+			// the whole listing.
 			if err := shard.Check(page); err != nil {
 				return err
 			}
 		}
-		n := seq.Add(1)
+		n := r.seq.Add(1)
 		if _, err := r.raw.Land(ctx, n, shard.Name, page); err != nil {
 			return err
 		}
 		select {
-		case out <- landedPage{seq: n, page: page}:
+		case out <- landedPage{seq: n, shard: shard.Name, page: page}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if firstIn != nil {
-			firstIn()
-			firstIn = nil
+		if proven != nil && len(page.Records) > 0 {
+			proven()
+			proven = nil
 		}
 	}
 }

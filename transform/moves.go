@@ -77,13 +77,18 @@ func (t *Transformer) resolve(rec *Record, ref RecordRef, shard int32) bool {
 	prev := t.seen[rec.ID]
 	upd := updatedNanos(rec.LastUpdatedAt)
 	t.stats.MovedBetweenShards++
-	if !newer(upd, ref, prev.updated, prev.ref) {
-		return false
-	}
-	t.superseded++
 	if t.winners == nil {
 		t.winners = map[string]RecordRef{}
 	}
+	// Every id read twice is named, whichever copy won: a second pass
+	// that reads the pages in another order must load the same copy.
+	if !newer(upd, ref, prev.updated, prev.ref) {
+		if _, ok := t.winners[rec.ID]; !ok {
+			t.winners[strings.Clone(rec.ID)] = prev.ref
+		}
+		return false
+	}
+	t.superseded++
 	t.winners[strings.Clone(rec.ID)] = ref
 	t.seen[rec.ID] = seenCopy{ref: ref, updated: upd, shard: shard}
 	return true
@@ -95,8 +100,7 @@ func (t *Transformer) resolve(rec *Record, ref RecordRef, shard int32) bool {
 // Options.Winners = Winners().
 func (t *Transformer) Superseded() int { return t.superseded }
 
-// Winners maps each id read in more than one shard whose winning copy was
-// not the first read to that copy.
+// Winners maps each id read in more than one shard to its winning copy.
 func (t *Transformer) Winners() map[string]RecordRef { return t.winners }
 
 // Has reports whether a user with id has been loaded.

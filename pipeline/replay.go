@@ -1,0 +1,191 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/internal/odata"
+	"github.com/credreg/credreg/schemas"
+	"github.com/credreg/credreg/transform"
+)
+
+// replayRaw feeds a landed raw run to tr, in the order the run numbered
+// its pages and lookups: the pages of the index's shard plan (pages of a
+// plan the run gave up on, and bodies kept only for inspection, are not
+// part of the snapshot) and the users found by id. The transformer decides
+// duplicates by (lastUpdatedDateTime, sequence number), never by the order
+// it is fed in, so the rows are those of the run that landed the pages.
+func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, tr *transform.Transformer,
+	write func(transform.Batch) error) error {
+	plan := map[string]bool{}
+	for _, s := range idx.Shards {
+		plan[s.Name] = true
+	}
+	entries := slices.Clone(idx.Pages)
+	slices.SortFunc(entries, func(a, b extract.RawPage) int { return int(a.Seq - b.Seq) })
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		lookup := e.Kind == extract.RawKindLookup
+		if e.Invalid || lookup && e.Status != http.StatusOK || !lookup && !plan[e.Shard] {
+			continue
+		}
+		body, err := extract.ReadRawPage(ctx, bucket, e.Key)
+		if err != nil {
+			return err
+		}
+		var batches []transform.Batch
+		if lookup {
+			rec, err := odata.Entity(body)
+			if err != nil {
+				return fmt.Errorf("raw lookup %s: %w", e.Key, err)
+			}
+			batches = tr.AddShardPage(e.Seq, lookupShard, e.ReceivedAt, []odata.Record{rec})
+		} else {
+			p, err := odata.Split(body)
+			if err != nil {
+				return fmt.Errorf("raw page %s: %w", e.Key, err)
+			}
+			batches = tr.AddShardPage(e.Seq, e.Shard, e.ReceivedAt, p.Records)
+		}
+		for i, b := range batches {
+			if err := write(b); err != nil {
+				for _, rest := range batches[i+1:] {
+					rest.Record.Release()
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ReplayOptions configure ReplayTenant.
+type ReplayOptions struct {
+	// Raw is the raw zone's bucket and Prefix the raw run's folder in it
+	// (the manifest's raw.prefix).
+	Raw    *blob.Bucket
+	Prefix string
+	Sink   Sink
+	// RunID names the replay; default: a new run id.
+	RunID     string
+	BatchRows int
+	// Budget is the data contract's error budget; nil means DefaultBudget.
+	Budget     *ErrorBudget
+	AllowEmpty bool
+	Tool       string
+}
+
+// ReplayRef names the raw run a replayed slice was built from.
+type ReplayRef struct {
+	RunID  string `json:"run_id"`
+	Prefix string `json:"prefix"`
+}
+
+// ReplayTenant rebuilds one slice from a complete raw run, asking Graph for
+// nothing: the same transform, budget and atomic publish as RunTenant. A
+// raw run that is not complete is refused.
+func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
+	start := time.Now()
+	idx, err := extract.ReadRawIndex(ctx, o.Raw, o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if !idx.Complete {
+		return nil, fmt.Errorf("raw run %s is not complete; it is not replayed", o.Prefix)
+	}
+	day, err := time.Parse(time.DateOnly, idx.SnapshotDate)
+	if err != nil {
+		return nil, fmt.Errorf("raw run %s: snapshot date %q: %w", o.Prefix, idx.SnapshotDate, err)
+	}
+	key := schemas.Key{Date: day, Tenant: idx.Tenant}
+	if o.RunID == "" {
+		o.RunID = NewRunID(start)
+	}
+	if o.Budget == nil {
+		o.Budget = &DefaultBudget
+	}
+	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, SliceWriter, error) {
+		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows, Winners: winners})
+		sw, err := o.Sink.Begin(ctx, key, o.RunID)
+		if err != nil {
+			tr.Release()
+			return nil, nil, fmt.Errorf("opening %s: %w", o.Sink, err)
+		}
+		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
+		err = replayRaw(ctx, o.Raw, idx, tr, write)
+		for _, b := range tr.Finish() {
+			if err == nil {
+				err = write(b)
+			} else {
+				b.Record.Release()
+			}
+		}
+		if err != nil {
+			sw.Abort()
+			tr.Release()
+			return nil, nil, err
+		}
+		return tr, sw, nil
+	}
+	tr, sw, err := pass(nil)
+	if err != nil {
+		return nil, err
+	}
+	if tr.Superseded() > 0 {
+		winners := tr.Winners()
+		sw.Abort()
+		tr.Release()
+		if tr, sw, err = pass(winners); err != nil {
+			return nil, err
+		}
+	}
+	defer tr.Release()
+	defer sw.Abort()
+	cs := tr.Stats()
+	if err := o.Budget.check(cs.RecordsIn-cs.MovedBetweenShards, cs.Rejected); err != nil {
+		return nil, err
+	}
+	if cs.Users == 0 && !o.AllowEmpty {
+		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
+	}
+	files, err := sw.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
+	}
+	counts := Counts{RecordsIn: cs.RecordsIn, Users: cs.Users, Methods: cs.Methods, Rejected: cs.Rejected,
+		DuplicateIDs: cs.RejectsByReason[transform.ReasonDuplicateID], MovedBetweenShards: cs.MovedBetweenShards,
+		RejectsByReason: cs.RejectsByReason, UnknownMethods: cs.UnknownMethods, UnknownFields: cs.UnknownFields,
+		UnknownValues: cs.UnknownValues}
+	for _, p := range idx.Pages {
+		if p.Kind == "" && !p.Invalid {
+			counts.Pages++
+			if p.Records == 0 {
+				counts.EmptyPages++
+			}
+		}
+	}
+	m := &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
+		SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
+		Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
+		Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix}}
+	m.FinishedAt = time.Now().UTC()
+	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
+	data, err := m.JSON()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := o.Sink.WriteManifest(ctx, key, data); err != nil {
+		return nil, &ManifestError{Files: files, Err: err}
+	}
+	return m, nil
+}
