@@ -58,11 +58,17 @@ func parseSliceKey(table, objKey string) (schemas.Key, bool) {
 	if !ok {
 		return schemas.Key{}, false
 	}
+	return parsePartition(rest, "/"+partFile)
+}
+
+// parsePartition reads "<date>/tenant_id=<tenant><suffix>", the end of
+// the key of a slice's file or manifest.
+func parsePartition(rest, suffix string) (schemas.Key, bool) {
 	date, rest, ok := strings.Cut(rest, "/tenant_id=")
 	if !ok {
 		return schemas.Key{}, false
 	}
-	tenant, ok := strings.CutSuffix(rest, "/"+partFile)
+	tenant, ok := strings.CutSuffix(rest, suffix)
 	if !ok {
 		return schemas.Key{}, false
 	}

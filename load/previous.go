@@ -45,23 +45,7 @@ func parseManifestKey(objKey string) (schemas.Key, bool) {
 	if !ok {
 		return schemas.Key{}, false
 	}
-	date, rest, ok := strings.Cut(rest, "/tenant_id=")
-	if !ok {
-		return schemas.Key{}, false
-	}
-	tenant, ok := strings.CutSuffix(rest, ".json")
-	if !ok {
-		return schemas.Key{}, false
-	}
-	d, err := time.Parse(time.DateOnly, date)
-	if err != nil {
-		return schemas.Key{}, false
-	}
-	key := schemas.Key{Date: d, Tenant: tenant}
-	if validateKey(key) != nil {
-		return schemas.Key{}, false
-	}
-	return key, true
+	return parsePartition(rest, ".json")
 }
 
 // Previous finds the tenant's latest published slice dated strictly
