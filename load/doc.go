@@ -39,7 +39,9 @@
 //     would close that window; they are not used yet.)
 //
 // A [Warehouse.Sub] takes no lease: its prefix is unique to a run (such as
-// _failed/run_id=<run>), so no other writer shares its slices.
+// _failed/run_id=<run>), so no other writer shares its slices. Nor does
+// its Begin recover anything: a Sub's Commit killed midway leaves its
+// intent and staged files in the Sub's _staging, for inspection.
 //
 // # Atomic, crash-consistent publish
 //

@@ -109,28 +109,9 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	// not its cancellation, which is Abort's alone (see Begin).
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &SliceWriter{key: key, w: w, cancel: cancel, runID: runID, afterStep: opts.AfterStep}
-	if !w.shared {
-		lease, err := w.Lease(ctx, key, LeaseOptions{RunID: runID, Wait: opts.LockWait})
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		s.lease = lease
-	}
-	if w.root != "" {
-		s.staging = filepath.Join(w.root, stagingDir, leaseName(key))
-		if s.lease != nil {
-			// Under the lease, whatever the slice's staging folder holds
-			// was left by a writer that is gone.
-			rec, err := recoverSlice(w.root, s.staging, key, opts.Logger)
-			if err != nil {
-				s.Abort()
-				return nil, err
-			}
-			s.recovered = rec
-			clearFolder(s.staging)
-		}
-		sweepStale(w.root, key, time.Now())
+	if err := s.claim(ctx, opts); err != nil {
+		s.Abort()
+		return nil, err
 	}
 	var staged []string
 	for _, t := range schemas.Tables {
@@ -153,6 +134,34 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 		s.beat = startHeartbeat(staged, staleTemp/4)
 	}
 	return s, nil
+}
+
+// claim takes the slice's lease, except on a Sub, and on a local
+// warehouse settles what earlier writers left: under the lease, whatever
+// the slice's staging folder holds was left by a writer that is gone.
+func (s *SliceWriter) claim(ctx context.Context, opts WriterOptions) error {
+	w, key := s.w, s.key
+	if !w.shared {
+		lease, err := w.Lease(ctx, key, LeaseOptions{RunID: s.runID, Wait: opts.LockWait})
+		if err != nil {
+			return err
+		}
+		s.lease = lease
+	}
+	if w.root == "" {
+		return nil
+	}
+	s.staging = filepath.Join(w.root, stagingDir, leaseName(key))
+	if s.lease != nil {
+		rec, err := recoverSlice(w.root, s.staging, key, opts.Logger)
+		if err != nil {
+			return err
+		}
+		s.recovered = rec
+		clearFolder(s.staging)
+	}
+	sweepStale(w.root, key, time.Now())
+	return nil
 }
 
 // Recovered says what Begin did with an unfinished publish of the slice
