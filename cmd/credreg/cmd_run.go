@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/graphsim"
@@ -35,6 +32,7 @@ type runOptions struct {
 	TenantRate     string
 	AppRate        string
 	Concurrency    int
+	PageSize       int
 	MaxAttempts    int
 	RetryBudget    int
 	MaxRejectRatio float64
@@ -72,6 +70,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
 	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "tenants read at once (default: enough to keep the app-wide limit busy)")
+	f.IntVar(&o.PageSize, "page-size", extract.MaxPageSize, "users per page ($top), 1 to 999: the largest costs the fewest requests")
 	f.IntVar(&o.MaxAttempts, "max-attempts", 10, "attempts per page before a tenant fails")
 	f.IntVar(&o.RetryBudget, "retry-budget", 1000, "retries allowed per tenant over the whole run")
 	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
@@ -182,6 +181,9 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if o.Concurrency < 0 {
 		return nil, usagef("--concurrency %d: want a positive count (0: automatic)", o.Concurrency)
 	}
+	if o.PageSize < 1 || o.PageSize > extract.MaxPageSize {
+		return nil, usagef("--page-size %d: want 1 to %d", o.PageSize, extract.MaxPageSize)
+	}
 	if o.LockWait < 0 {
 		return nil, usagef("--lock-wait %s: want a duration to wait, or 0 not to wait", o.LockWait)
 	}
@@ -272,15 +274,18 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	}
 	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
 	if err != nil {
-		return usagef("--warehouse: %v", err)
+		return openError("--warehouse", o.Warehouse, err)
 	}
 	defer wh.Close()
 	if err := wh.CheckWritable(ctx); err != nil {
 		return usagef("--warehouse: %v", err)
 	}
-	raw, rawLoc, err := openRaw(ctx, o.Warehouse, o.Raw)
+	raw, rawLoc, err := load.OpenRaw(ctx, o.Warehouse, o.Raw)
 	if err != nil {
-		return err
+		if o.Raw != "" {
+			return openError("--raw", o.Raw, err)
+		}
+		return openError("--warehouse", o.Warehouse, err)
 	}
 	defer raw.Close()
 	ui := newUI(o.logOptions, stderr)
@@ -288,7 +293,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	log := ui.logger
 
 	throttle := extract.NewThrottle(plan.limits)
-	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: throttle, Retry: plan.retry}
+	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: throttle, Retry: plan.retry, PageSize: o.PageSize}
 	if o.Demo {
 		sim, tenants, err := startDemo(plan.day, o.DemoUsers, o.DemoTenants)
 		if err != nil {
@@ -304,7 +309,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	}
 
 	runID := pipeline.NewRunID(time.Now())
-	failed, err := wh.Sub("_failed/run_id=" + runID)
+	failed, err := wh.Failed(runID)
 	if err != nil {
 		return err
 	}
@@ -418,43 +423,15 @@ func clockOn(day time.Time) func() time.Time {
 	return func() time.Time { return time.Now().Add(shift) }
 }
 
-// openRaw opens the raw zone: --raw, or the _raw folder of the warehouse.
-func openRaw(ctx context.Context, warehouse, raw string) (*blob.Bucket, string, error) {
-	if raw != "" {
-		b, err := load.OpenBucket(ctx, raw)
-		if err != nil {
-			return nil, "", usagef("--raw: %v", err)
-		}
-		loc := raw
-		if u, err := url.Parse(raw); err == nil && u.RawQuery != "" {
-			u.RawQuery = ""
-			loc = u.String()
-		}
-		return b, loc, nil
+// openError is the usage error for a location that does not open. The
+// blob driver's message may quote the URL as given, user info and query
+// secrets included: it is shown as load.Location shows it instead.
+func openError(flag, location string, err error) error {
+	msg := err.Error()
+	if location != "" {
+		msg = strings.ReplaceAll(msg, location, load.Location(location))
 	}
-	b, err := load.OpenBucket(ctx, warehouse)
-	if err != nil {
-		return nil, "", usagef("--warehouse: %v", err)
-	}
-	return blob.PrefixedBucket(b, "_raw/"), rawLocation(warehouse), nil
-}
-
-// rawLocation names the default raw zone, <warehouse>/_raw, for the
-// manifest: inside the prefix of a bucket URL, with no query parameter
-// other than the prefix (a URL may carry options that are nobody's business).
-func rawLocation(warehouse string) string {
-	u, err := url.Parse(warehouse)
-	if err != nil || !strings.Contains(warehouse, "://") {
-		return filepath.Join(warehouse, "_raw")
-	}
-	prefix := u.Query().Get("prefix")
-	u.RawQuery = ""
-	if prefix != "" {
-		u.RawQuery = url.Values{"prefix": {strings.TrimSuffix(prefix, "/") + "/_raw/"}}.Encode()
-		return u.String()
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/_raw"
-	return u.String()
+	return usagef("%s: %s", flag, msg)
 }
 
 // parseDate reads --date; empty means today (UTC).

@@ -205,22 +205,6 @@ func TestRunDemo(t *testing.T) {
 	}
 }
 
-func TestRawLocation(t *testing.T) {
-	cases := map[string]string{
-		"./warehouse":                         "warehouse/_raw",
-		"/data/wh/":                           "/data/wh/_raw",
-		"gs://bucket?prefix=credreg/":         "gs://bucket?prefix=credreg%2F_raw%2F",
-		"gs://bucket/wh":                      "gs://bucket/wh/_raw",
-		"file:///tmp/wh?create_dir=true":      "file:///tmp/wh/_raw",
-		"gs://bucket?prefix=p&access_id=leak": "gs://bucket?prefix=p%2F_raw%2F",
-	}
-	for in, want := range cases {
-		if got := rawLocation(in); got != want {
-			t.Errorf("rawLocation(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // With --log-format json even the final error is one JSON record.
 func TestJSONErrors(t *testing.T) {
 	cmd := credregCmd(context.Background(), []string{"AZURE_CLIENT_ID=c"}, "run", "--tenant", tenantA, "--log-format", "json")
@@ -393,5 +377,59 @@ func TestRunRefusedExitStatus(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A warehouse or raw-zone URL may carry credentials (user info, a query
+// parameter): they reach neither the manifest nor the output, whether the
+// run publishes or the URL does not open.
+func TestLocationCredentialsStayOut(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	dir := t.TempDir()
+	wh := "file://user:" + secret + "@" + filepath.Join(dir, "wh")
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"warehouse with user info", []string{"--warehouse", wh}, exitOK},
+		{"raw zone with user info", []string{"--warehouse", filepath.Join(dir, "wh2"), "--raw", "file://u:" + secret + "@" + filepath.Join(dir, "raw")}, exitOK},
+		{"warehouse with a secret query", []string{"--warehouse", "file://" + filepath.Join(dir, "wh3") + "?token=" + secret}, exitUsage},
+		{"raw zone with a secret query", []string{"--warehouse", filepath.Join(dir, "wh4"), "--raw", "file://u:" + secret + "@" + filepath.Join(dir, "raw") + "?token=" + secret}, exitUsage},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"run", "--demo", "--demo-users", "50", "--progress", "none"}, c.args...)
+			out, err := credregCmd(context.Background(), nil, args...).CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			if code != c.want {
+				t.Fatalf("exit %v, want %d:\n%s", err, c.want, out)
+			}
+			if strings.Contains(string(out), secret) {
+				t.Errorf("the secret reached the output:\n%s", out)
+			}
+		})
+	}
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, ".json") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		n++
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the secret:\n%s", p, b)
+		}
+		if strings.Contains(p, "_manifests") && !strings.Contains(string(b), `"location":`) {
+			t.Errorf("%s records no raw location", p)
+		}
+		return nil
+	})
+	if n < 2 {
+		t.Errorf("%d JSON files written, want the two runs' manifests at least", n)
 	}
 }
