@@ -135,5 +135,10 @@
 // and, since the same bytes come back every time, must take the page as
 // persistently broken.
 //
+// Stats.EarlyRetries counts requests for a target that came again before
+// the Retry-After of its last 429 or 503 had passed, so a test can tell a
+// client that honours Retry-After from one that does not (real Graph
+// would throttle them; graphsim only counts them).
+//
 // Secrets (client secrets, tokens) never appear in logs or responses.
 package graphsim

@@ -194,6 +194,7 @@ func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 		}
 		tick := s.clocks[t.ID].tick(dayNumber(s.opts.Now()))
 		target := r.URL.RequestURI()
+		s.retryAfter.check(targetKey{t.ID, target}, arrived)
 		d := newDraw(s.opts.Seed, t.ID, target, s.occ.next(targetKey{t.ID, target}))
 		if s.opts.Intercept != nil && s.opts.Intercept(w, r, int(n)) {
 			return
@@ -207,15 +208,18 @@ func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 		case faultThrottle:
 			s.faultCounts[fault].Add(1)
 			s.writeThrottled(w, r, time.Second)
+			s.retryAfter.note(targetKey{t.ID, target}, arrived, w)
 			return
 		}
 		if wait, ok := s.limiter.admit(t.ID, arrived); !ok {
 			s.writeThrottled(w, r, wait)
+			s.retryAfter.note(targetKey{t.ID, target}, arrived, w)
 			return
 		}
 		if fault == faultUnavailable {
 			s.faultCounts[fault].Add(1)
 			s.writeUnavailable(w, r, d)
+			s.retryAfter.note(targetKey{t.ID, target}, arrived, w)
 			return
 		}
 		if rep.premium && t.NonPremium {

@@ -147,6 +147,10 @@ type Stats struct {
 	// that expired (by Options.Now) or that RevokeTokens revoked. The
 	// Unauthorized fault is counted in Faults instead.
 	RefusedTokens int64
+	// EarlyRetries counts requests for a target (path and query) that came
+	// again before the Retry-After of its last 429 or 503 had passed: a
+	// client that does not honour Retry-After. Real Graph throttles them.
+	EarlyRetries int64
 }
 
 // FaultCounts counts injected faults by kind.
@@ -176,6 +180,7 @@ type Server struct {
 
 	requests, tokenRequests, throttled, pages, emptyPages, defects atomic.Int64
 	lookups, refusedTokens                                         atomic.Int64
+	retryAfter                                                     retryAfterLog
 	faultCounts                                                    [numFaultKinds]atomic.Int64
 	seq                                                            atomic.Uint64 // request ids and token nonces
 	// revocations counts RevokeTokens calls; a token carries the count at
@@ -354,6 +359,7 @@ func (s *Server) Stats() Stats {
 		Defects:       s.defects.Load(),
 		Lookups:       s.lookups.Load(),
 		RefusedTokens: s.refusedTokens.Load(),
+		EarlyRetries:  s.retryAfter.early.Load(),
 		Faults: FaultCounts{
 			Throttle:     s.faultCounts[faultThrottle].Load(),
 			Unavailable:  s.faultCounts[faultUnavailable].Load(),
