@@ -134,12 +134,12 @@ func TestBucketLeaseRenewedThenTakenOver(t *testing.T) {
 	w := openTest(t, "mem://")
 	ctx := context.Background()
 	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-b"}
-	const timeout = 900 * time.Millisecond
+	const timeout = 1500 * time.Millisecond
 	first, err := w.Lease(ctx, key, LeaseOptions{RunID: "first", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * timeout)
+	time.Sleep(timeout * 3 / 2) // past the first expiry: only renewal keeps it
 	if _, err := w.Lease(ctx, key, LeaseOptions{RunID: "second", Timeout: timeout}); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("Lease of a renewed lease = %v, want ErrLeaseHeld", err)
 	}
