@@ -1,15 +1,18 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,13 +111,17 @@ func TestCrashRolledBack(t *testing.T) {
 	if err := os.Truncate(staged[0], 10); err != nil {
 		t.Fatal(err)
 	}
-	next, err := w.Begin(context.Background(), key, "run-next", WriterOptions{})
+	var logged bytes.Buffer
+	next, err := w.Begin(context.Background(), key, "run-next", WriterOptions{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	next.Abort()
 	if got := next.Recovered(); got != RolledBack {
 		t.Errorf("Recovered = %q, want %q", got, RolledBack)
+	}
+	if line := logged.String(); !strings.Contains(line, `recovery="rolled back"`) || !strings.Contains(line, "run_id=run-new") {
+		t.Errorf("the log says %q, want the roll back of run-new", line)
 	}
 	if got := sliceFiles(t, w); !maps.Equal(got, old) {
 		t.Errorf("after the roll back the warehouse holds\n%v\nwant the old slice\n%v", got, old)
