@@ -29,13 +29,6 @@ func manifestOf(runID string) func([]FileInfo) ([]byte, error) {
 	}
 }
 
-// sliceState is the content of a slice as readers see it: every table's
-// file and the manifest, by key, with their sha256.
-func sliceFiles(t *testing.T, w *Warehouse) map[string]string {
-	t.Helper()
-	return objects(t, w)
-}
-
 // wantSlice is what a run that published key leaves: its tables' files
 // and its manifest.
 func wantSlice(infos []FileInfo, key schemas.Key, manifest []byte) map[string]string {
@@ -60,7 +53,7 @@ func TestCrashAtEveryPublishStep(t *testing.T) {
 			ctx := context.Background()
 			oldInfos := commitWith(t, w, key, "run-old", 1, "")
 			old := wantSlice(oldInfos, key, must(manifestOf("run-old")(oldInfos)))
-			if got := sliceFiles(t, w); !maps.Equal(got, old) {
+			if got := objects(t, w); !maps.Equal(got, old) {
 				t.Fatalf("after the first run the warehouse holds %v, want %v", got, old)
 			}
 
@@ -80,7 +73,7 @@ func TestCrashAtEveryPublishStep(t *testing.T) {
 			default:
 				want, wantRec = fresh, RolledForward
 			}
-			if got := sliceFiles(t, w); !maps.Equal(got, want) {
+			if got := objects(t, w); !maps.Equal(got, want) {
 				t.Errorf("after the crash and the next Begin the warehouse holds\n%v\nwant\n%v", got, want)
 			}
 			if got := next.Recovered(); got != wantRec {
@@ -123,7 +116,7 @@ func TestCrashRolledBack(t *testing.T) {
 	if line := logged.String(); !strings.Contains(line, `recovery="rolled back"`) || !strings.Contains(line, "run_id=run-new") {
 		t.Errorf("the log says %q, want the roll back of run-new", line)
 	}
-	if got := sliceFiles(t, w); !maps.Equal(got, old) {
+	if got := objects(t, w); !maps.Equal(got, old) {
 		t.Errorf("after the roll back the warehouse holds\n%v\nwant the old slice\n%v", got, old)
 	}
 	if got := stagingFiles(t, dir); len(got) != 0 {
@@ -159,7 +152,7 @@ func TestSweepSparesIntent(t *testing.T) {
 		t.Fatal(err)
 	}
 	next.Abort()
-	if got, want := sliceFiles(t, w), wantSlice(newInfos, key, must(manifestOf("run-new")(newInfos))); !maps.Equal(got, want) {
+	if got, want := objects(t, w), wantSlice(newInfos, key, must(manifestOf("run-new")(newInfos))); !maps.Equal(got, want) {
 		t.Errorf("after the roll forward the warehouse holds\n%v\nwant\n%v", got, want)
 	}
 }
