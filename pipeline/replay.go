@@ -11,6 +11,7 @@ import (
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/internal/odata"
+	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/schemas"
 	"github.com/credreg/credreg/transform"
 )
@@ -156,10 +157,6 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	if cs.Users == 0 && !o.AllowEmpty {
 		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
 	}
-	files, err := sw.Commit(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
-	}
 	counts := Counts{RecordsIn: cs.RecordsIn, Users: cs.Users, Methods: cs.Methods, Rejected: cs.Rejected,
 		DuplicateIDs: cs.RejectsByReason[transform.ReasonDuplicateID], MovedBetweenShards: cs.MovedBetweenShards,
 		RejectsByReason: cs.RejectsByReason, UnknownMethods: cs.UnknownMethods, UnknownFields: cs.UnknownFields,
@@ -172,20 +169,18 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			}
 		}
 	}
-	m := &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
-		SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
-		Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
-		Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix}}
-	m.FinishedAt = time.Now().UTC()
-	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
-	data, err := m.JSON()
+	var m *Manifest
+	_, err = sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
+		m = &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
+			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
+			Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
+			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix}}
+		m.FinishedAt = time.Now().UTC()
+		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
+		return m.JSON()
+	})
 	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if err := o.Sink.WriteManifest(ctx, key, data); err != nil {
-		return nil, &ManifestError{Files: files, Err: err}
+		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	return m, nil
 }

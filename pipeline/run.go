@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/extract"
@@ -23,10 +21,12 @@ import (
 )
 
 // SliceWriter receives the batches of one (date, tenant) slice and then
-// either publishes them all at once or discards them.
+// either publishes them all at once, with the manifest that describes
+// them (made from the published files' sizes and checksums), or discards
+// them.
 type SliceWriter interface {
 	Write(ctx context.Context, table *schemas.Table, rec arrow.RecordBatch) error
-	Commit(ctx context.Context) ([]load.FileInfo, error)
+	CommitWith(ctx context.Context, manifest func([]load.FileInfo) ([]byte, error)) ([]load.FileInfo, error)
 	Abort()
 }
 
@@ -53,42 +53,14 @@ func (s ParquetSink) WriteManifest(ctx context.Context, key schemas.Key, m []byt
 
 func (s ParquetSink) String() string { return s.Warehouse.String() }
 
-// Previous is the tenant's latest published slice before the date: the
-// latest with a manifest (a slice without one is not complete).
+// Previous is the tenant's latest complete slice before the date.
 func (s ParquetSink) Previous(ctx context.Context, tenant string, before time.Time) (schemas.Key, bool, error) {
-	keys, err := s.Warehouse.Slices(ctx, schemas.UserRegistrationDetailsTable)
-	if err != nil {
-		return schemas.Key{}, false, err
-	}
-	for i := len(keys) - 1; i >= 0; i-- {
-		k := keys[i]
-		if k.Tenant != tenant || !k.Date.Before(before) {
-			continue
-		}
-		if _, err := s.Warehouse.ReadManifest(ctx, k); err == nil {
-			return k, true, nil
-		} else if !errors.Is(err, load.ErrNotFound) {
-			return schemas.Key{}, false, err
-		}
-	}
-	return schemas.Key{}, false, nil
+	return s.Warehouse.Previous(ctx, tenant, before)
 }
 
-// ReadUserIDs reads the user ids of a published slice.
+// ReadUserIDs reads the user ids of a slice.
 func (s ParquetSink) ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error) {
-	tab, err := s.Warehouse.ReadSlice(ctx, schemas.UserRegistrationDetailsTable, key)
-	if err != nil {
-		return nil, err
-	}
-	defer tab.Release()
-	var ids []string
-	for _, chunk := range tab.Column(tab.Schema().FieldIndices("user_id")[0]).Data().Chunks() {
-		col := chunk.(*array.String)
-		for i := range col.Len() {
-			ids = append(ids, col.Value(i))
-		}
-	}
-	return ids, nil
+	return s.Warehouse.ReadUserIDs(ctx, key)
 }
 
 // Source says where and how to read Graph.
@@ -305,8 +277,16 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
 	}
 
+	// The manifest is published with the files, last: a reader that sees
+	// it sees the complete slice, and a crash before it leaves a publish
+	// the next writer of the slice finishes or undoes.
 	publishStart := time.Now()
-	files, err := r.sw.Commit(ctx)
+	var m *Manifest
+	_, err = r.sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
+		m = r.manifest(StatusPublished, files)
+		m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
+		return m.JSON()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
@@ -314,19 +294,6 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if r.failed != nil {
 		r.failed.Abort()
 		r.failed = nil
-	}
-	// From here on the new data is out: the manifest that describes it
-	// must be written even if the run is being interrupted.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	m := r.manifest(StatusPublished, files)
-	m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
-	data, err := m.JSON()
-	if err != nil {
-		return nil, err
-	}
-	if err := o.Sink.WriteManifest(ctx, o.Key, data); err != nil {
-		return nil, &ManifestError{Files: files, Err: err}
 	}
 	warnDrift(r.log, cs)
 	r.progress(true)
@@ -401,25 +368,6 @@ func (r *tenantRun) secondPass(ctx context.Context) error {
 	return nil
 }
 
-// ManifestError: the slice was published but its manifest could not be
-// written. The files are out (a reader sees the new data), but nothing
-// marks the slice complete; rerun it.
-type ManifestError struct {
-	Files []load.FileInfo
-	Err   error
-}
-
-func (e *ManifestError) Error() string {
-	var names []string
-	for _, f := range e.Files {
-		names = append(names, f.Path)
-	}
-	return fmt.Sprintf("published %s, but writing the manifest failed: %v; the slice has no manifest describing it, rerun it",
-		strings.Join(names, ", "), e.Err)
-}
-
-func (e *ManifestError) Unwrap() error { return e.Err }
-
 // manifest describes the run so far.
 func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 	o := r.o
@@ -465,7 +413,7 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 	var files []load.FileInfo
 	if r.failed != nil {
 		var err error
-		if files, err = r.failed.Commit(ctx); err != nil {
+		if files, err = r.failed.CommitWith(ctx, nil); err != nil {
 			r.log.Warn("could not keep the rejected records of the failed run", "where", r.o.Failed.String(), "err", err)
 		}
 	}

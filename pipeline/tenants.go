@@ -92,7 +92,7 @@ type PartialError struct {
 
 func (e *PartialError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d tenants failed and published nothing:", len(e.Failed), e.Total)
+	fmt.Fprintf(&b, "%d of %d tenants failed:", len(e.Failed), e.Total)
 	for _, f := range e.Failed {
 		fmt.Fprintf(&b, "\n  %s: %v", f.Tenant.Label(), f.Err)
 	}
