@@ -304,8 +304,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		src.HTTPClient = sim.Client()
 		plan.tenants = tenants
 		log.Info("demo: simulated tenants started", "url", sim.URL(), "tenants", len(tenants), "users_each", o.DemoUsers)
-	} else if err := checkPastDate(ctx, wh, plan.day, time.Now(), plan.tenants, o.Force, log); err != nil {
-		return err
+	} else {
+		if err := checkPastDate(ctx, wh, plan.day, time.Now(), plan.tenants, o.Force, log); err != nil {
+			return err
+		}
+		warnMixedCase(ctx, wh, plan.tenants, log)
 	}
 
 	runID := pipeline.NewRunID(time.Now())

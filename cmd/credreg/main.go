@@ -161,11 +161,11 @@ Try it without a tenant:  credreg run --demo`,
 	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q for credreg (commands: run, simulate, schema)", args[0])
+			return usagef("unknown command %q for credreg (commands: run, simulate, schema, migrate)", args[0])
 		}
 		return nil
 	}
-	root.AddCommand(newRunCmd(d), newSimulateCmd(), newSchemaCmd())
+	root.AddCommand(newRunCmd(d), newSimulateCmd(), newSchemaCmd(), newMigrateCmd())
 	return root
 }
 
