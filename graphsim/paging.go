@@ -154,9 +154,10 @@ func (s *Server) pageMAC(b []byte) []byte {
 // record). empty reports a page left empty on purpose, defects how many
 // injected records it holds.
 type servedPage struct {
-	body    []byte
-	empty   bool
-	defects int
+	body     []byte
+	empty    bool
+	defects  int
+	withheld []string // ids of the user records Tenant.Withhold left out
 }
 
 // listed is one element of a listing: a user's record, or with defect > 0
@@ -193,6 +194,9 @@ func (s *Server) page(r *http.Request, rep *report, t *tenantData, tick int64) (
 	var records []listed
 	if !pg.empty {
 		records = w.take(q.top)
+		if rep == reports[0] {
+			records, pg.withheld = withhold(t, q.filter, tok.page, records)
+		}
 	}
 	pg.empty = pg.empty && w.more()
 	next := ""

@@ -165,18 +165,36 @@ func nonNil(s []string) []string {
 // pageContentType is what Graph sends with a collection page.
 const pageContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
-// reportHandler serves one report's listing, or with lookup its per-id
-// lookup. The order of checks is Graph's as far as it is observable:
-// bearer token, (Intercept), throttling, license, query. The injected 429
-// and 401 come before the limiter and take no slot.
-func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
+// requestKind is what a report request asks for.
+type requestKind int
+
+const (
+	kindListing   requestKind = iota // a page of the listing
+	kindLookup                       // one user by id
+	kindAggregate                    // usersRegisteredByFeature or usersRegisteredByMethod
+)
+
+// reportHandler serves one report's listing, per-id lookup or aggregates.
+// The order of checks is Graph's as far as it is observable: bearer
+// token, (Intercept), throttling, license, query. The injected 429 and
+// 401 come before the limiter and take no slot. All three kinds are the
+// same identity-and-access report requests to Graph's throttling, so
+// they share the limits, faults and churn clock.
+func (s *Server) reportHandler(rep *report, kind requestKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if kind == kindAggregate && !isAggregateFunction(r.PathValue("function")) {
+			s.notFound(w, r) // another name under authenticationMethods
+			return
+		}
 		// Graph counts a request when it arrives, not when a busy front
 		// end gets round to it.
 		arrived := time.Now()
 		n := s.requests.Add(1)
-		if lookup {
+		switch kind {
+		case kindLookup:
 			s.lookups.Add(1)
+		case kindAggregate:
+			s.aggregates.Add(1)
 		}
 		s.setRequestIDs(w, r)
 		if r.Method != http.MethodGet {
@@ -228,9 +246,12 @@ func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 			return
 		}
 		var pg servedPage
-		if lookup {
+		switch kind {
+		case kindLookup:
 			pg, err = s.lookup(r, rep, t, tick)
-		} else {
+		case kindAggregate:
+			pg, err = s.aggregate(r, t, tick)
+		default:
 			pg, err = s.page(r, rep, t, tick)
 		}
 		if err != nil {
@@ -241,7 +262,7 @@ func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 			s.writeGraphError(w, r, ge.status, ge.code, ge.message)
 			return
 		}
-		if !lookup {
+		if kind == kindListing {
 			if !sleepCtx(r.Context(), pageLatency(s.opts.Latency, d)) {
 				return // nobody left to read the page
 			}
@@ -250,6 +271,8 @@ func (s *Server) reportHandler(rep *report, lookup bool) http.Handler {
 				s.emptyPages.Add(1)
 			}
 			s.defects.Add(int64(pg.defects))
+			s.withheld.Add(int64(len(pg.withheld)))
+			s.withheldIDs.add(t.ID, pg.withheld)
 		}
 		w.Header().Set("Content-Type", pageContentType)
 		switch fault {

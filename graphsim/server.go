@@ -85,6 +85,16 @@ type Options struct {
 	// Churn makes every tenant's day change while it is read (see Churn).
 	// Default: no change, a listing is one frozen snapshot.
 	Churn Churn
+	// AggregateLag makes Graph's aggregates (usersRegisteredByFeature,
+	// usersRegisteredByMethod) count the users as they were this many
+	// churn ticks (the tenant's report requests, see Server.Tick) before
+	// the aggregate request's own tick, as an aggregate Microsoft
+	// recomputes now and then lags the per-user report. It never reaches
+	// back past the start of the day served: a lag larger than the day's
+	// ticks so far gives the day's state before its first change. 0 (or
+	// negative) counts the users as of the request; without Churn the
+	// data does not change within a day and the lag changes nothing.
+	AggregateLag int
 	// CertHosts are extra DNS names or IP addresses for the server
 	// certificate, for clients that reach the simulator by another name.
 	CertHosts []string
@@ -107,6 +117,9 @@ type Tenant struct {
 	// Defects are bad records served among the users, for testing what a
 	// client does with records that break the data contract (see Defect).
 	Defects []Defect
+	// Withhold leaves user records out of pages of the v1.0 listing,
+	// silently (see Withhold).
+	Withhold []Withhold
 }
 
 // Limits are the report throttling limits, counted in sliding windows.
@@ -143,6 +156,10 @@ type Stats struct {
 	EmptyPages    int64 // pages served empty on purpose (EmptyPageEvery)
 	Defects       int64 // injected bad records (Tenant.Defects) in the pages counted by Pages
 	Lookups       int64 // per-id lookup requests, whatever their outcome (also counted in Requests)
+	Aggregates    int64 // aggregate requests (usersRegisteredBy…), whatever their outcome (also counted in Requests)
+	// Withheld counts the user records Tenant.Withhold left out of the
+	// pages counted by Pages (a page served twice counts twice).
+	Withheld int64
 	// RefusedTokens counts report requests refused with 401 for a token
 	// that expired (by Options.Now) or that RevokeTokens revoked. The
 	// Unauthorized fault is counted in Faults instead.
@@ -179,7 +196,8 @@ type Server struct {
 	faults   Faults
 
 	requests, tokenRequests, throttled, pages, emptyPages, defects atomic.Int64
-	lookups, refusedTokens                                         atomic.Int64
+	lookups, refusedTokens, aggregates, withheld                   atomic.Int64
+	withheldIDs                                                    withheldLog
 	retryAfter                                                     retryAfterLog
 	faultCounts                                                    [numFaultKinds]atomic.Int64
 	seq                                                            atomic.Uint64 // request ids and token nonces
@@ -279,7 +297,11 @@ func withDefaults(o Options) (Options, error) {
 		if err := checkDefects(t); err != nil {
 			return o, err
 		}
+		if err := checkWithhold(t); err != nil {
+			return o, err
+		}
 		o.Tenants[i].Defects = slices.Clone(t.Defects)
+		o.Tenants[i].Withhold = slices.Clone(t.Withhold)
 	}
 	if o.ClientID == "" {
 		o.ClientID = DefaultClientID
@@ -300,6 +322,7 @@ func withDefaults(o Options) (Options, error) {
 		o.EmptyPageEvery = 2
 	}
 	o.Latency = max(o.Latency, 0)
+	o.AggregateLag = max(o.AggregateLag, 0)
 	if o.Churn.enabled() {
 		o.Churn = o.Churn.withDefaults()
 	} else {
@@ -336,6 +359,7 @@ func (s *Server) Tenants() []Tenant {
 	out := slices.Clone(s.opts.Tenants)
 	for i := range out {
 		out[i].Defects = slices.Clone(out[i].Defects)
+		out[i].Withhold = slices.Clone(out[i].Withhold)
 	}
 	return out
 }
@@ -358,6 +382,8 @@ func (s *Server) Stats() Stats {
 		EmptyPages:    s.emptyPages.Load(),
 		Defects:       s.defects.Load(),
 		Lookups:       s.lookups.Load(),
+		Aggregates:    s.aggregates.Load(),
+		Withheld:      s.withheld.Load(),
 		RefusedTokens: s.refusedTokens.Load(),
 		EarlyRetries:  s.retryAfter.early.Load(),
 		Faults: FaultCounts{
@@ -406,17 +432,27 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", s.handleToken)
 	for _, rep := range reports {
-		mux.Handle(rep.path, s.reportHandler(rep, false))
+		mux.Handle(rep.path, s.reportHandler(rep, kindListing))
 	}
-	// Only the v1.0 report has a per-id lookup; the beta report's
-	// {id} paths fall through to the 404 below.
-	mux.Handle(reports[0].path+"/{id}", s.reportHandler(reports[0], true))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeGraphError(w, r, http.StatusNotFound, "Request_ResourceNotFound",
-			fmt.Sprintf("Resource '%s' does not exist. graphsim serves %s and %s.",
-				r.URL.Path, reports[0].path, reports[1].path))
-	})
+	// Only the v1.0 report has a per-id lookup and aggregates; the beta
+	// report's {id} paths fall through to the 404 below.
+	mux.Handle(reports[0].path+"/{id}", s.reportHandler(reports[0], kindLookup))
+	mux.Handle(aggregatesPath+"{function}", s.reportHandler(reports[0], kindAggregate))
+	mux.HandleFunc("/", s.notFound)
 	return s.logRequests(mux)
+}
+
+// notFound answers a path graphsim does not serve.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeGraphError(w, r, http.StatusNotFound, "Request_ResourceNotFound",
+		fmt.Sprintf("Resource '%s' does not exist. graphsim serves %s and %s.",
+			r.URL.Path, reports[0].path, reports[1].path))
+}
+
+// Withheld returns the ids of the users whose records Tenant.Withhold has
+// left out of a page served so far, sorted; nil for none or an unknown tenant.
+func (s *Server) Withheld(tenant string) []string {
+	return s.withheldIDs.list(strings.ToLower(tenant))
 }
 
 // logRequests logs method, path and status of every request at debug level.
