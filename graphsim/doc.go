@@ -45,6 +45,27 @@
 //     a listing's bearer check, throttling, license check and faults, and
 //     counts in Stats.Lookups. Report paths are literals in graphsim, not
 //     schemas.Endpoint.Path, so a wrong path in the client fails against it.
+//   - Graph's own aggregates of the v1.0 report:
+//     GET /v1.0/reports/authenticationMethods/usersRegisteredByFeature(includedUserTypes='all',includedUserRoles='all')
+//     answers {"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.userRegistrationFeatureSummary",
+//     "totalUserCount":N,"userRegistrationFeatureCounts":[{"feature":"ssprRegistered","userCount":n},…],
+//     "userRoles":"all","userTypes":"all"}, the features ssprRegistered,
+//     ssprEnabled, ssprCapable, passwordlessCapable and mfaCapable in that
+//     order, each counting the users with that report flag;
+//     usersRegisteredByMethod(…) answers
+//     "…#microsoft.graph.userRegistrationMethodSummary" with
+//     "userRegistrationMethodCounts":[{"authenticationMethod":"alternateMobilePhone","userCount":n},…],
+//     the users whose methodsRegistered holds each value. Both parameters
+//     are required, single-quoted (or %27), includedUserTypes one of all,
+//     member, guest and includedUserRoles one of all, privilegedAdmin,
+//     admin, user; any other value, a missing, repeated or unknown
+//     parameter is 400 badRequest naming it. They are report requests like
+//     a page: bearer check, limits, license, faults, churn tick, counted
+//     in Stats.Requests and Stats.Aggregates. totalUserCount counts the
+//     users the per-user report holds at the request (Graph excludes
+//     blocked accounts; graphsim serves none, so both populations are the
+//     report's); injected defect records are not users and not counted.
+//     The beta report has no aggregates (the catch-all 404).
 //   - Data: users are a pure function of (Seed, tenant ID, UTC day), so the
 //     same inputs give byte-identical pages (the next links differ only in
 //     host:port). The population grows by 3 users per 10,000 of
@@ -90,6 +111,18 @@
 //     passwordless one, or registers for MFA); created users have no
 //     methods yet; a user is changed or deleted, never both. Users still
 //     returns the frozen day.
+//   - Aggregates: graphsim has no directory roles, so privilegedAdmin is
+//     a deterministic third of the admins (User.PrivilegedAdmin). The
+//     method summary lists every value graphsim can serve in
+//     methodsRegistered (its vocabulary, qrCodePin included), sorted by
+//     name, those no user has with userCount 0, so its shape never
+//     changes (Graph's documented example lists a fixed set too; which
+//     values real Graph lists is not documented). They are counted on
+//     Options.Now's day at the request's tick less Options.AggregateLag
+//     (never before the day's start): Microsoft recomputes them on its own
+//     schedule, unconfirmed, which the lag stands in for. Query options
+//     are ignored; parameter names and values are case-sensitive, and
+//     answers come without Options.Latency.
 //   - The lookup ignores query options and answers without
 //     Options.Latency. The beta report documents no lookup: its {id} paths
 //     get graphsim's catch-all 404 Request_ResourceNotFound (what Graph
@@ -134,6 +167,14 @@
 // tolerant split fails on the whole page ("ends inside the value array")
 // and, since the same bytes come back every time, must take the page as
 // persistently broken.
+//
+// Tenant.Withhold leaves user records out of one page of a v1.0 listing
+// (the unfiltered one, or the shard of one exact $filter) silently: the
+// page is well formed, its next link goes on as it would have, so a client
+// cannot tell; only a count it did not compute itself (the aggregates)
+// can. The same records are left out every time the page is served.
+// Stats.Withheld counts the records left out, Server.Withheld names the
+// users, so a test knows exactly what a client should have missed.
 //
 // Stats.EarlyRetries counts requests for a target that came again before
 // the Retry-After of its last 429 or 503 had passed, so a test can tell a
