@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
+	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -15,44 +17,58 @@ import (
 )
 
 // bucketLease creates the slice's lease object if it is absent. A stale
-// one (its expiry passed: its holder stopped renewing) is deleted and the
-// creation tried again.
+// one (its expiry passed: its holder stopped renewing) is taken over.
 //
-// Renewal rewrites the object after checking that it still holds this
-// lease's token. That is a read then a write, not one conditional write:
-// two writers could both see a stale lease, and the second's delete could
-// remove the first's fresh one. Both windows last milliseconds and open
+// On gs:// every step is one conditional request (see lease_gcs.go):
+// creation only if absent, takeover by replacing the stale object only
+// while it is the generation read, renewal only while the object is the
+// generation this lease last wrote, release by deleting only that
+// generation. Of two writers taking over one stale lease exactly one
+// wins, a lease renewed in time cannot be taken over, and a holder that
+// was taken over learns it at its next renewal.
+//
+// Other buckets (mem://, which is one process anyway, and any other
+// driver) have no generations: a takeover deletes the stale object and
+// creates it again, and renewal checks that the object still holds this
+// lease's token, then rewrites it. Those are a read then a write: two
+// writers could both see a stale lease, and the second's delete could
+// remove the first's fresh one. The window lasts milliseconds and opens
 // only after a holder failed to renew for the whole timeout; the renewal
 // that notices another token marks the lease lost, and Commit then
-// refuses to publish. (A generation precondition on gs:// would close the
-// window; it is not done yet.)
+// refuses to publish.
 func (w *Warehouse) bucketLease(ctx context.Context, key schemas.Key, h LeaseHolder, opts LeaseOptions) (*Lease, error) {
-	k := w.prefix + leaseDir + "/" + leaseName(key) + ".json"
+	obj := leaseObject{bucket: w.bucket, key: w.prefix + leaseDir + "/" + leaseName(key) + ".json", exact: hasGenerations(w.bucket)}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultLeaseTimeout
 	}
 	deadline := time.Now().Add(opts.Wait)
+	var gen int64
+acquire:
 	for {
 		h.Expires = time.Now().Add(timeout).UTC()
-		data, _ := json.Marshal(h)
-		err := w.bucket.WriteAll(ctx, k, data, &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+		var err error
+		gen, err = obj.create(ctx, h)
 		if err == nil {
 			break
 		}
 		if gcerrors.Code(err) != gcerrors.FailedPrecondition {
-			return nil, blobError("create lease", k, err)
+			return nil, blobError("create lease", obj.key, err)
 		}
-		cur, err := w.readBucketHolder(ctx, k)
+		cur, curGen, err := obj.read(ctx)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue // released meanwhile
 		case err == nil && time.Now().After(cur.Expires):
 			// Stale: its holder is gone. Take it over.
-			if err := w.bucket.Delete(ctx, k); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-				return nil, blobError("take over stale lease", k, err)
+			gen, err = obj.takeOver(ctx, h, curGen)
+			if err == nil {
+				break acquire
 			}
-			continue
+			if !moved(err) {
+				return nil, blobError("take over stale lease", obj.key, err)
+			}
+			continue // another writer took it over, or its holder woke up
 		}
 		err = waitOrGiveUp(ctx, key, deadline, pollEvery(opts.Wait), func() error {
 			return &LeaseHeldError{Slice: key, Holder: cur}
@@ -61,7 +77,7 @@ func (w *Warehouse) bucketLease(ctx context.Context, key schemas.Key, h LeaseHol
 			return nil, err
 		}
 	}
-	r := &renewer{w: w, objKey: k, holder: h, every: timeout / 3, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &renewer{obj: obj, holder: h, gen: gen, every: timeout / 3, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return &Lease{
 		key:     key,
@@ -72,23 +88,91 @@ func (w *Warehouse) bucketLease(ctx context.Context, key schemas.Key, h LeaseHol
 	}, nil
 }
 
-func (w *Warehouse) readBucketHolder(ctx context.Context, k string) (LeaseHolder, error) {
+// moved reports an error of a conditional request whose object is no
+// longer the generation it named: rewritten (412) or deleted (404).
+func moved(err error) bool {
+	c := gcerrors.Code(err)
+	return c == gcerrors.FailedPrecondition || c == gcerrors.NotFound
+}
+
+// leaseObject is a slice's lease object. When exact (gs://), each write
+// and delete applies only to the generation it names; otherwise the
+// generations are 0 and writes and deletes are unconditional.
+type leaseObject struct {
+	bucket *blob.Bucket
+	key    string
+	exact  bool
+}
+
+// read returns the holder the lease names and the generation read.
+func (o leaseObject) read(ctx context.Context) (LeaseHolder, int64, error) {
 	var h LeaseHolder
-	data, err := w.bucket.ReadAll(ctx, k)
+	r, err := o.bucket.NewReader(ctx, o.key, nil)
 	if err != nil {
-		return h, blobError("read lease", k, err)
+		return h, 0, blobError("read lease", o.key, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return h, 0, blobError("read lease", o.key, err)
 	}
 	if err := json.Unmarshal(data, &h); err != nil {
-		return h, fmt.Errorf("load: read lease %s: %w", k, err)
+		return h, 0, fmt.Errorf("load: read lease %s: %w", o.key, err)
 	}
-	return h, nil
+	return h, readGeneration(r), nil
+}
+
+// create writes the lease only if it is absent; a FailedPrecondition
+// error if it is there.
+func (o leaseObject) create(ctx context.Context, h LeaseHolder) (int64, error) {
+	return o.write(ctx, h, 0, true)
+}
+
+// takeOver replaces a stale lease read at generation gen. When exact, the
+// replace applies only if the lease is still that generation; otherwise
+// the stale object is deleted and created again.
+func (o leaseObject) takeOver(ctx context.Context, h LeaseHolder, gen int64) (int64, error) {
+	if o.exact {
+		return o.write(ctx, h, gen, false)
+	}
+	if err := o.bucket.Delete(ctx, o.key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return 0, err
+	}
+	return o.create(ctx, h)
+}
+
+// write writes h, only if absent when ifAbsent, or when exact only while
+// the lease is generation gen, and returns the generation written.
+func (o leaseObject) write(ctx context.Context, h LeaseHolder, gen int64, ifAbsent bool) (int64, error) {
+	data, _ := json.Marshal(h)
+	opts := &blob.WriterOptions{ContentType: "application/json", IfNotExist: ifAbsent}
+	var written *storage.Writer
+	if o.exact {
+		opts.BeforeWrite = writeIfGeneration(gen, &written)
+	}
+	if err := o.bucket.WriteAll(ctx, o.key, data, opts); err != nil {
+		return 0, err
+	}
+	if written == nil {
+		return 0, nil
+	}
+	return written.Attrs().Generation, nil
+}
+
+// remove deletes the lease; when exact, only if it is generation gen.
+func (o leaseObject) remove(ctx context.Context, gen int64) error {
+	var opts *blob.DeleteOptions
+	if o.exact {
+		opts = &blob.DeleteOptions{BeforeDelete: deleteIfGeneration(gen)}
+	}
+	return o.bucket.DeleteWithOptions(ctx, o.key, opts)
 }
 
 // renewer keeps a bucket lease fresh until released.
 type renewer struct {
-	w       *Warehouse
-	objKey  string
+	obj     leaseObject
 	holder  LeaseHolder
+	gen     int64 // of the lease last written; only run, then release, use it
 	every   time.Duration
 	timeout time.Duration
 
@@ -120,22 +204,55 @@ func (r *renewer) run() {
 }
 
 // renew rewrites the lease with a later expiry if it is still ours. A
-// transient failure to write is not a loss: the next tick tries again, and
-// the lease holds until its expiry.
+// transient failure is not a loss: the next tick tries again, and the
+// lease holds until its expiry. Each try gets one period: one that takes
+// longer is as good as failed, and must not keep Release waiting.
 func (r *renewer) renew() error {
-	ctx := context.Background()
-	cur, err := r.w.readBucketHolder(ctx, r.objKey)
-	if err == nil && cur.Token != r.holder.Token {
-		return fmt.Errorf("load: the lease %s was taken over by run %q (host %s, pid %d) after it went stale", r.objKey, cur.RunID, cur.Host, cur.PID)
-	}
-	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("load: the lease %s was removed while held", r.objKey)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.every)
+	defer cancel()
 	h := r.holder
 	h.Expires = time.Now().Add(r.timeout).UTC()
-	data, _ := json.Marshal(h)
-	_ = r.w.bucket.WriteAll(ctx, r.objKey, data, &blob.WriterOptions{ContentType: "application/json"})
-	return nil
+	if !r.obj.exact {
+		cur, _, err := r.obj.read(ctx)
+		if err == nil && cur.Token != r.holder.Token {
+			return r.takenOver(cur)
+		}
+		if errors.Is(err, ErrNotFound) {
+			return r.removed()
+		}
+		_, _ = r.obj.write(ctx, h, 0, false)
+		return nil
+	}
+	gen, err := r.obj.write(ctx, h, r.gen, false)
+	if err == nil {
+		r.gen = gen
+		return nil
+	}
+	if !moved(err) {
+		return nil
+	}
+	// The lease is no longer the generation we wrote: see who moved it.
+	cur, curGen, err := r.obj.read(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return r.removed()
+	case err != nil:
+		return nil
+	case cur.Token == r.holder.Token:
+		// Ours: a write whose answer was lost, then retried, landed as
+		// another generation. Only this lease writes its token.
+		r.gen = curGen
+		return nil
+	}
+	return r.takenOver(cur)
+}
+
+func (r *renewer) takenOver(cur LeaseHolder) error {
+	return fmt.Errorf("load: the lease %s was taken over by run %q (host %s, pid %d) after it went stale", r.obj.key, cur.RunID, cur.Host, cur.PID)
+}
+
+func (r *renewer) removed() error {
+	return fmt.Errorf("load: the lease %s was removed while held", r.obj.key)
 }
 
 func (r *renewer) lostErr() error {
@@ -155,12 +272,18 @@ func (r *renewer) halt() {
 func (r *renewer) release() error {
 	r.halt()
 	ctx := context.Background()
-	cur, err := r.w.readBucketHolder(ctx, r.objKey)
+	if r.obj.exact {
+		if err := r.obj.remove(ctx, r.gen); err != nil && !moved(err) {
+			return blobError("release lease", r.obj.key, err)
+		}
+		return nil // deleted, or gone or taken over: nothing of ours to remove
+	}
+	cur, _, err := r.obj.read(ctx)
 	if err != nil || cur.Token != r.holder.Token {
 		return nil // gone or taken over: nothing of ours to remove
 	}
-	if err := r.w.bucket.Delete(ctx, r.objKey); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return blobError("release lease", r.objKey, err)
+	if err := r.obj.remove(ctx, 0); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return blobError("release lease", r.obj.key, err)
 	}
 	return nil
 }

@@ -1,0 +1,379 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"gocloud.dev/blob/gcsblob"
+	"gocloud.dev/gcerrors"
+	"google.golang.org/api/option"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// The gs:// lease is tested against fake-gcs-server, run in this process
+// with no listener. It keeps object generations and checks
+// ifGenerationMatch (0 meaning "absent") on every upload, atomically
+// under its lock, as GCS does. On deletes it ignores ifGenerationMatch but
+// honours the generation named, which is what makes the lease's deletes
+// conditional there (see deleteIfGeneration); TestGCSPreconditions checks
+// both before the lease tests rely on them.
+
+const gcsTestBucket = "credreg-test"
+
+// fakeGCS starts fake-gcs-server with one empty bucket.
+func fakeGCS(t *testing.T) *fakestorage.Server {
+	t.Helper()
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", NoListener: true, Writer: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: gcsTestBucket})
+	return srv
+}
+
+// openGCS opens a warehouse on the fake server's bucket as another process
+// would, with a storage client of its own; hook, if not nil, sees each of
+// its requests and may hold it.
+func openGCS(t *testing.T, srv *fakestorage.Server, hook func(*http.Request, http.RoundTripper) (*http.Response, error)) *Warehouse {
+	t.Helper()
+	rt := srv.HTTPClient().Transport
+	if hook != nil {
+		next := rt
+		rt = roundTripFunc(func(r *http.Request) (*http.Response, error) { return hook(r, next) })
+	}
+	c, err := storage.NewClient(context.Background(), option.WithHTTPClient(&http.Client{Transport: rt}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := gcsblob.OpenBucket(context.Background(), nil, gcsTestBucket, &gcsblob.Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.Close()
+		_ = c.Close()
+	})
+	return &Warehouse{bucket: b, location: "gs://" + gcsTestBucket}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// gate holds requests while shut.
+type gate struct {
+	mu   sync.Mutex
+	shut chan struct{} // nil while open
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut == nil {
+		g.shut = make(chan struct{})
+	}
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut != nil {
+		close(g.shut)
+		g.shut = nil
+	}
+}
+
+// pass waits until the gate is open, or r's context is done.
+func (g *gate) pass(r *http.Request) error {
+	g.mu.Lock()
+	shut := g.shut
+	g.mu.Unlock()
+	if shut == nil {
+		return nil
+	}
+	select {
+	case <-shut:
+		return nil
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+}
+
+func isUpload(r *http.Request) bool { return r.Method == http.MethodPost || r.Method == http.MethodPut }
+
+// gcsLease reads the lease object of key as the server holds it.
+func gcsLease(t *testing.T, srv *fakestorage.Server, key schemas.Key) (LeaseHolder, int64) {
+	t.Helper()
+	obj, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json")
+	if err != nil {
+		t.Fatalf("lease object: %v", err)
+	}
+	var h LeaseHolder
+	if err := json.Unmarshal(obj.Content, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h, obj.Generation
+}
+
+// waitUntil polls cond for up to 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !eventually(cond) {
+		t.Fatalf("waited 10s for %s", what)
+	}
+}
+
+// eventually polls cond for up to 10s and reports whether it came true.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// waitStale holds every upload of the holder's client, so that it cannot
+// renew, until its lease's expiry has passed.
+func waitStale(t *testing.T, srv *fakestorage.Server, key schemas.Key, renewals *gate) int64 {
+	t.Helper()
+	renewals.close()
+	var gen int64
+	waitUntil(t, "the lease to go stale", func() bool {
+		var h LeaseHolder
+		h, gen = gcsLease(t, srv, key)
+		return time.Now().After(h.Expires.Add(10 * time.Millisecond))
+	})
+	return gen
+}
+
+// The fake honours what the lease relies on: creation only if absent,
+// a write only under the generation named, and a delete of a generation
+// that is no longer the live one refused.
+func TestGCSPreconditions(t *testing.T) {
+	srv := fakeGCS(t)
+	w := openGCS(t, srv, nil)
+	if !hasGenerations(w.bucket) || hasGenerations(openTest(t, "mem://").bucket) {
+		t.Fatal("hasGenerations must be true on gcsblob and false on mem://")
+	}
+	ctx := context.Background()
+	obj := leaseObject{bucket: w.bucket, key: leaseDir + "/probe.json", exact: true}
+	g1, err := obj.create(ctx, LeaseHolder{RunID: "one"})
+	if err != nil || g1 == 0 {
+		t.Fatalf("create = %d, %v; want a generation", g1, err)
+	}
+	if _, err := obj.create(ctx, LeaseHolder{RunID: "two"}); gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		t.Fatalf("create of a present object = %v, want FailedPrecondition", err)
+	}
+	if h, g, err := obj.read(ctx); err != nil || g != g1 || h.RunID != "one" {
+		t.Fatalf("read = %+v, %d, %v; want one at generation %d", h, g, err, g1)
+	}
+	g2, err := obj.write(ctx, LeaseHolder{RunID: "two"}, g1, false)
+	if err != nil || g2 == g1 || g2 == 0 {
+		t.Fatalf("write under the live generation = %d, %v; want a new generation", g2, err)
+	}
+	if _, err := obj.write(ctx, LeaseHolder{RunID: "three"}, g1, false); gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		t.Fatalf("write under a past generation = %v, want FailedPrecondition", err)
+	}
+	if err := obj.remove(ctx, g1); !moved(err) {
+		t.Fatalf("delete of a past generation = %v, want it refused", err)
+	}
+	if h, g, err := obj.read(ctx); err != nil || g != g2 || h.RunID != "two" {
+		t.Fatalf("after the refused writes read = %+v, %d, %v; want two at generation %d", h, g, err, g2)
+	}
+	if err := obj.remove(ctx, g2); err != nil {
+		t.Fatalf("delete of the live generation: %v", err)
+	}
+	if _, _, err := obj.read(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after delete = %v, want ErrNotFound", err)
+	}
+}
+
+// Two writers that both read one stale lease, then both take it over:
+// exactly one wins, and the other is told who holds it.
+func TestGCSLeaseTakeoverRace(t *testing.T) {
+	srv := fakeGCS(t)
+	ctx := context.Background()
+	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-g"}
+	stale := leaseObject{bucket: openGCS(t, srv, nil).bucket, key: leaseDir + "/" + leaseName(key) + ".json", exact: true}
+	if _, err := stale.create(ctx, LeaseHolder{RunID: "gone", Token: "gone", Expires: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	// Each writer's first read of the lease waits for the other's, so
+	// that both decide to take over the same stale generation.
+	const writers = 2
+	var mu sync.Mutex
+	reads := 0
+	bothRead := make(chan struct{})
+	barrier := func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, leaseDir) {
+			resp, err := next.RoundTrip(r)
+			mu.Lock()
+			if reads++; reads == writers {
+				close(bothRead)
+			}
+			mu.Unlock()
+			select {
+			case <-bothRead:
+			case <-time.After(10 * time.Second):
+			}
+			return resp, err
+		}
+		return next.RoundTrip(r)
+	}
+	leases := make([]*Lease, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		w := openGCS(t, srv, barrier)
+		wg.Go(func() {
+			leases[i], errs[i] = w.Lease(ctx, key, LeaseOptions{RunID: "run-" + string(rune('a'+i)), Timeout: time.Minute})
+		})
+	}
+	wg.Wait()
+	select {
+	case <-bothRead:
+	default:
+		t.Fatal("the writers did not both read the stale lease before taking it over")
+	}
+	var winner *Lease
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner != nil {
+				t.Fatalf("both writers took over the stale lease: %+v and %+v", winner.Holder(), leases[i].Holder())
+			}
+			winner = leases[i]
+		case !errors.Is(err, ErrLeaseHeld):
+			t.Fatalf("writer %d: %v, want the lease or ErrLeaseHeld", i, err)
+		}
+	}
+	if winner == nil {
+		t.Fatalf("neither writer took over the stale lease: %v", errs)
+	}
+	if h, _ := gcsLease(t, srv, key); h.Token != winner.Holder().Token {
+		t.Errorf("lease object names %+v, want the winner %+v", h, winner.Holder())
+	}
+	if err := winner.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err == nil {
+		t.Error("Release left the lease object")
+	}
+}
+
+// A writer that read a lease as stale cannot take it over once its
+// holder renewed it: the renewal moved the generation it read.
+func TestGCSLeaseRenewedCannotBeStolen(t *testing.T) {
+	srv := fakeGCS(t)
+	ctx := context.Background()
+	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-r"}
+	var renewals gate
+	holderW := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if isUpload(r) {
+			if err := renewals.pass(r); err != nil {
+				return nil, err
+			}
+		}
+		return next.RoundTrip(r)
+	})
+	holder, err := holderW.Lease(ctx, key, LeaseOptions{RunID: "holder", Timeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	staleGen := waitStale(t, srv, key, &renewals)
+
+	// The thief reads the stale lease; before it acts, the holder renews.
+	thiefRead := make(chan struct{})
+	renewed := false
+	var once sync.Once
+	thiefW := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		if r.Method == http.MethodGet {
+			once.Do(func() {
+				renewals.open()
+				renewed = eventually(func() bool {
+					obj, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json")
+					return err == nil && obj.Generation != staleGen
+				})
+				close(thiefRead)
+			})
+		}
+		return resp, err
+	})
+	_, err = thiefW.Lease(ctx, key, LeaseOptions{RunID: "thief", Timeout: 1500 * time.Millisecond})
+	select {
+	case <-thiefRead:
+	default:
+		t.Fatal("the thief never read the stale lease")
+	}
+	if !renewed {
+		t.Fatal("the holder did not renew within 10s once let through")
+	}
+	if !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("the thief's Lease = %v, want ErrLeaseHeld", err)
+	}
+	if h, _ := gcsLease(t, srv, key); h.Token != holder.Holder().Token {
+		t.Errorf("lease object names %+v, want the holder", h)
+	}
+	if err := holder.check(); err != nil {
+		t.Errorf("the holder lost its renewed lease: %v", err)
+	}
+}
+
+// A holder that could not renew in time, and whose lease was taken over,
+// learns it at its next renewal, which leaves the new holder's lease
+// alone; so does its Release.
+func TestGCSLeaseLostAtRenewal(t *testing.T) {
+	srv := fakeGCS(t)
+	ctx := context.Background()
+	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-t"}
+	var renewals gate
+	firstW := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if isUpload(r) {
+			if err := renewals.pass(r); err != nil {
+				return nil, err
+			}
+		}
+		return next.RoundTrip(r)
+	})
+	first, err := firstW.Lease(ctx, key, LeaseOptions{RunID: "first", Timeout: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Release()
+	waitStale(t, srv, key, &renewals)
+	second, err := openGCS(t, srv, nil).Lease(ctx, key, LeaseOptions{RunID: "second", Timeout: time.Minute})
+	if err != nil {
+		t.Fatalf("Lease of a stale lease: %v", err)
+	}
+	defer second.Release()
+	renewals.open()
+	waitUntil(t, "the first holder to learn it lost the lease", func() bool { return first.check() != nil })
+	if err := first.check(); !strings.Contains(err.Error(), `"second"`) {
+		t.Errorf("check = %v, want the lease reported taken over by second", err)
+	}
+	if h, _ := gcsLease(t, srv, key); h.Token != second.Holder().Token {
+		t.Errorf("after the first holder's renewal the lease names %+v, want second", h)
+	}
+	if err := first.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := gcsLease(t, srv, key); h.Token != second.Holder().Token {
+		t.Errorf("after the first holder's Release the lease names %+v, want second", h)
+	}
+}
