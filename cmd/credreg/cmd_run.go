@@ -321,8 +321,8 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 
 	// The lease of each slice is taken as its tenant starts, before any
 	// request; AfterStep is nil but in the kill test.
-	sink := pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
-		AfterStep: o.afterStep}}
+	sink := o.hooked(pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
+		AfterStep: o.afterStep}})
 	bars := newTenantBars(ui)
 	res := pipeline.Run(ctx, pipeline.RunOptions{
 		Tenant: pipeline.Options{
@@ -356,29 +356,6 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
-
-// progress returns the Progress callback of a run: show, then the
-// afterStep hook, told "page N" after the Nth page of a tenant landed
-// (its rows go on into the staged Parquet files) and "tenant done"
-// once the tenant's slice and manifest are out.
-func (o *runOptions) progress(show func(pipeline.Progress)) func(pipeline.Progress) {
-	if o.afterStep == nil {
-		return show
-	}
-	return func(p pipeline.Progress) {
-		show(p)
-		if p.Done {
-			o.afterStep(pointTenantDone)
-			return
-		}
-		o.afterStep(pagePoint(p.Pages))
-	}
-}
-
-// Points of a run for deps.afterStep, besides load's publish steps.
-const pointTenantDone = "tenant done"
-
-func pagePoint(n int64) string { return fmt.Sprintf("page %d", n) }
 
 // parseRate reads N/window, e.g. 5/10s.
 func parseRate(flag, s string) (int, time.Duration, error) {

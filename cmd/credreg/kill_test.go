@@ -22,14 +22,17 @@ const (
 	killPageSize = "20"
 )
 
-// killPoints are where a run is killed: after pages of the listing (rows
-// on their way into the staged Parquet files), after every publish step
+// killPoints are where a run is killed: after pages of the listing, after
+// batches written into the staged Parquet files, after every publish step
 // load reports, and once the tenant is done.
 func killPoints() []string {
 	var out []string
 	for _, n := range []int64{1, 2, 3, 5, 8, 11, 14} {
 		out = append(out, pagePoint(n))
 	}
+	// The batches of the three tables go into the staged files once the
+	// listing is read: a kill between them stops a Parquet file halfway.
+	out = append(out, batchPoint(1), batchPoint(2))
 	out = append(out, load.PublishSteps()...)
 	return append(out, pointTenantDone)
 }
