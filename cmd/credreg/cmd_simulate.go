@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +33,8 @@ type simulateOptions struct {
 	DamageAfter    int
 	Churn          graphsim.Churn
 	RevokeEvery    time.Duration
+	AggregateLag   int
+	WithholdPages  []string
 	Faults         graphsim.Faults
 	logOptions
 }
@@ -62,6 +66,8 @@ func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.Churn.Deleted, "churn-deleted", 0, "share of users deleted while a tenant is read")
 	f.IntVar(&o.Churn.Requests, "churn-requests", 40, "spread the changes over this many report requests of each tenant's day")
 	f.DurationVar(&o.RevokeEvery, "revoke-tokens-every", 0, "revoke every access token issued so far at this interval, as an admin or a CAE event would (0: never)")
+	f.IntVar(&o.AggregateLag, "aggregate-lag", 0, "Graph's aggregates (usersRegisteredByFeature/ByMethod) count the users as they were this many report requests earlier, as a periodically recomputed aggregate lags; only matters with --churn-*")
+	f.StringArrayVar(&o.WithholdPages, "withhold-page", nil, "silently leave the user records of one page of a v1.0 listing out, next link intact: FILTER@PAGE (all of page PAGE of the listing with that exact $filter; empty FILTER for the unfiltered listing) or FILTER@PAGE:N (its first N records); repeatable")
 	f.Float64Var(&o.Faults.Throttle, "fault-429", 0, "probability of an extra 429 per report request")
 	f.Float64Var(&o.Faults.Unavailable, "fault-503", 0, "probability of a 503")
 	f.Float64Var(&o.Faults.Reset, "fault-reset", 0, "probability of a connection reset mid-body")
@@ -84,7 +90,10 @@ Its users are generated from (seed, tenant, day) and evolve day by day; with
 --churn-* they also change while a tenant is being read, so shards on a
 boolean can miss a user or list one twice. --damage serves pages broken the
 way real truncation breaks them; --revoke-tokens-every revokes tokens before
-they expire.`,
+they expire. It also serves Graph's own aggregates of the v1.0 report
+(usersRegisteredByFeature, usersRegisteredByMethod), lagging by
+--aggregate-lag requests; --withhold-page drops records of a page silently,
+the loss only a check against those aggregates can see.`,
 		Example: `  credreg simulate --ca-out ca.pem &
   SSL_CERT_FILE=ca.pem AZURE_AUTHORITY_HOST=https://127.0.0.1:8443 \
     AZURE_CLIENT_ID=` + graphsim.DefaultClientID + ` AZURE_CLIENT_SECRET=` + graphsim.DefaultClientSecret + ` \
@@ -155,9 +164,20 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		}
 		defects = append(defects, graphsim.Defect{After: o.DamageAfter, Kind: kind})
 	}
+	if o.AggregateLag < 0 {
+		return usagef("--aggregate-lag %d: want 0 or more report requests", o.AggregateLag)
+	}
+	var withhold []graphsim.Withhold
+	for _, v := range o.WithholdPages {
+		w, err := parseWithholdPage(v)
+		if err != nil {
+			return err
+		}
+		withhold = append(withhold, w)
+	}
 	tenants := make([]graphsim.Tenant, len(o.Tenants))
 	for i, id := range o.Tenants {
-		tenants[i] = graphsim.Tenant{ID: id, Users: o.Users, UsersOn: anchor, Defects: defects}
+		tenants[i] = graphsim.Tenant{ID: id, Users: o.Users, UsersOn: anchor, Defects: defects, Withhold: withhold}
 	}
 	secret := envOr("CREDREG_SIM_CLIENT_SECRET", graphsim.DefaultClientSecret)
 	log := newUI(logOptions{LogFormat: o.LogFormat, LogLevel: o.LogLevel, Progress: "none"}, stderr).logger
@@ -165,6 +185,7 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		Addr: o.Addr, Seed: o.Seed, Tenants: tenants, ClientID: o.ClientID, ClientSecret: secret,
 		Now: now, TokenLifetime: o.TokenLifetime, Limits: graphsim.Limits{Disabled: o.NoThrottle},
 		EmptyPageEvery: o.EmptyPageEvery, Latency: o.Latency, Faults: o.Faults, Churn: o.Churn, Logger: log,
+		AggregateLag: o.AggregateLag,
 	})
 	if err != nil {
 		return err
@@ -196,8 +217,34 @@ Stop with Ctrl-C.
 	}
 	<-ctx.Done()
 	st := sim.Stats()
-	log.Info("graphsim stopped", "requests", st.Requests, "throttled", st.Throttled, "token_requests", st.TokenRequests)
+	log.Info("graphsim stopped", "requests", st.Requests, "throttled", st.Throttled, "token_requests", st.TokenRequests,
+		"aggregates", st.Aggregates, "withheld", st.Withheld)
 	return nil
+}
+
+// parseWithholdPage reads a --withhold-page value, FILTER@PAGE or
+// FILTER@PAGE:N. The last @ splits, as a filter may hold one (a UPN).
+func parseWithholdPage(v string) (graphsim.Withhold, error) {
+	bad := func() (graphsim.Withhold, error) {
+		return graphsim.Withhold{}, usagef("--withhold-page %q: want FILTER@PAGE or FILTER@PAGE:N, PAGE 1 or more, N 1 or more "+
+			"(e.g. 'isMfaRegistered eq true@2', or '@3:10' for the unfiltered listing)", v)
+	}
+	i := strings.LastIndex(v, "@")
+	if i < 0 {
+		return bad()
+	}
+	w := graphsim.Withhold{Filter: v[:i]}
+	page, records, hasN := strings.Cut(v[i+1:], ":")
+	var err error
+	if w.Page, err = strconv.Atoi(page); err != nil || w.Page < 1 {
+		return bad()
+	}
+	if hasN {
+		if w.Records, err = strconv.Atoi(records); err != nil || w.Records < 1 {
+			return bad()
+		}
+	}
+	return w, nil
 }
 
 // revokeEvery revokes the simulator's tokens every interval until ctx ends.
