@@ -27,9 +27,15 @@ var ErrNotWritable = errors.New("not writable")
 //     deletes it: replacing an object, as a rerun does, needs both rights
 //     on GCS. Readers and Hive-style tools skip _staging.
 //
+// Then it proves that Begin can take a slice's lease: on a local
+// warehouse it creates _leases if missing and creates and removes a file
+// in it; on other buckets it writes and deletes a tiny object under
+// <w>/_leases/. A Sub takes no lease, so its check skips this.
+//
 // It leaves no file behind, except when it cannot remove its own probe,
 // which it then reports. A probe left by a killed process sits in
-// _staging, where a local Begin sweeps it once stale.
+// _staging, where a local Begin sweeps it once stale, or in _leases,
+// where its name (not a slice's) makes it no lease.
 //
 // The error is one line naming the warehouse (as String shows it), the
 // step that failed and the cause, and wraps ErrNotWritable and the cause
@@ -41,9 +47,15 @@ func (w *Warehouse) CheckWritable(ctx context.Context) error {
 	}
 	name := "checkwritable-" + randomHex() + ".tmp"
 	if w.root != "" {
-		return w.checkFolderWritable(name)
+		if err := w.checkFolderWritable(name); err != nil || w.shared {
+			return err
+		}
+		return w.checkFolderLeases(name)
 	}
-	return w.checkBucketWritable(ctx, w.prefix+stagingDir+"/"+name)
+	if err := w.checkBucketWritable(ctx, stagingDir, name); err != nil || w.shared {
+		return err
+	}
+	return w.checkBucketWritable(ctx, leaseDir, name)
 }
 
 func (w *Warehouse) checkFolderWritable(name string) error {
@@ -81,13 +93,35 @@ func (w *Warehouse) checkFolderWritable(name string) error {
 	return nil
 }
 
-func (w *Warehouse) checkBucketWritable(ctx context.Context, key string) error {
+// checkFolderLeases proves that a local lease can be taken: its folder
+// created and a lock file made in it (lock files are never removed, but
+// this one is no slice's).
+func (w *Warehouse) checkFolderLeases(name string) error {
+	dir := filepath.Join(w.root, leaseDir)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return w.notWritable("create "+leaseDir, err)
+	}
+	probe := filepath.Join(dir, name)
+	f, err := os.OpenFile(probe, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return w.notWritable("create a file in "+leaseDir, err)
+	}
+	_ = f.Close()
+	if err := os.Remove(probe); err != nil {
+		return w.notWritable("remove a file from "+leaseDir, err)
+	}
+	return nil
+}
+
+// checkBucketWritable writes the object name under dir and deletes it.
+func (w *Warehouse) checkBucketWritable(ctx context.Context, dir, name string) error {
+	key := w.prefix + dir + "/" + name
 	err := w.bucket.WriteAll(ctx, key, []byte("credreg"), &blob.WriterOptions{ContentType: "text/plain"})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("load: check that warehouse %s is writable: %w", w.location, ctx.Err())
 		}
-		return w.notWritable("write an object in "+stagingDir, err)
+		return w.notWritable("write an object in "+dir, err)
 	}
 	// Delete even if ctx is done by now: the probe is ours to remove.
 	if err := w.bucket.Delete(context.WithoutCancel(ctx), key); err != nil {

@@ -141,6 +141,55 @@ func TestCheckWritable(t *testing.T) {
 			wantInErr:  []string{"file://localhost/", "/parent/wh is not writable"},
 			notInError: "hunter2",
 		},
+		{name: "gs (fake-gcs-server)", open: func(t *testing.T) (*Warehouse, string) {
+			return openGCS(t, fakeGCS(t), nil), ""
+		}},
+		{name: "Sub of a folder whose _leases is a regular file: a Sub takes no lease", open: func(t *testing.T) (*Warehouse, string) {
+			dir := t.TempDir()
+			sub := subTest(t, openTest(t, dir), "_failed/run_id=x")
+			regularFile(t, filepath.Join(sub.root, leaseDir))
+			return sub, dir
+		}},
+		{
+			name: "read-only _leases", needsUser: true,
+			open: func(t *testing.T) (*Warehouse, string) {
+				dir := t.TempDir()
+				w := openTest(t, dir)
+				readOnly(t, filepath.Join(dir, leaseDir))
+				return w, dir
+			},
+			wantCause: fs.ErrPermission,
+			wantInErr: []string{"create a file in _leases: permission denied"},
+		},
+		{
+			name: "_leases is a regular file",
+			open: func(t *testing.T) (*Warehouse, string) {
+				dir := t.TempDir()
+				w := openTest(t, dir)
+				regularFile(t, filepath.Join(dir, leaseDir))
+				return w, dir
+			},
+			wantCause: syscall.ENOTDIR,
+			wantInErr: []string{"create _leases: not a directory"},
+		},
+		{
+			// The bucket path, where _staging takes the probe but
+			// _leases refuses it whoever runs the test.
+			name: "bucket whose _leases refuses the probe",
+			open: func(t *testing.T) (*Warehouse, string) {
+				dir := t.TempDir()
+				regularFile(t, filepath.Join(dir, leaseDir))
+				opts := localOptions()
+				b, err := fileblob.OpenBucket(dir, &opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return &Warehouse{bucket: b, location: "test://refusing"}, ""
+			},
+			wantCause: syscall.ENOTDIR,
+			wantInErr: []string{"warehouse test://refusing is not writable: write an object in _leases: not a directory"},
+		},
 		{
 			// The bucket path, on a store that refuses the probe whoever
 			// runs the test.
@@ -201,6 +250,15 @@ func TestCheckWritable(t *testing.T) {
 			}
 			if after := snapshot(); !slices.Equal(after, before) {
 				t.Errorf("CheckWritable left %v, want %v as before", after, before)
+			}
+			// snapshot skips _leases, where the lease probe goes.
+			if entries, err := os.ReadDir(filepath.Join(w.root, leaseDir)); w.root != "" && err == nil && len(entries) != 0 {
+				t.Errorf("CheckWritable left %d files in %s", len(entries), leaseDir)
+			}
+			if tc.wantCause == nil && w.root != "" && !w.shared {
+				if info, err := os.Stat(filepath.Join(w.root, leaseDir)); err != nil || !info.IsDir() {
+					t.Errorf("after CheckWritable %s is not a folder: %v", leaseDir, err)
+				}
 			}
 		})
 	}
