@@ -40,9 +40,10 @@ type RawPage struct {
 	// Kind is "" for a page (so indexes written before lookups read as
 	// pages) or "lookup".
 	Kind       string    `json:"kind,omitempty"`
-	UserID     string    `json:"user_id,omitempty"` // a lookup's user id
-	Status     int       `json:"status,omitempty"`  // a lookup's HTTP status: 200, or 404 for a user gone
-	Shard      string    `json:"shard,omitempty"`   // the ShardPlan entry it belongs to
+	UserID     string    `json:"user_id,omitempty"`   // a lookup's user id
+	Status     int       `json:"status,omitempty"`    // a lookup's HTTP status: 200, or 404 for a user gone
+	Aggregate  string    `json:"aggregate,omitempty"` // an aggregate's AggregateKind
+	Shard      string    `json:"shard,omitempty"`     // the ShardPlan entry it belongs to
 	Key        string    `json:"key"`
 	URL        string    `json:"url"`     // the link it came from; carries no token
 	Records    int       `json:"records"` // a lookup: 1 when found, 0 when gone

@@ -38,6 +38,8 @@ type Manifest struct {
 	ReplayedFrom *ReplayRef `json:"replayed_from,omitempty"`
 	// Reconcile accounts for users a sharded listing read twice or missed.
 	Reconcile Reconcile `json:"reconcile"`
+	// GraphAggregates compares the snapshot with Graph's own counts.
+	GraphAggregates GraphAggregates `json:"graph_aggregates"`
 	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
 	BigQueryJobs []string `json:"bigquery_jobs"`
 }

@@ -193,7 +193,7 @@ func TestShardedRunOfAChangingTenantLandsEveryUserOnce(t *testing.T) {
 
 // checkReplaySameRows replays the run's raw zone into a fresh warehouse
 // and compares every row of every table, run_id aside.
-func checkReplaySameRows(t *testing.T, e *env, o Options, m *Manifest) {
+func checkReplaySameRows(t *testing.T, e *env, o Options, m *Manifest) *Manifest {
 	t.Helper()
 	wh, err := load.OpenWarehouse(context.Background(), filepath.Join(t.TempDir(), "replayed"))
 	if err != nil {
@@ -214,6 +214,7 @@ func checkReplaySameRows(t *testing.T, e *env, o Options, m *Manifest) {
 			t.Errorf("%s: the replay has %d rows, the run %d, or they differ", table.Name, len(got), len(want))
 		}
 	}
+	return rm
 }
 
 // rowStrings renders every row but its run_id, sorted.

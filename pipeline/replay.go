@@ -82,6 +82,9 @@ type ReplayOptions struct {
 	Budget     *ErrorBudget
 	AllowEmpty bool
 	Tool       string
+	// MaxAggregateDrift is as in Options; the comparison with Graph's
+	// aggregates is replayed from the ones the run landed.
+	MaxAggregateDrift float64
 }
 
 // ReplayRef names the raw run a replayed slice was built from.
@@ -169,12 +172,21 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			}
 		}
 	}
+	if o.MaxAggregateDrift <= 0 {
+		o.MaxAggregateDrift = DefaultMaxAggregateDrift
+	}
+	aggs, why, err := landedAggregates(ctx, o.Raw, idx)
+	if err != nil {
+		return nil, err
+	}
+	ga := compareAggregates(aggs, why, cs, o.MaxAggregateDrift)
 	var m *Manifest
 	_, err = sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
 		m = &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
 			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
 			Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
-			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix}}
+			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix},
+			GraphAggregates: ga}
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
 		return m.JSON()
@@ -183,4 +195,27 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	return m, nil
+}
+
+// landedAggregates reads back the aggregates a raw run landed.
+func landedAggregates(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex) ([]extract.Aggregate, string, error) {
+	var out []extract.Aggregate
+	for _, e := range idx.Pages {
+		if e.Kind != extract.RawKindAggregate {
+			continue
+		}
+		body, err := extract.ReadRawPage(ctx, bucket, e.Key)
+		if err != nil {
+			return nil, "", err
+		}
+		a, err := extract.ParseAggregate(extract.AggregateKind(e.Aggregate), body)
+		if err != nil {
+			return nil, "", fmt.Errorf("raw aggregate %s: %w", e.Key, err)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, "the raw run holds no aggregates", nil
+	}
+	return out, "", nil
 }

@@ -106,6 +106,12 @@ type Options struct {
 	// MaxLookups caps the per-id lookups of users a sharded listing
 	// missed; 0 means DefaultMaxLookups, a negative value none.
 	MaxLookups int
+	// MaxAggregateDrift is the largest difference from Graph's own
+	// aggregates, as a share of its user count, that passes without a
+	// warning; 0 means DefaultMaxAggregateDrift. StrictAggregates makes a
+	// larger one a data-contract failure (ErrAggregateDrift).
+	MaxAggregateDrift float64
+	StrictAggregates  bool
 	// Failed, when set, receives for inspection what a failed run had:
 	// its rejected records and a manifest saying why it failed. It must
 	// not be the warehouse itself (the published slice stays untouched).
@@ -168,8 +174,10 @@ type tenantRun struct {
 	seq atomic.Int64
 	// sw is the slice being written; a reread or second pass replaces it.
 	sw SliceWriter
-	// rec is the reconciliation's account for the manifest.
-	rec Reconcile
+	// rec is the reconciliation's account for the manifest, aggs the
+	// comparison with Graph's aggregates.
+	rec  Reconcile
+	aggs GraphAggregates
 	// failed tees the rejected records to Options.Failed, opened at the
 	// first reject so a clean run writes nothing there.
 	failed SliceWriter
@@ -193,6 +201,9 @@ func newTenantRun(o Options) (*tenantRun, error) {
 	}
 	if r.o.Budget == nil {
 		r.o.Budget = &DefaultBudget
+	}
+	if r.o.MaxAggregateDrift <= 0 {
+		r.o.MaxAggregateDrift = DefaultMaxAggregateDrift
 	}
 	o = r.o
 	r.log = o.Logger.With("tenant", o.Key.Tenant, "snapshot_date", o.Key.DateString(), "run_id", o.RunID)
@@ -242,6 +253,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if err == nil {
 		err = r.reconcile(ctx, r.reread)
 	}
+	var aggs []extract.Aggregate
+	var aggWhy string
+	if err == nil {
+		aggs, aggWhy, err = r.fetchAggregates(ctx)
+	}
 	if err != nil {
 		// The context may be cancelled: record the incomplete raw run with
 		// a short context of its own so a replay knows to skip it.
@@ -270,6 +286,10 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	}
 	r.finishReconcile()
 	cs := r.tr.Stats()
+	r.aggs = compareAggregates(aggs, aggWhy, cs, o.MaxAggregateDrift)
+	if err := r.judgeAggregates(); err != nil {
+		return nil, err
+	}
 	if err := o.Budget.check(cs.RecordsIn-cs.MovedBetweenShards, cs.Rejected); err != nil {
 		return nil, err
 	}
@@ -386,7 +406,7 @@ func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
 		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st,
 		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages},
-		Files: files, BigQueryJobs: []string{}, Reconcile: r.rec,
+		Files: files, BigQueryJobs: []string{}, Reconcile: r.rec, GraphAggregates: r.aggs,
 	}
 	m.FinishedAt = time.Now().UTC()
 	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(r.start).Seconds(), ThrottleWaitSeconds: st.ThrottleWait.Seconds()}

@@ -73,6 +73,11 @@ type Stats struct {
 	// neither users nor rejects: RecordsIn == Users + Rejected +
 	// MovedBetweenShards.
 	MovedBetweenShards int64
+	// TrueFlags counts the loaded users whose boolean column (by name, e.g.
+	// is_mfa_capable) is true; MethodUsers counts the loaded users with
+	// each method value. They are what Graph's aggregates are compared with.
+	TrueFlags   map[string]int64
+	MethodUsers map[string]int64
 }
 
 // table indexes the Transformer's builders.
@@ -127,6 +132,8 @@ func New(opts Options) *Transformer {
 			UnknownMethods:  map[string]int64{},
 			UnknownFields:   map[string]int64{},
 			UnknownValues:   map[string]int64{},
+			TrueFlags:       map[string]int64{},
+			MethodUsers:     map[string]int64{},
 		},
 	}
 	for i, tab := range tables {
@@ -262,7 +269,9 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	}
 	u.Append(t.builders[usersTable])
 	out = t.added(out, usersTable)
+	t.countFlags(&u)
 	for _, value := range rec.Methods {
+		count(t.stats.MethodUsers, value)
 		m, known := schemas.LookupMethod(value)
 		if !known {
 			count(t.stats.UnknownMethods, value)
@@ -331,6 +340,23 @@ func rawJSON(raw []byte) (s, note string) {
 	return s, note
 }
 
+// countFlags counts the user's true booleans by column name.
+func (t *Transformer) countFlags(u *schemas.UserRow) {
+	for _, f := range []struct {
+		col string
+		v   *bool
+	}{
+		{"is_mfa_registered", u.IsMfaRegistered}, {"is_mfa_capable", u.IsMfaCapable},
+		{"is_sspr_registered", u.IsSsprRegistered}, {"is_sspr_enabled", u.IsSsprEnabled},
+		{"is_sspr_capable", u.IsSsprCapable}, {"is_passwordless_capable", u.IsPasswordlessCapable},
+		{"is_admin", u.IsAdmin},
+	} {
+		if f.v != nil && *f.v {
+			t.stats.TrueFlags[f.col]++
+		}
+	}
+}
+
 // count adds one to m[key], cloning a new key (see strs).
 func count(m map[string]int64, key string) {
 	if _, ok := m[key]; !ok {
@@ -381,6 +407,8 @@ func (t *Transformer) Stats() Stats {
 	s.UnknownMethods = maps.Clone(t.stats.UnknownMethods)
 	s.UnknownFields = maps.Clone(t.stats.UnknownFields)
 	s.UnknownValues = maps.Clone(t.stats.UnknownValues)
+	s.TrueFlags = maps.Clone(t.stats.TrueFlags)
+	s.MethodUsers = maps.Clone(t.stats.MethodUsers)
 	return s
 }
 
