@@ -178,6 +178,10 @@ func (s *Server) aggregate(r *http.Request, t *tenantData, tick int64) (servedPa
 	if err != nil {
 		return servedPage{}, err
 	}
+	if s.opts.AggregatesDelegatedOnly {
+		return servedPage{}, &graphError{http.StatusForbidden, "Authorization_RequestDenied",
+			"Insufficient privileges to complete the operation."}
+	}
 	d := dayNumber(s.opts.Now())
 	k := max(s.clocks[t.ID].rel(d, tick)-int64(s.opts.AggregateLag), 0)
 	var users []*User

@@ -122,7 +122,11 @@
 //     (never before the day's start): Microsoft recomputes them on its own
 //     schedule, unconfirmed, which the lag stands in for. Query options
 //     are ignored; parameter names and values are case-sensitive, and
-//     answers come without Options.Latency.
+//     answers come without Options.Latency. Microsoft documents both
+//     functions for delegated permissions only ("Application: Not
+//     supported"); graphsim serves them to its app tokens unless
+//     Options.AggregatesDelegatedOnly, which answers 403
+//     Authorization_RequestDenied as an app may expect from real Graph.
 //   - The lookup ignores query options and answers without
 //     Options.Latency. The beta report documents no lookup: its {id} paths
 //     get graphsim's catch-all 404 Request_ResourceNotFound (what Graph

@@ -95,6 +95,13 @@ type Options struct {
 	// negative) counts the users as of the request; without Churn the
 	// data does not change within a day and the lag changes nothing.
 	AggregateLag int
+	// AggregatesDelegatedOnly answers both aggregates 403, as Microsoft
+	// documents them for delegated permissions only ("Application: Not
+	// supported"): graphsim's tokens are all app tokens, so a client sees
+	// what an app sees from real Graph. Off by default, which simplifies:
+	// graphsim serves the aggregates to app tokens, so the check can be
+	// exercised at all.
+	AggregatesDelegatedOnly bool
 	// CertHosts are extra DNS names or IP addresses for the server
 	// certificate, for clients that reach the simulator by another name.
 	CertHosts []string

@@ -107,6 +107,17 @@ func TestRunTenantComparesWithGraphsAggregates(t *testing.T) {
 			t.Errorf("aggregates %+v: want a small drift within the tolerance", g)
 		}
 	})
+	t.Run("refused to an app", func(t *testing.T) {
+		e := newEnv(t, graphsim.Options{AggregatesDelegatedOnly: true})
+		o := e.options(t, schemas.UserRegistrationDetails)
+		m, err := RunTenant(context.Background(), o)
+		if err != nil {
+			t.Fatalf("a refused aggregate is a warning, never a failure: %v", err)
+		}
+		if g := m.GraphAggregates; g.Available || !strings.Contains(g.Reason, "403") || !strings.Contains(g.Reason, "delegated") {
+			t.Errorf("aggregates %+v: the manifest must say why", g)
+		}
+	})
 	t.Run("beta has none", func(t *testing.T) {
 		e := newEnv(t, graphsim.Options{})
 		o := e.options(t, schemas.CredentialUserRegistrationDetails)
