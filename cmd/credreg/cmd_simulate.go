@@ -34,8 +34,10 @@ type simulateOptions struct {
 	Churn          graphsim.Churn
 	RevokeEvery    time.Duration
 	AggregateLag   int
-	WithholdPages  []string
-	Faults         graphsim.Faults
+	// AppAggregates403 answers the aggregates 403, as Graph documents them.
+	AppAggregates403 bool
+	WithholdPages    []string
+	Faults           graphsim.Faults
 	logOptions
 }
 
@@ -66,6 +68,7 @@ func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.Churn.Deleted, "churn-deleted", 0, "share of users deleted while a tenant is read")
 	f.IntVar(&o.Churn.Requests, "churn-requests", 40, "spread the changes over this many report requests of each tenant's day")
 	f.DurationVar(&o.RevokeEvery, "revoke-tokens-every", 0, "revoke every access token issued so far at this interval, as an admin or a CAE event would (0: never)")
+	f.BoolVar(&o.AppAggregates403, "aggregates-delegated-only", false, "answer usersRegisteredByFeature/ByMethod with 403, as Microsoft documents them for delegated permissions only (an app's token may be refused)")
 	f.IntVar(&o.AggregateLag, "aggregate-lag", 0, "Graph's aggregates (usersRegisteredByFeature/ByMethod) count the users as they were this many report requests earlier, as a periodically recomputed aggregate lags; only matters with --churn-*")
 	f.StringArrayVar(&o.WithholdPages, "withhold-page", nil, "silently leave the user records of one page of a v1.0 listing out, next link intact: FILTER@PAGE (all of page PAGE of the listing with that exact $filter; empty FILTER for the unfiltered listing) or FILTER@PAGE:N (its first N records); repeatable")
 	f.Float64Var(&o.Faults.Throttle, "fault-429", 0, "probability of an extra 429 per report request")
@@ -185,7 +188,7 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		Addr: o.Addr, Seed: o.Seed, Tenants: tenants, ClientID: o.ClientID, ClientSecret: secret,
 		Now: now, TokenLifetime: o.TokenLifetime, Limits: graphsim.Limits{Disabled: o.NoThrottle},
 		EmptyPageEvery: o.EmptyPageEvery, Latency: o.Latency, Faults: o.Faults, Churn: o.Churn, Logger: log,
-		AggregateLag: o.AggregateLag,
+		AggregateLag: o.AggregateLag, AggregatesDelegatedOnly: o.AppAggregates403,
 	})
 	if err != nil {
 		return err
