@@ -31,12 +31,23 @@
 //   - On other buckets it is the object _leases/<date>_<tenant>.json,
 //     created only if absent, with the holder's record and an expiry
 //     ([DefaultLeaseTimeout]), renewed every third of it. One whose expiry
-//     passed is stale: its holder is gone, and the next writer deletes and
-//     recreates it. Renewal checks the object still holds its token, then
-//     rewrites it: a read then a write, not one conditional write, so a
-//     takeover racing a late renewal is detected at the next renewal, and
-//     Commit then refuses to publish. (gs:// generation preconditions
-//     would close that window; they are not used yet.)
+//     passed is stale: its holder is gone, and the next writer takes it
+//     over. A holder whose lease was taken over learns it at its next
+//     renewal, and Commit then refuses to publish.
+//   - On gs:// each of those steps is one request conditional on the
+//     object's generation: creation only if absent, takeover only of the
+//     stale generation read, renewal only of the generation the holder
+//     last wrote, release (a delete) only of that generation. So of two
+//     writers taking over one stale lease exactly one wins, a lease
+//     renewed in time cannot be taken over, and neither a late renewal
+//     nor a late release touches the lease of the writer that took over.
+//   - Other buckets (mem://, which is one process anyway) have no
+//     generations: takeover deletes the stale object and creates it
+//     again, and renewal checks that the object still holds its token,
+//     then rewrites it, a read then a write. A takeover racing a late
+//     renewal (or another takeover) can leave two writers believing they
+//     hold the slice for up to one renewal period; the renewal that sees
+//     another token marks the lease lost, and Commit then refuses.
 //
 // A [Warehouse.Sub] takes no lease: its prefix is unique to a run (such as
 // _failed/run_id=<run>), so no other writer shares its slices. Nor does
@@ -153,8 +164,11 @@
 // that it will be able to publish: on a local warehouse it creates the
 // folder and _staging if missing, then creates, renames and removes a
 // file in _staging; on a bucket it writes and deletes a small object under
-// _staging/. It leaves no file behind. Its error is one line naming the
-// warehouse, the step and the cause, and wraps [ErrNotWritable].
+// _staging/. Then it proves the same of _leases, where Begin takes the
+// slice's lease (except on a Sub, which takes none): a file created and
+// removed there, or an object written and deleted. It leaves no file
+// behind. Its error is one line naming the warehouse, the step and the
+// cause, and wraps [ErrNotWritable].
 //
 // # Parquet
 //

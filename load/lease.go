@@ -134,7 +134,10 @@ func (l *Lease) drop() {
 //   - On other buckets it is the object _leases/<date>_<tenant>.json,
 //     created only if absent, holding the holder's record and an expiry.
 //     The holder renews it every Timeout/3; one whose expiry has passed is
-//     stale and the next writer takes it over.
+//     stale and the next writer takes it over. On gs:// every write and
+//     delete of it is conditional on the object's generation, so two
+//     writers never both hold it; elsewhere a renewal reads then writes
+//     (see the package doc).
 //
 // A held lease is reported as a *LeaseHeldError (errors.Is ErrLeaseHeld),
 // after waiting up to opts.Wait for it to be released.
