@@ -58,8 +58,8 @@ func runMigrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer)
 	if err := o.logOptions.validate(); err != nil {
 		return err
 	}
-	if o.LockWait < 0 {
-		return usagef("--lock-wait %s: want a duration to wait, or 0 not to wait", o.LockWait)
+	if err := checkLockWait(o.LockWait); err != nil {
+		return err
 	}
 	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
 	if err != nil {
@@ -108,6 +108,14 @@ func lowercaseTenant(ctx context.Context, wh *load.Warehouse, key schemas.Key, w
 		case <-time.After(min(time.Second, time.Until(deadline))):
 		}
 	}
+}
+
+// checkLockWait checks --lock-wait.
+func checkLockWait(d time.Duration) error {
+	if d < 0 {
+		return usagef("--lock-wait %s: want a duration to wait, or 0 not to wait", d)
+	}
+	return nil
 }
 
 func sliceName(key schemas.Key) string {

@@ -111,6 +111,14 @@ AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE
 AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE. For tenants
 with their own app registrations, list them in --config.
 
+One process writes a slice at a time: a run finding another writing one of its
+slices fails at once with exit status 7, naming it, or waits up to --lock-wait.
+A run killed at any point leaves each slice whole, old or new; the next run of
+the slice finishes or undoes the interrupted publish first.
+
+Graph serves the report only as it is now: a past --date labels today's data
+with that date, so it is refused for a slice that exists unless --force.
+
 A slice with more rejected records than --max-reject-ratio / --max-rejects allow
 is not published; its rejected records and manifest go to
 <warehouse>/_failed/run_id=<run>/ for inspection (exit status 4).`,
@@ -184,8 +192,8 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if o.PageSize < 1 || o.PageSize > extract.MaxPageSize {
 		return nil, usagef("--page-size %d: want 1 to %d", o.PageSize, extract.MaxPageSize)
 	}
-	if o.LockWait < 0 {
-		return nil, usagef("--lock-wait %s: want a duration to wait, or 0 not to wait", o.LockWait)
+	if err := checkLockWait(o.LockWait); err != nil {
+		return nil, err
 	}
 	if o.MaxAttempts < 1 {
 		return nil, usagef("--max-attempts %d: want at least 1", o.MaxAttempts)

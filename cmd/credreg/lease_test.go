@@ -48,22 +48,29 @@ func TestRunLeaseHeldExitStatus(t *testing.T) {
 		t.Errorf("a refused run wrote %+v", s)
 	}
 
-	cmd := credregCmd(ctx, simEnv(url, ca), append(args, "--lock-wait", "1m")...)
+	if out, err := runReleasing(t, credregCmd(ctx, simEnv(url, ca), append(args, "--lock-wait", "1m")...), lease); err != nil {
+		t.Fatalf("run with --lock-wait: %v\n%s", err, out)
+	}
+	if s := readSlice(t, wh); !s.whole() {
+		t.Errorf("slice after the waiting run: %+v", s)
+	}
+}
+
+// runReleasing starts cmd, releases the lease while it waits for it, and
+// returns what it said and how it ended.
+func runReleasing(t *testing.T, cmd *exec.Cmd, lease *load.Lease) (string, error) {
+	t.Helper()
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if err := lease.Release(); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("run with --lock-wait: %v\n%s", err, buf.String())
-	}
-	if s := readSlice(t, wh); !s.whole() {
-		t.Errorf("slice after the waiting run: %+v", s)
-	}
+	err := cmd.Wait()
+	return buf.String(), err
 }
 
 // Two runs of one slice at the same time: each either publishes or, not

@@ -144,6 +144,11 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{[]string{"run", "--demo", "--config", "x.yaml"}, nil, "do not go together"},
 		{[]string{"run", "--demo", "--tenant", tenantA}, nil, "--tenant and --demo do not go together"},
 		{[]string{"run", "--demo-users", "10"}, nil, "--demo-users goes with --demo"},
+		{[]string{"run", "--demo", "--lock-wait", "-1s"}, nil, "--lock-wait -1s: want a duration"},
+		{[]string{"run", "--demo", "--page-size", "1000"}, nil, "--page-size 1000: want 1 to 999"},
+		{[]string{"migrate", "--lock-wait", "-1m"}, nil, "--lock-wait -1m0s: want a duration"},
+		{[]string{"migrate", "extra"}, nil, "takes no arguments"},
+		{[]string{"migrate", "--warehouse", "file:///nonexistent?bogus=s3cr3t"}, nil, "--warehouse"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -157,6 +162,9 @@ func TestRunRejectsBadInput(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), c.want) {
 				t.Errorf("stderr does not say %q:\n%s", c.want, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "s3cr3t") {
+				t.Errorf("stderr shows a secret of the command line:\n%s", stderr.String())
 			}
 		})
 	}

@@ -154,20 +154,13 @@ func TestMigrateWaitsForTheLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := credregCmd(ctx, nil, "migrate", "--warehouse", wh).CombinedOutput()
+	b, err := credregCmd(ctx, nil, "migrate", "--warehouse", wh).CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitLeaseHeld || !strings.Contains(string(out), "a-run-of-the-test") {
-		t.Fatalf("migrate of a held slice: %v\n%s", err, out)
+	if !errors.As(err, &ee) || ee.ExitCode() != exitLeaseHeld || !strings.Contains(string(b), "a-run-of-the-test") {
+		t.Fatalf("migrate of a held slice: %v\n%s", err, b)
 	}
-	cmd := credregCmd(ctx, nil, "migrate", "--warehouse", wh, "--lock-wait", "1m")
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	lease.Release()
-	if err := cmd.Wait(); err != nil || !strings.Contains(buf.String(), "moved 1 slices") {
-		t.Fatalf("migrate --lock-wait: %v\n%s", err, buf.String())
+	out, err := runReleasing(t, credregCmd(ctx, nil, "migrate", "--warehouse", wh, "--lock-wait", "1m"), lease)
+	if err != nil || !strings.Contains(out, "moved 1 slices") {
+		t.Fatalf("migrate --lock-wait: %v\n%s", err, out)
 	}
 }
