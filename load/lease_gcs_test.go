@@ -377,3 +377,50 @@ func TestGCSLeaseLostAtRenewal(t *testing.T) {
 		t.Errorf("after the first holder's Release the lease names %+v, want second", h)
 	}
 }
+
+// A renewal that GCS applied but whose answer was lost leaves the lease
+// at a generation its holder did not see: the next renewal is refused,
+// and the holder, finding its own token there, carries on rather than
+// report its lease taken over.
+func TestGCSLeaseRenewalAnswerLost(t *testing.T) {
+	srv := fakeGCS(t)
+	ctx := context.Background()
+	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-a"}
+	var mu sync.Mutex
+	uploads := 0
+	w := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		if !isUpload(r) || err != nil {
+			return resp, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if uploads++; uploads == 2 { // the first renewal, once applied
+			resp.Body.Close()
+			return nil, errors.New("connection reset after the write")
+		}
+		return resp, err
+	})
+	l, err := w.Lease(ctx, key, LeaseOptions{RunID: "holder", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	waitUntil(t, "three renewals after the lost answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return uploads >= 5 || l.check() != nil
+	})
+	if err := l.check(); err != nil {
+		t.Fatalf("the holder lost its lease to its own renewal: %v", err)
+	}
+	if h, _ := gcsLease(t, srv, key); h.Token != l.Holder().Token {
+		t.Errorf("lease object names %+v, want the holder", h)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err == nil {
+		t.Error("Release left the lease object")
+	}
+}
