@@ -110,6 +110,20 @@ func (g *gate) pass(r *http.Request) error {
 	}
 }
 
+// openGCSGated opens a warehouse as openGCS does, whose uploads wait for
+// uploads to be open.
+func openGCSGated(t *testing.T, srv *fakestorage.Server, uploads *gate) *Warehouse {
+	t.Helper()
+	return openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if isUpload(r) {
+			if err := uploads.pass(r); err != nil {
+				return nil, err
+			}
+		}
+		return next.RoundTrip(r)
+	})
+}
+
 func isUpload(r *http.Request) bool { return r.Method == http.MethodPost || r.Method == http.MethodPut }
 
 // gcsLease reads the lease object of key as the server holds it.
@@ -146,10 +160,17 @@ func eventually(cond func() bool) bool {
 	return true
 }
 
-// waitStale holds every upload of the holder's client, so that it cannot
-// renew, until its lease's expiry has passed.
-func waitStale(t *testing.T, srv *fakestorage.Server, key schemas.Key, renewals *gate) int64 {
+// heldThenStale takes the lease of key with a client of its own, then
+// holds every upload of that client, so that it cannot renew, until the
+// lease's expiry has passed; it returns the lease, released when the test
+// ends, and the generation gone stale.
+func heldThenStale(t *testing.T, srv *fakestorage.Server, key schemas.Key, runID string, timeout time.Duration, renewals *gate) (*Lease, int64) {
 	t.Helper()
+	l, err := openGCSGated(t, srv, renewals).Lease(context.Background(), key, LeaseOptions{RunID: runID, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Release() })
 	renewals.close()
 	var gen int64
 	waitUntil(t, "the lease to go stale", func() bool {
@@ -157,7 +178,7 @@ func waitStale(t *testing.T, srv *fakestorage.Server, key schemas.Key, renewals 
 		h, gen = gcsLease(t, srv, key)
 		return time.Now().After(h.Expires.Add(10 * time.Millisecond))
 	})
-	return gen
+	return l, gen
 }
 
 // The fake honours what the lease relies on: creation only if absent,
@@ -282,20 +303,7 @@ func TestGCSLeaseRenewedCannotBeStolen(t *testing.T) {
 	ctx := context.Background()
 	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-r"}
 	var renewals gate
-	holderW := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
-		if isUpload(r) {
-			if err := renewals.pass(r); err != nil {
-				return nil, err
-			}
-		}
-		return next.RoundTrip(r)
-	})
-	holder, err := holderW.Lease(ctx, key, LeaseOptions{RunID: "holder", Timeout: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Release()
-	staleGen := waitStale(t, srv, key, &renewals)
+	holder, staleGen := heldThenStale(t, srv, key, "holder", 1500*time.Millisecond, &renewals)
 
 	// The thief reads the stale lease; before it acts, the holder renews.
 	thiefRead := make(chan struct{})
@@ -315,7 +323,7 @@ func TestGCSLeaseRenewedCannotBeStolen(t *testing.T) {
 		}
 		return resp, err
 	})
-	_, err = thiefW.Lease(ctx, key, LeaseOptions{RunID: "thief", Timeout: 1500 * time.Millisecond})
+	_, err := thiefW.Lease(ctx, key, LeaseOptions{RunID: "thief", Timeout: 1500 * time.Millisecond})
 	select {
 	case <-thiefRead:
 	default:
@@ -343,20 +351,7 @@ func TestGCSLeaseLostAtRenewal(t *testing.T) {
 	ctx := context.Background()
 	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-t"}
 	var renewals gate
-	firstW := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
-		if isUpload(r) {
-			if err := renewals.pass(r); err != nil {
-				return nil, err
-			}
-		}
-		return next.RoundTrip(r)
-	})
-	first, err := firstW.Lease(ctx, key, LeaseOptions{RunID: "first", Timeout: 600 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Release()
-	waitStale(t, srv, key, &renewals)
+	first, _ := heldThenStale(t, srv, key, "first", 600*time.Millisecond, &renewals)
 	second, err := openGCS(t, srv, nil).Lease(ctx, key, LeaseOptions{RunID: "second", Timeout: time.Minute})
 	if err != nil {
 		t.Fatalf("Lease of a stale lease: %v", err)
