@@ -33,7 +33,7 @@ func TestRunLeaseHeldExitStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"run", "--date", sliceDate, "--warehouse", wh, "--progress", "none"}
+	args := []string{"run", "--date", sliceDate, "--warehouse", wh, "--progress", "none", "--tenant-rate", "10000/1s"}
 	out, err := credregCmd(ctx, simEnv(url, ca), args...).CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitLeaseHeld {
@@ -42,6 +42,19 @@ func TestRunLeaseHeldExitStatus(t *testing.T) {
 	for _, want := range []string{`"held-by-the-test"`, "--lock-wait"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A scheduler reading JSON gets the status, the holder and the hint in
+	// one record.
+	cmd := credregCmd(ctx, simEnv(url, ca), append(args, "--log-format", "json")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	for _, want := range []string{`"exit_code":7`, `held-by-the-test`, `"hint":"Another process is writing that slice. Pass --lock-wait`} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the JSON error record lacks %q: %s", want, last)
 		}
 	}
 	if s := readSlice(t, wh); !s.empty() {

@@ -407,7 +407,7 @@ func TestLocationCredentialsStayOut(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"run", "--demo", "--demo-users", "50", "--progress", "none"}, c.args...)
+			args := append([]string{"run", "--demo", "--demo-users", "50", "--progress", "none", "--shards", "off"}, c.args...)
 			out, err := credregCmd(context.Background(), nil, args...).CombinedOutput()
 			code := 0
 			var ee *exec.ExitError

@@ -38,7 +38,7 @@ func TestMigrateMixedCaseWarehouse(t *testing.T) {
 	// in lowercase and warns of the old folder.
 	url, ca := startSimulator(t, "--users", "80", "--date", "2026-11-20", "--no-throttle")
 	env := append(simEnv(url, ca), "AZURE_TENANT_ID="+upper)
-	runArgs := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none"}
+	runArgs := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none", "--tenant-rate", "10000/1s"}
 	out, err := credregCmd(ctx, env, runArgs...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
@@ -119,7 +119,7 @@ func writeOldRelease(t *testing.T, wh, tenant string, day time.Time) {
 	res := pipeline.Run(ctx, pipeline.RunOptions{
 		Tenant: pipeline.Options{Key: schemas.Key{Date: day}, Endpoint: schemas.UserRegistrationDetails,
 			Source: pipeline.Source{GraphURL: sim.URL(), HTTPClient: sim.Client()},
-			Sink:   pipeline.ParquetSink{Warehouse: w}, Raw: raw, RunID: "old-release-run"},
+			Sink:   pipeline.ParquetSink{Warehouse: w}, Raw: raw, RunID: "old-release-run", Shards: 1},
 		Tenants: []pipeline.TenantSource{{ID: tenant, Credential: extract.CredentialOptions{ClientID: graphsim.DefaultClientID,
 			ClientSecret: graphsim.DefaultClientSecret, AuthorityHost: sim.URL(), HTTPClient: sim.Client(),
 			Getenv: func(string) string { return "" }}}},
