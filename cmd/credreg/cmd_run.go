@@ -43,6 +43,9 @@ type runOptions struct {
 	AllowEmpty     bool
 	Force          bool
 	LockWait       time.Duration
+	MaxLookups     int
+	MaxDrift       float64
+	StrictAggs     bool
 	logOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
@@ -80,6 +83,9 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.DemoTenants, "demo-tenants", 1, "tenants in the --demo run")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
 	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another run is writing a slice of this run, wait this long for it (e.g. 10m); 0: fail at once with exit status 7")
+	f.IntVar(&o.MaxLookups, "max-lookups", pipeline.DefaultMaxLookups, "users missing from a sharded listing that are looked up by id, at most; the rest are reported unconfirmed (0: none)")
+	f.Float64Var(&o.MaxDrift, "max-aggregate-drift", pipeline.DefaultMaxAggregateDrift, "largest difference from Graph's own counts (usersRegisteredByFeature/ByMethod), as a share of its users, that passes without a warning")
+	f.BoolVar(&o.StrictAggs, "strict-aggregates", false, "a difference from Graph's own counts over --max-aggregate-drift fails the tenant (exit status 4) instead of warning")
 	f.BoolVar(&o.Force, "force", false, "with a past --date whose slice exists: replace it with today's data anyway (Graph only serves today's state)")
 	o.logOptions.AddFlags(cmd)
 	o.changed = func(name string) bool { return f.Changed(name) }
@@ -200,6 +206,12 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	}
 	if o.RetryBudget < 1 {
 		return nil, usagef("--retry-budget %d: want at least 1", o.RetryBudget)
+	}
+	if o.MaxLookups < 0 {
+		return nil, usagef("--max-lookups %d: want 0 or more", o.MaxLookups)
+	}
+	if !(o.MaxDrift > 0 && o.MaxDrift < 1) {
+		return nil, usagef("--max-aggregate-drift %g: want a share between 0 and 1, e.g. 0.005 for 0.5 %%", o.MaxDrift)
 	}
 	p.retry = extract.RetryPolicy{MaxAttempts: o.MaxAttempts, Budget: o.RetryBudget}
 	p.budget = pipeline.ErrorBudget{MaxRejectRatio: o.MaxRejectRatio, MaxRejects: o.MaxRejects}
@@ -338,6 +350,8 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 			Sink: sink, Failed: pipeline.ParquetSink{Warehouse: failed},
 			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
 			Logger: log, Progress: o.progress(bars.update), Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
+			History: pipeline.ParquetSink{Warehouse: wh}, MaxLookups: maxLookups(o.MaxLookups),
+			MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs,
 		},
 		Tenants:     plan.tenants,
 		Concurrency: o.Concurrency,
@@ -443,4 +457,13 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// maxLookups turns --max-lookups (0: none) into pipeline.Options.MaxLookups
+// (0: the default, negative: none).
+func maxLookups(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -27,7 +27,7 @@ const (
 	exitFailure     = 1 // the run failed; retrying later may help (Graph outage, I/O error)
 	exitUsage       = 2 // bad flags or input; fix the command line
 	exitPartial     = 3 // some tenants published, others failed
-	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users
+	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users, Graph's own counts differ (strict)
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
 	exitRefused     = 6 // Graph refused the request as asked (400, 404): wrong URL, or the report is not offered; retrying will not help
 	exitLeaseHeld   = 7 // another process is writing a slice of this run (its lease is held); wait with --lock-wait
@@ -96,7 +96,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, extract.ErrRetriesExceed):
 		// Damage on the way, not yet proven to be what Graph serves.
 		return exitFailure
-	case errors.Is(err, pipeline.ErrEmptySnapshot), errors.Is(err, pipeline.ErrBudgetExceeded),
+	case errors.Is(err, pipeline.ErrEmptySnapshot), errors.Is(err, pipeline.ErrBudgetExceeded), errors.Is(err, pipeline.ErrAggregateDrift),
 		errors.Is(err, extract.ErrBadPage), errors.Is(err, extract.ErrForeignHost):
 		return exitContract
 	case errors.Is(err, extract.ErrForbidden), errors.Is(err, extract.ErrNotPremium),

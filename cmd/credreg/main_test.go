@@ -86,6 +86,7 @@ func TestExitCodes(t *testing.T) {
 		{ctx, fmt.Errorf("x: %w", extract.ErrTransient), exitFailure},
 		{ctx, &extract.ForeignHostError{Host: "a", Want: "b"}, exitContract},
 		{ctx, fmt.Errorf("t: %w", &pipeline.BudgetError{RecordsIn: 10, Rejected: 5}), exitContract},
+		{ctx, fmt.Errorf("t: %w: Graph counts 10 users, we landed 9", pipeline.ErrAggregateDrift), exitContract},
 		{ctx, fmt.Errorf("t: %w", &extract.PageError{Err: errors.New("no value"), Persistent: true}), exitContract},
 		{ctx, fmt.Errorf("%w after 10 attempts: %w", extract.ErrRetriesExceed, &extract.PageError{Err: errors.New("no value")}), exitFailure},
 		{ctx, fmt.Errorf("t: %w", extract.ErrUnauthorized), exitAccess},
@@ -178,7 +179,8 @@ func TestRunDemo(t *testing.T) {
 	if err := runRun(context.Background(), o, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	for _, want := range []string{"users          700", "rejected       0", "snapshot 2026-11-20", "part-00000.parquet"} {
+	for _, want := range []string{"users          700", "rejected       0", "snapshot 2026-11-20", "part-00000.parquet",
+		"graph counts   Graph counts 700 users, we landed 700", "reconciled     no previous snapshot"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

@@ -253,6 +253,9 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 			"run_id", m.RunID, "users", c.Users, "methods", c.Methods, "rejected", c.Rejected,
 			"pages", c.Pages, "requests", r.Requests, "throttled", r.Throttled, "retries", retries,
 			"throttle_wait_seconds", m.Timings.ThrottleWaitSeconds, "files", len(m.Files),
+			"moved_between_shards", m.Reconcile.MovedBetweenShards, "recovered", m.Reconcile.Recovered,
+			"gone", m.Reconcile.Gone, "unconfirmed", m.Reconcile.Unconfirmed,
+			"graph_counts", m.GraphAggregates.Summary(), "graph_drift", m.GraphAggregates.Drift,
 			"warehouse", where, "duration_seconds", m.Timings.TotalSeconds)
 		return nil
 	}
@@ -275,6 +278,10 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	if len(c.UnknownValues) > 0 {
 		row("unknown enums", formatCounts(c.UnknownValues)+" (loaded as sent)")
 	}
+	if rc := reconcileLine(m.Reconcile); rc != "" {
+		row("reconciled", rc)
+	}
+	row("graph counts", m.GraphAggregates.Summary())
 	row("pages", fmt.Sprintf("%d (%d empty)", c.Pages, c.EmptyPages))
 	row("requests", fmt.Sprintf("%d (%d throttled, %d retried)", r.Requests, r.Throttled, retries))
 	row("throttle wait", (time.Duration(m.Timings.ThrottleWaitSeconds * float64(time.Second))).Round(10*time.Millisecond).String())
@@ -286,6 +293,34 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	row("run id", m.RunID)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// reconcileLine says how a sharded listing was reconciled, or nothing when
+// there was nothing to say.
+func reconcileLine(r pipeline.Reconcile) string {
+	var parts []string
+	add := func(n int64, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(r.MovedBetweenShards, "read in two shards (the later copy kept)")
+	add(r.Recovered, "recovered by id")
+	add(r.Gone, "gone since "+r.PreviousSnapshot)
+	add(r.Unconfirmed, "not confirmed")
+	if r.RereadUnsharded {
+		parts = append(parts, "listing read again unsharded")
+	}
+	if r.EstimatedMissedNewUsers >= 1 {
+		parts = append(parts, fmt.Sprintf("about %.0f new users may have been missed", r.EstimatedMissedNewUsers))
+	}
+	if len(parts) == 0 {
+		return r.Note
+	}
+	if r.Note != "" {
+		parts = append(parts, r.Note)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // formatCounts renders a count map as "a=1, b=2", sorted by key.
