@@ -106,10 +106,34 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 		b, err = blob.OpenBucket(ctx, u.String())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load: open warehouse %s: %w", location, err)
+		// gocloud's errors repeat the URL as given, secrets and all.
+		return nil, fmt.Errorf("load: open warehouse %s: %w", location, redactError(err, location, urlOrPath, u.String()))
 	}
 	return &Warehouse{bucket: b, location: location, root: root}, nil
 }
+
+// redactError returns err with every given URL in its message replaced by
+// the redacted location; errors.Is and As still see err.
+func redactError(err error, location string, urls ...string) error {
+	msg := err.Error()
+	for _, s := range urls {
+		if s != "" && s != location {
+			msg = strings.ReplaceAll(msg, s, location)
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // fileURLRoot is the absolute folder of a file:// URL, read as fileblob
 // reads it, so that staged files land in the folder the bucket is rooted

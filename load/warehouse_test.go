@@ -71,6 +71,7 @@ func TestOpenWarehouseErrors(t *testing.T) {
 		{"a file, not a folder", notDir, "not a directory"},
 		{"unknown scheme", "s4://bucket", "s4"},
 		{"bad file URL parameter", "file:///tmp/x?bogus=1", "bogus"},
+		{"bad parameter beside secrets", "file://user:hunter2@/tmp/x?bogus=hunter2", "bogus"},
 		{"path and prefix", "mem://b/folder?prefix=other/", "both a path and a prefix"},
 		{"unparseable URL", "gs://bucket/%zz?secret=hunter2", "invalid URL escape"},
 	}
