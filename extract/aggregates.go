@@ -84,36 +84,41 @@ func (c *Client) FetchAggregate(ctx context.Context, endpoint schemas.Endpoint, 
 }
 
 // ParseAggregate decodes a summary body: a replay reads the landed one.
+// Property names are matched exactly, as Graph spells them (encoding/json
+// alone would also take "TotalUserCount").
 func ParseAggregate(kind AggregateKind, body []byte) (Aggregate, error) {
-	var doc struct {
-		Total    *int64 `json:"totalUserCount"`
-		Features []struct {
-			Feature   string `json:"feature"`
-			UserCount int64  `json:"userCount"`
-		} `json:"userRegistrationFeatureCounts"`
-		Methods []struct {
-			Method    string `json:"authenticationMethod"`
-			UserCount int64  `json:"userCount"`
-		} `json:"userRegistrationMethodCounts"`
+	list, name := "userRegistrationMethodCounts", "authenticationMethod"
+	switch kind {
+	case UsersRegisteredByFeature:
+		list, name = "userRegistrationFeatureCounts", "feature"
+	case UsersRegisteredByMethod:
+	default:
+		return Aggregate{}, fmt.Errorf("unknown aggregate %q", kind)
 	}
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return Aggregate{}, fmt.Errorf("%s: not a summary: %w", kind, err)
 	}
-	if doc.Total == nil {
-		return Aggregate{}, fmt.Errorf("%s: the summary has no totalUserCount", kind)
+	a := Aggregate{Kind: kind, Body: body, Counts: map[string]int64{}}
+	if err := json.Unmarshal(doc["totalUserCount"], &a.TotalUserCount); err != nil || string(doc["totalUserCount"]) == "null" {
+		return Aggregate{}, fmt.Errorf("%s: the summary has no numeric totalUserCount", kind)
 	}
-	a := Aggregate{Kind: kind, Body: body, TotalUserCount: *doc.Total, Counts: map[string]int64{}}
-	switch kind {
-	case UsersRegisteredByFeature:
-		for _, f := range doc.Features {
-			a.Counts[f.Feature] += f.UserCount
+	var entries []map[string]json.RawMessage
+	if raw, ok := doc[list]; ok {
+		if err := json.Unmarshal(raw, &entries); err != nil {
+			return Aggregate{}, fmt.Errorf("%s: %s is not a list of counts: %w", kind, list, err)
 		}
-	case UsersRegisteredByMethod:
-		for _, m := range doc.Methods {
-			a.Counts[m.Method] += m.UserCount
+	}
+	for _, e := range entries {
+		var n int64
+		var s string
+		if err := json.Unmarshal(e["userCount"], &n); err != nil {
+			return Aggregate{}, fmt.Errorf("%s: a count of %s has no numeric userCount", kind, list)
 		}
-	default:
-		return Aggregate{}, fmt.Errorf("unknown aggregate %q", kind)
+		if err := json.Unmarshal(e[name], &s); err != nil {
+			return Aggregate{}, fmt.Errorf("%s: a count of %s has no %s", kind, list, name)
+		}
+		a.Counts[s] += n
 	}
 	return a, nil
 }
