@@ -34,11 +34,12 @@ func (r RecordRef) before(o RecordRef) bool {
 	return r.Seq < o.Seq || r.Seq == o.Seq && r.Index < o.Index
 }
 
-// seenCopy is what a Transformer remembers of the loaded copy of an id.
+// seenCopy is what a Transformer remembers of an id: the copy that wins
+// so far and every shard that listed it.
 type seenCopy struct {
 	ref     RecordRef
-	updated int64 // lastUpdatedDateTime in Unix nanoseconds; noUpdate when absent
-	shard   int32 // index into Transformer.shards
+	updated int64  // lastUpdatedDateTime in Unix nanoseconds; noUpdate when absent
+	shards  uint64 // bit i: Transformer.shards[i] listed the id
 }
 
 const noUpdate = int64(-1 << 63)
@@ -58,24 +59,53 @@ func newer(aUpdated int64, ra RecordRef, bUpdated int64, rb RecordRef) bool {
 	return rb.before(ra)
 }
 
-// shardIndex interns a shard name.
+// shardIndex interns a shard name. A listing has at most 16 shards, plus
+// the unsharded listing and the lookups: far below the 64 a mask holds.
 func (t *Transformer) shardIndex(name string) int32 {
 	for i, s := range t.shards {
 		if s == name {
 			return int32(i)
 		}
 	}
+	if len(t.shards) == 64 {
+		panic("transform: more than 64 shards in one snapshot")
+	}
 	t.shards = append(t.shards, strings.Clone(name))
 	return int32(len(t.shards) - 1)
 }
 
-// resolve decides what happens to a decoded record whose id was seen in
-// another shard: it reports whether to load it. The loser is counted as
-// moved; a winner that replaces a copy already written marks that copy
-// superseded.
-func (t *Transformer) resolve(rec *Record, ref RecordRef, shard int32) bool {
-	prev := t.seen[rec.ID]
+// decide says whether a decoded record loads. The decision depends only
+// on the copies and their references, not on the order they come in: a
+// shard's pages come in order, so its first copy of an id is always the
+// same one, and a later copy in the same shard is a duplicate_id reject;
+// among the first copies of the shards, the truer one wins (newer). The
+// order only decides which losing copies were written before their
+// winner came (Superseded), which a second pass with Winners repairs.
+func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, error) {
+	bit := uint64(1) << shard
 	upd := updatedNanos(rec.LastUpdatedAt)
+	prev, seen := t.seen[rec.ID]
+	if seen && prev.shards&bit != 0 {
+		return false, recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
+	}
+	if !seen {
+		t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: upd, shards: bit}
+		if w, ok := t.opts.Winners[rec.ID]; ok && w != ref {
+			// Second pass: this copy lost to one still to come.
+			t.stats.MovedBetweenShards++
+			return false, nil
+		}
+		return true, nil
+	}
+	prev.shards |= bit
+	if w, ok := t.opts.Winners[rec.ID]; ok {
+		// Second pass: exactly the winning copy loads.
+		t.seen[rec.ID] = prev
+		if w != ref {
+			t.stats.MovedBetweenShards++
+		}
+		return w == ref, nil
+	}
 	t.stats.MovedBetweenShards++
 	if t.winners == nil {
 		t.winners = map[string]RecordRef{}
@@ -86,12 +116,14 @@ func (t *Transformer) resolve(rec *Record, ref RecordRef, shard int32) bool {
 		if _, ok := t.winners[rec.ID]; !ok {
 			t.winners[strings.Clone(rec.ID)] = prev.ref
 		}
-		return false
+		t.seen[rec.ID] = prev
+		return false, nil
 	}
 	t.superseded++
 	t.winners[strings.Clone(rec.ID)] = ref
-	t.seen[rec.ID] = seenCopy{ref: ref, updated: upd, shard: shard}
-	return true
+	prev.ref, prev.updated = ref, upd
+	t.seen[rec.ID] = prev
+	return true, nil
 }
 
 // Superseded is how many copies already written lost to a later copy of
@@ -103,8 +135,12 @@ func (t *Transformer) Superseded() int { return t.superseded }
 // Winners maps each id read in more than one shard to its winning copy.
 func (t *Transformer) Winners() map[string]RecordRef { return t.winners }
 
-// Has reports whether a user with id has been loaded.
+// Has reports whether a record with id has been read, loaded or not (a
+// copy that lost, a repeat, a record rejected for its contents).
 func (t *Transformer) Has(id string) bool {
-	_, ok := t.seen[id]
+	if _, ok := t.seen[id]; ok {
+		return true
+	}
+	_, ok := t.rejectedIDs[id]
 	return ok
 }

@@ -43,7 +43,14 @@ func transformTwice(t *testing.T, endpoint schemas.Endpoint, pages []movedPage) 
 	pass := func(winners map[string]RecordRef) ([]string, Stats, *Transformer) {
 		tr := New(Options{Key: testKey, RunID: "r", Endpoint: endpoint, Allocator: checkedAllocator(t), Winners: winners})
 		c := collected{}
-		for _, p := range pages {
+		feed := pages
+		if winners != nil {
+			// The second pass reads the landed pages in sequence order,
+			// as a replay does, not in the order they arrived.
+			feed = slices.Clone(pages)
+			slices.SortFunc(feed, func(a, b movedPage) int { return int(a.seq - b.seq) })
+		}
+		for _, p := range feed {
 			c.add(t, tr.AddShardPage(p.seq, p.shard, testReceived, split(t, p.records...)))
 		}
 		c.add(t, tr.Finish())
@@ -119,6 +126,22 @@ func TestTransformerKeepsTheTruerCopyOfAUserReadInTwoShards(t *testing.T) {
 			{2, "s1", []string{betaUser("a", "second@x", "email")}},
 		},
 		want: []string{"a:second@x"}, moved: 1, secondPass: true,
+	}, {
+		name: "a repeat inside a shard and a move: the first copy of each shard competes",
+		pages: []movedPage{
+			{5, "s0", []string{v1User("a", "s0-first@x", early)}},
+			{9, "s0", []string{v1User("a", "s0-again@x", early)}},
+			{7, "s1", []string{v1User("a", "s1@x", early)}},
+		},
+		want: []string{"a:s1@x"}, moved: 1, rejected: 1, secondPass: true,
+	}, {
+		name: "the same, arriving in sequence order",
+		pages: []movedPage{
+			{5, "s0", []string{v1User("a", "s0-first@x", early)}},
+			{7, "s1", []string{v1User("a", "s1@x", early)}},
+			{9, "s0", []string{v1User("a", "s0-again@x", early)}},
+		},
+		want: []string{"a:s1@x"}, moved: 1, rejected: 1, secondPass: true,
 	}, {
 		name: "a repeat inside one shard stays a duplicate_id reject",
 		pages: []movedPage{

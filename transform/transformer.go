@@ -110,6 +110,8 @@ type Transformer struct {
 	// superseded and winners: see moves.go.
 	superseded int
 	winners    map[string]RecordRef
+	// rejectedIDs are the ids of records rejected for their contents.
+	rejectedIDs map[string]struct{}
 }
 
 // New returns a Transformer. It panics on an endpoint schemas does not
@@ -193,32 +195,17 @@ func (t *Transformer) AddShardPage(seq int64, shard string, receivedAt time.Time
 		}
 		ref := RecordRef{Seq: seq, Index: r.Index}
 		if err == nil {
-			if w, ok := t.opts.Winners[rec.ID]; ok {
-				// Second pass: exactly the winning copy loads.
-				if w != ref {
-					t.stats.MovedBetweenShards++
-					continue
-				}
-				t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: updatedNanos(rec.LastUpdatedAt), shard: si}
-				out = t.addUser(out, &rec, extractedAt)
+			load, derr := t.decide(&rec, ref, si)
+			if derr != nil {
+				err = derr
+			} else if !load {
 				continue
-			}
-			if prev, dup := t.seen[rec.ID]; dup {
-				if prev.shard == si {
-					err = recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
-				} else if !t.resolve(&rec, ref, si) {
-					continue
-				} else {
-					out = t.addUser(out, &rec, extractedAt)
-					continue
-				}
 			}
 		}
 		if err != nil {
 			out = t.reject(out, seq, r, err)
 			continue
 		}
-		t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: updatedNanos(rec.LastUpdatedAt), shard: si}
 		out = t.addUser(out, &rec, extractedAt)
 	}
 	return out
@@ -315,6 +302,12 @@ func (t *Transformer) reject(out []Batch, seq int64, r odata.Record, err error) 
 	}
 	if re.UserID != "" {
 		row.UserID = &re.UserID
+		if t.rejectedIDs == nil {
+			t.rejectedIDs = map[string]struct{}{}
+		}
+		if _, ok := t.rejectedIDs[re.UserID]; !ok {
+			t.rejectedIDs[strings.Clone(re.UserID)] = struct{}{}
+		}
 	}
 	row.Append(t.builders[rejectsTable])
 	return t.added(out, rejectsTable)
