@@ -30,6 +30,10 @@ const DefaultLeaseTimeout = 2 * time.Minute
 // *LeaseHeldError says which.
 var ErrLeaseHeld = errors.New("the slice is being written by another writer")
 
+// ErrPublishedBut: CommitWith published the slice, and a step after it
+// (releasing the lease) failed; the FileInfo it returns are valid.
+var ErrPublishedBut = errors.New("releasing the slice's lease failed")
+
 // LeaseHolder is who holds a slice's lease, as recorded in the lease.
 type LeaseHolder struct {
 	Host  string    `json:"host"`

@@ -295,7 +295,7 @@ func (s *SliceWriter) CommitWith(ctx context.Context, manifest func(files []File
 	s.state = sliceCommitted
 	s.cancel() // releases the context; every writer is closed
 	if err := s.lease.Release(); err != nil {
-		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w", s.key.DateString(), s.key.Tenant, err)
+		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w: %w", s.key.DateString(), s.key.Tenant, ErrPublishedBut, err)
 	}
 	return infos, nil
 }

@@ -62,6 +62,12 @@ func TestRunTenantComparesWithGraphsAggregates(t *testing.T) {
 		if lost == 0 || g.UsersDiff != -lost || !g.OverTolerance || !strings.Contains(g.Summary(), "differences") {
 			t.Fatalf("lost %d users; aggregates %+v (%s)", lost, g, g.Summary())
 		}
+		// A strict replay of the landed run refuses it too.
+		_, err = ReplayTenant(context.Background(), ReplayOptions{Raw: o.Raw, Prefix: m.Raw.Prefix,
+			Sink: ParquetSink{Warehouse: e.wh}, StrictAggregates: true})
+		if !errors.Is(err, ErrAggregateDrift) {
+			t.Errorf("strict replay: err = %v, want ErrAggregateDrift", err)
+		}
 	})
 	t.Run("strict keeps the previous slice", func(t *testing.T) {
 		withhold := []graphsim.Withhold{}

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
 )
@@ -154,7 +156,8 @@ func (r *tenantRun) reconcile(ctx context.Context, reread func(context.Context) 
 		if err != nil {
 			return fmt.Errorf("reading the previous snapshot to reconcile: %w", err)
 		}
-		r.rec.Gone = int64(len(ids))
+		r.rec.Missing = int64(len(ids))
+		r.rec.Gone = r.rec.Missing
 		return nil
 	}
 	return r.lookUp(ctx, ids)
@@ -174,6 +177,11 @@ func (r *tenantRun) lookUp(ctx context.Context, ids []string) error {
 			break
 		}
 		lk, err := r.client.LookupUser(ctx, r.o.Endpoint, id)
+		if errors.Is(err, extract.ErrBadUserID) {
+			// An id Graph could not hold; ask for the others.
+			r.rec.Unconfirmed++
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -194,11 +202,16 @@ func (r *tenantRun) lookUp(ctx context.Context, ids []string) error {
 			r.rec.Gone++
 			continue
 		}
-		r.rec.Recovered++
-		for _, b := range r.tr.AddShardPage(seq, lookupShard, lk.ReceivedAt, []odata.Record{lk.Record}) {
-			if err := r.write(ctx, r.sw, b); err != nil {
-				return err
-			}
+		before := r.tr.Stats().Users
+		if err := r.writeAll(ctx, r.sw, r.tr.AddShardPage(seq, lookupShard, lk.ReceivedAt, []odata.Record{lk.Record})); err != nil {
+			return err
+		}
+		if r.tr.Stats().Users > before {
+			r.rec.Recovered++
+		} else {
+			// Found, but its record breaks the contract: it is in
+			// rejected_records, not a user.
+			r.rec.Unconfirmed++
 		}
 	}
 	return nil

@@ -261,8 +261,21 @@ func TestReconcileRereadsOrCountsWhatItCannotConfirm(t *testing.T) {
 				t.Errorf("user %s existed for the whole run and is missing", u.ID)
 			}
 		}
-		if r.Gone == 0 || m.Counts.Rejected != 0 {
+		if r.Gone == 0 || m.Counts.Rejected != 0 || r.Missing != r.Gone {
 			t.Errorf("reconcile %+v, counts %+v", r, m.Counts)
+		}
+		prevIDs, err := ParquetSink{Warehouse: e.wh}.ReadUserIDs(context.Background(), e.prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newUsers := int64(len(got))
+		for _, id := range prevIDs {
+			if _, ok := got[id]; ok {
+				newUsers--
+			}
+		}
+		if r.NewUsers != newUsers {
+			t.Errorf("reconcile says %d new users; %d landed users are not in the previous snapshot", r.NewUsers, newUsers)
 		}
 		checkReplaySameRows(t, e.env, o, m)
 	})

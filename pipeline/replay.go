@@ -82,9 +82,11 @@ type ReplayOptions struct {
 	Budget     *ErrorBudget
 	AllowEmpty bool
 	Tool       string
-	// MaxAggregateDrift is as in Options; the comparison with Graph's
-	// aggregates is replayed from the ones the run landed.
+	// MaxAggregateDrift and StrictAggregates are as in Options; the
+	// comparison with Graph's aggregates is replayed from the ones the run
+	// landed, so a slice a strict run refused is refused again.
 	MaxAggregateDrift float64
+	StrictAggregates  bool
 }
 
 // ReplayRef names the raw run a replayed slice was built from.
@@ -180,13 +182,28 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		return nil, err
 	}
 	ga := compareAggregates(aggs, why, cs, o.MaxAggregateDrift)
+	if ga.Available && ga.OverTolerance && o.StrictAggregates {
+		return nil, fmt.Errorf("%w: %s", ErrAggregateDrift, ga.Summary())
+	}
+	rec := Reconcile{MovedBetweenShards: cs.MovedBetweenShards,
+		Note: "replayed from raw run " + idx.RunID + ": the comparison with the previous snapshot is that run's"}
+	for _, e := range idx.Pages {
+		if e.Kind == extract.RawKindLookup {
+			rec.Lookups++
+			if e.Status == http.StatusOK {
+				rec.Recovered++
+			} else {
+				rec.Gone++
+			}
+		}
+	}
 	var m *Manifest
 	_, err = sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
 		m = &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
 			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
 			Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
 			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix},
-			GraphAggregates: ga}
+			GraphAggregates: ga, Reconcile: rec}
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
 		return m.JSON()

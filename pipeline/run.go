@@ -268,10 +268,8 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		}
 		return nil, err
 	}
-	for _, b := range r.tr.Finish() {
-		if err := r.write(ctx, r.sw, b); err != nil {
-			return nil, err
-		}
+	if err := r.writeAll(ctx, r.sw, r.tr.Finish()); err != nil {
+		return nil, err
 	}
 	if err := r.raw.Finish(ctx, r.rawIndex(), true); err != nil {
 		return nil, err
@@ -307,8 +305,13 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
 		return m.JSON()
 	})
-	if err != nil {
+	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut)) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
+	}
+	if err != nil {
+		// The slice is out; what failed after it (releasing the lease)
+		// does not unpublish it.
+		r.log.Warn("published, but a step after it failed", "err", err)
 	}
 	r.published = true
 	if r.failed != nil {
@@ -380,12 +383,7 @@ func (r *tenantRun) secondPass(ctx context.Context) error {
 	if n := r.tr.Superseded(); n != 0 {
 		return fmt.Errorf("the second pass over the landed pages superseded %d copies; expected none", n)
 	}
-	for _, b := range r.tr.Finish() {
-		if err := r.write(ctx, r.sw, b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.writeAll(ctx, r.sw, r.tr.Finish())
 }
 
 // manifest describes the run so far.
@@ -449,6 +447,19 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 	}
 	r.log.Info("kept the failed run for inspection", "where", r.o.Failed.String(), "status", status,
 		"rejected", m.Counts.Rejected)
+}
+
+// writeAll writes batches in order; after an error it releases the rest.
+func (r *tenantRun) writeAll(ctx context.Context, sw SliceWriter, batches []transform.Batch) error {
+	for i, b := range batches {
+		if err := r.write(ctx, sw, b); err != nil {
+			for _, rest := range batches[i+1:] {
+				rest.Record.Release()
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // write writes a batch to the slice and, for rejected records, to the

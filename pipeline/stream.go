@@ -65,10 +65,8 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 			if lp.page.Salvaged {
 				r.counts.SalvagedPages++
 			}
-			for _, b := range r.tr.AddShardPage(lp.seq, lp.shard, lp.page.ReceivedAt, lp.page.Records) {
-				if err := r.write(ctx, sw, b); err != nil {
-					return err
-				}
+			if err := r.writeAll(ctx, sw, r.tr.AddShardPage(lp.seq, lp.shard, lp.page.ReceivedAt, lp.page.Records)); err != nil {
+				return err
 			}
 			r.progress(false)
 		}
