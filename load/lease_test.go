@@ -228,3 +228,48 @@ func TestLocalLeaseReleased(t *testing.T) {
 	}
 	l3.Release()
 }
+
+// Reset throws away what was written and keeps the slice's lease: nobody
+// gets in between, and only what was written after it is published.
+func TestResetKeepsTheLease(t *testing.T) {
+	for _, b := range rootBackends {
+		t.Run(b.name, func(t *testing.T) {
+			w, _ := b.open(t)
+			ctx := context.Background()
+			key := schemas.Key{Date: day("2026-02-04"), Tenant: "tenant-r"}
+			s, err := w.Begin(ctx, key, "run-reset", WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Abort()
+			mem := checkedAllocator(t)
+			first := makeSlice(key, "run-reset", 50, 1, 1).records(mem, 20)
+			writeAll(t, ctx, s, first)
+			release(first)
+			if err := s.Reset(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Lease(ctx, key, LeaseOptions{RunID: "intruder"}); !errors.Is(err, ErrLeaseHeld) {
+				t.Fatalf("a lease taken after Reset: %v; the writer must keep it", err)
+			}
+			second := makeSlice(key, "run-reset", 7, 0, 2).records(mem, 20)
+			writeAll(t, ctx, s, second)
+			release(second)
+			infos, err := s.Commit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if infos[0].Rows != 7 || infos[2].Rows != 0 {
+				t.Errorf("published %d users and %d rejects; want only what came after Reset (7, 0)", infos[0].Rows, infos[2].Rows)
+			}
+			tab, err := w.ReadSlice(ctx, schemas.UserRegistrationDetailsTable, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tab.Release()
+			if tab.NumRows() != 7 {
+				t.Errorf("read back %d users, want 7", tab.NumRows())
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ type SliceWriter struct {
 	staging   string
 	runID     string
 	afterStep func(step string)
+	opts      WriterOptions
 	recovered Recovery
 	crashAt   string // for tests: Commit stops dead after this step
 
@@ -107,33 +108,69 @@ func (w *Warehouse) Begin(ctx context.Context, key schemas.Key, runID string, op
 	// The blob writers hold this context: cancelling it is what makes
 	// their Close discard instead of publish. It keeps ctx's values but
 	// not its cancellation, which is Abort's alone (see Begin).
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &SliceWriter{key: key, w: w, cancel: cancel, runID: runID, afterStep: opts.AfterStep}
+	s := &SliceWriter{key: key, w: w, cancel: func() {}, runID: runID, afterStep: opts.AfterStep, opts: opts}
 	if err := s.claim(ctx, opts); err != nil {
 		s.Abort()
 		return nil, err
 	}
+	if err := s.open(ctx); err != nil {
+		s.Abort()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open stages one empty file per table. The blob writers hold a context
+// of their own: cancelling it is what makes their Close discard instead
+// of publish. It keeps ctx's values but not its cancellation, which is
+// Abort's alone (see Begin).
+func (s *SliceWriter) open(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancelMu.Lock()
+	s.cancel = cancel
+	s.cancelMu.Unlock()
 	var staged []string
 	for _, t := range schemas.Tables {
-		obj, err := w.stage(wctx, s.staging, t, key, runID)
+		obj, err := s.w.stage(wctx, s.staging, t, s.key, s.runID)
 		if err != nil {
-			s.Abort()
-			return nil, err
+			return err
 		}
 		if sf, ok := obj.(*stagedFile); ok {
 			staged = append(staged, sf.path)
 		}
-		f, err := openTableFile(obj, t, key, runID, opts)
+		f, err := openTableFile(obj, t, s.key, s.runID, s.opts)
 		s.files = append(s.files, f)
 		if err != nil {
-			s.Abort()
-			return nil, err
+			return err
 		}
 	}
 	if len(staged) > 0 {
 		s.beat = startHeartbeat(staged, staleTemp/4)
 	}
-	return s, nil
+	return nil
+}
+
+// Reset discards everything written to the slice and starts its files
+// afresh, keeping its lease: a writer that must write the slice again
+// (the pipeline's second pass) never lets another writer in between.
+// After an error the slice is aborted.
+func (s *SliceWriter) Reset(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.beat.halt()
+	s.cancel()
+	for _, f := range s.files {
+		f.abort()
+	}
+	s.files, s.beat = nil, nil
+	if err := s.open(ctx); err != nil {
+		s.abortLocked()
+		return err
+	}
+	return nil
 }
 
 // claim takes the slice's lease, except on a Sub, and on a local

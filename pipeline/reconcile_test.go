@@ -325,3 +325,50 @@ func TestReconcileRereadsOrCountsWhatItCannotConfirm(t *testing.T) {
 		}
 	})
 }
+
+// leaseProbe is a Sink that counts Begins and, at every Reset, checks
+// that nobody else could take the slice.
+type leaseProbe struct {
+	ParquetSink
+	t      *testing.T
+	begins int
+	resets int
+}
+
+type probedWriter struct {
+	SliceWriter
+	p   *leaseProbe
+	key schemas.Key
+}
+
+func (p *leaseProbe) Begin(ctx context.Context, key schemas.Key, runID string) (SliceWriter, error) {
+	p.begins++
+	sw, err := p.ParquetSink.Begin(ctx, key, runID)
+	if err != nil {
+		return nil, err
+	}
+	return probedWriter{SliceWriter: sw, p: p, key: key}, nil
+}
+
+func (w probedWriter) Reset(ctx context.Context) error {
+	w.p.resets++
+	if err := w.SliceWriter.Reset(ctx); err != nil {
+		return err
+	}
+	if l, err := w.p.Warehouse.Lease(ctx, w.key, load.LeaseOptions{RunID: "intruder"}); err == nil {
+		l.Release()
+		w.p.t.Error("another writer could take the slice while the run wrote it again")
+	}
+	return nil
+}
+
+// A run that writes its slice twice (users moved between shards) holds
+// the slice's lease from its first request to its publish.
+func TestSecondPassKeepsTheSlice(t *testing.T) {
+	e := newChurnEnv(t, 1, 6000, graphsim.Churn{Rate: 0.03, Requests: 120})
+	probe := &leaseProbe{ParquetSink: ParquetSink{Warehouse: e.wh}, t: t}
+	m, _, _ := e.runToday(t, func(o *Options) { o.Source.PageSize = 50; o.Sink = probe })
+	if probe.begins != 1 || probe.resets == 0 || m.Counts.MovedBetweenShards == 0 {
+		t.Errorf("%d begins, %d resets, %d moved: want one Begin and a second pass", probe.begins, probe.resets, m.Counts.MovedBetweenShards)
+	}
+}

@@ -118,15 +118,15 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	if o.Budget == nil {
 		o.Budget = &DefaultBudget
 	}
-	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, SliceWriter, error) {
+	sw, err := o.Sink.Begin(ctx, key, o.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", o.Sink, err)
+	}
+	defer sw.Abort()
+	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows, Winners: winners})
-		sw, err := o.Sink.Begin(ctx, key, o.RunID)
-		if err != nil {
-			tr.Release()
-			return nil, nil, fmt.Errorf("opening %s: %w", o.Sink, err)
-		}
 		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
-		err = replayRaw(ctx, o.Raw, idx, tr, write)
+		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		for _, b := range tr.Finish() {
 			if err == nil {
 				err = write(b)
@@ -135,26 +135,28 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			}
 		}
 		if err != nil {
-			sw.Abort()
 			tr.Release()
-			return nil, nil, err
+			return nil, err
 		}
-		return tr, sw, nil
+		return tr, nil
 	}
-	tr, sw, err := pass(nil)
+	tr, err := pass(nil)
 	if err != nil {
 		return nil, err
 	}
 	if tr.Superseded() > 0 {
+		// Users read twice were written before their winner came: write
+		// the slice again, still holding it, loading only the winners.
 		winners := tr.Winners()
-		sw.Abort()
 		tr.Release()
-		if tr, sw, err = pass(winners); err != nil {
+		if err := sw.Reset(ctx); err != nil {
+			return nil, err
+		}
+		if tr, err = pass(winners); err != nil {
 			return nil, err
 		}
 	}
 	defer tr.Release()
-	defer sw.Abort()
 	cs := tr.Stats()
 	if err := o.Budget.check(cs.RecordsIn-cs.MovedBetweenShards, cs.Rejected); err != nil {
 		return nil, err

@@ -27,6 +27,9 @@ import (
 type SliceWriter interface {
 	Write(ctx context.Context, table *schemas.Table, rec arrow.RecordBatch) error
 	CommitWith(ctx context.Context, manifest func([]load.FileInfo) ([]byte, error)) ([]load.FileInfo, error)
+	// Reset discards everything written and starts again, still holding
+	// the slice: no other writer can get in between.
+	Reset(ctx context.Context) error
 	Abort()
 }
 
@@ -337,9 +340,12 @@ func (r *tenantRun) rawIndex() extract.RawIndex {
 }
 
 // restart drops what the slice holds and starts it again with a fresh
-// transformer, loading only winners when given.
+// transformer, loading only winners when given. The slice writer keeps
+// the slice's lease throughout.
 func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.RecordRef) error {
-	r.sw.Abort()
+	if err := r.sw.Reset(ctx); err != nil {
+		return fmt.Errorf("starting %s again: %w", r.o.Sink, err)
+	}
 	if r.failed != nil {
 		r.failed.Abort()
 		r.failed = nil
@@ -348,11 +354,6 @@ func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.Re
 	r.tr = transform.New(transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
 		BatchRows: r.o.BatchRows, Winners: winners})
 	old.Release()
-	sw, err := r.o.Sink.Begin(ctx, r.o.Key, r.o.RunID)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", r.o.Sink, err)
-	}
-	r.sw = sw
 	return nil
 }
 
