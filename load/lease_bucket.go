@@ -77,7 +77,11 @@ acquire:
 			return nil, err
 		}
 	}
-	r := &renewer{obj: obj, holder: h, gen: gen, every: timeout / 3, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &renewer{obj: obj, holder: h, gen: gen, every: timeout / 3, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{}),
+		validUntil: h.Expires}
+	if r.validUntil.IsZero() {
+		r.validUntil = time.Now().Add(timeout)
+	}
 	go r.run()
 	return &Lease{
 		key:     key,
@@ -182,6 +186,10 @@ type renewer struct {
 
 	mu   sync.Mutex
 	lost error
+	// validUntil is the expiry of the lease as last written: past it (less
+	// half a period, for clocks and a publish in flight), another writer
+	// may have taken the lease over without this one hearing of it.
+	validUntil time.Time
 }
 
 func (r *renewer) run() {
@@ -220,12 +228,15 @@ func (r *renewer) renew() error {
 		if errors.Is(err, ErrNotFound) {
 			return r.removed()
 		}
-		_, _ = r.obj.write(ctx, h, 0, false)
+		if _, err := r.obj.write(ctx, h, 0, false); err == nil {
+			r.renewed(h.Expires)
+		}
 		return nil
 	}
 	gen, err := r.obj.write(ctx, h, r.gen, false)
 	if err == nil {
 		r.gen = gen
+		r.renewed(h.Expires)
 		return nil
 	}
 	if !moved(err) {
@@ -242,6 +253,7 @@ func (r *renewer) renew() error {
 		// Ours: a write whose answer was lost, then retried, landed as
 		// another generation. Only this lease writes its token.
 		r.gen = curGen
+		r.renewed(cur.Expires)
 		return nil
 	}
 	return r.takenOver(cur)
@@ -255,10 +267,25 @@ func (r *renewer) removed() error {
 	return fmt.Errorf("load: the lease %s was removed while held", r.obj.key)
 }
 
+func (r *renewer) renewed(until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.validUntil = until
+}
+
+// lostErr says why the lease is not ours any more, or may not be: lost to
+// another writer, or not renewed for so long that it may have been.
 func (r *renewer) lostErr() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.lost
+	if r.lost != nil {
+		return r.lost
+	}
+	if time.Now().After(r.validUntil.Add(-r.every / 2)) {
+		return fmt.Errorf("load: the lease %s could not be renewed; it expires at %s and another writer may take it over",
+			r.obj.key, r.validUntil.Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (r *renewer) halt() {

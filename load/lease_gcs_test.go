@@ -358,7 +358,12 @@ func TestGCSLeaseLostAtRenewal(t *testing.T) {
 	}
 	defer second.Release()
 	renewals.open()
-	waitUntil(t, "the first holder to learn it lost the lease", func() bool { return first.check() != nil })
+	// Stalled, it first says its lease may be lost; once its renewal gets
+	// through, it names who took it.
+	waitUntil(t, "the first holder to learn it lost the lease", func() bool {
+		err := first.check()
+		return err != nil && strings.Contains(err.Error(), `"second"`)
+	})
 	if err := first.check(); !strings.Contains(err.Error(), `"second"`) {
 		t.Errorf("check = %v, want the lease reported taken over by second", err)
 	}
@@ -417,5 +422,40 @@ func TestGCSLeaseRenewalAnswerLost(t *testing.T) {
 	}
 	if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err == nil {
 		t.Error("Release left the lease object")
+	}
+}
+
+// A holder whose renewals keep failing (a partition, a paused VM) cannot
+// know whether another writer took its lease once it expires: before
+// then, check — and so Commit, before each object — refuses.
+func TestGCSLeaseUnrenewedIsNotTrusted(t *testing.T) {
+	srv := fakeGCS(t)
+	ctx := context.Background()
+	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-u"}
+	var mu sync.Mutex
+	uploads := 0
+	w := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
+		if isUpload(r) {
+			mu.Lock()
+			uploads++
+			n := uploads
+			mu.Unlock()
+			if n > 1 { // every renewal
+				return nil, errors.New("network unreachable")
+			}
+		}
+		return next.RoundTrip(r)
+	})
+	l, err := w.Lease(ctx, key, LeaseOptions{RunID: "partitioned", Timeout: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if err := l.check(); err != nil {
+		t.Fatalf("a fresh lease: %v", err)
+	}
+	waitUntil(t, "the unrenewed lease to be distrusted", func() bool { return l.check() != nil })
+	if err := l.check(); !strings.Contains(err.Error(), "could not be renewed") {
+		t.Errorf("check = %v", err)
 	}
 }

@@ -209,6 +209,12 @@ func (s *SliceWriter) publishBucket(infos []FileInfo, manifestJSON []byte) error
 		return err
 	}
 	for i, f := range s.files {
+		// Each object is out the moment it closes: check, before each,
+		// that the lease still holds (it is renewed in the background).
+		if err := s.lease.check(); err != nil {
+			s.abortLocked()
+			return replacedSoFar(err, infos[:i])
+		}
 		if err := f.publish(); err != nil {
 			s.abortLocked()
 			return replacedSoFar(err, infos[:i])
@@ -221,6 +227,10 @@ func (s *SliceWriter) publishBucket(infos []FileInfo, manifestJSON []byte) error
 		}
 	}
 	if manifestJSON != nil {
+		if err := s.lease.check(); err != nil {
+			s.abortLocked()
+			return replacedSoFar(err, infos)
+		}
 		k := s.w.prefix + manifestKey(s.key)
 		// WriteAll sets ContentMD5, so a short write aborts instead of publishing.
 		err := s.w.bucket.WriteAll(context.Background(), k, manifestJSON, &blob.WriterOptions{ContentType: "application/json"})
