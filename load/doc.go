@@ -82,7 +82,11 @@
 // or an intent that the next Begin of the slice, holding the lease and so
 // sure its writer is gone, rolls forward if every file it lists is
 // complete (in staging or already at its target), and rolls back
-// otherwise; [SliceWriter.Recovered] says which, as does
+// otherwise — unless some of its files were already in place, when the
+// slice can be neither finished nor undone and Begin removes its old
+// manifest instead (Unfinishable), so no reader takes it as complete
+// until the writer that began replaces it; [SliceWriter.Recovered] says
+// which, as does
 // [WriterOptions.Logger]. That Begin also removes every other file of the
 // slice's staging folder. The slice is thus entirely old or entirely new
 // once its next writer has begun. Until then, and for the milliseconds of
@@ -94,6 +98,10 @@
 // objects new and the manifest old; nothing can roll that forward, and the
 // next writer of the slice replaces everything. A reader that needs a
 // consistent set checks the files against the manifest's sha256.
+//
+// [SliceWriter.Reset] discards what a slice writer wrote and starts its
+// files afresh without letting go of the lease, for a writer that must
+// write the slice again.
 //
 // A process killed before the intent leaves only files in _staging. The
 // next Begin of the slice removes its folder's files; any Begin removes

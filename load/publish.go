@@ -60,6 +60,12 @@ const (
 	// RolledBack: a file the intent listed was missing or incomplete;
 	// Begin removed the staged files and the intent.
 	RolledBack Recovery = "rolled back"
+	// Unfinishable: some files of the publish were already in place and
+	// another was missing or damaged, so the slice could be neither
+	// finished nor undone; Begin removed its manifest (which described
+	// the old files), so no reader takes it as complete, and the writer
+	// that began replaces the whole slice.
+	Unfinishable Recovery = "unfinishable: manifest removed"
 )
 
 const intentName = "intent.json"
@@ -275,15 +281,13 @@ func recoverSlice(root, staging string, key schemas.Key, logger *slog.Logger) (R
 	var in intent
 	forward := json.Unmarshal(data, &in) == nil && len(in.Files) > 0
 	pending := make([]bool, len(in.Files))
+	published := false
 	for i, f := range in.Files {
-		if !forward {
-			break
-		}
 		switch {
 		case fileMatches(filepath.Join(root, filepath.FromSlash(f.Staged)), f):
 			pending[i] = true
 		case fileMatches(filepath.Join(root, filepath.FromSlash(f.Target)), f):
-			// published before the writer died
+			published = true // before the writer died
 		default:
 			forward = false
 		}
@@ -292,11 +296,20 @@ func recoverSlice(root, staging string, key schemas.Key, logger *slog.Logger) (R
 		for _, f := range in.Files {
 			_ = os.Remove(filepath.Join(root, filepath.FromSlash(f.Staged)))
 		}
+		outcome := RolledBack
+		if published {
+			// New files beside old ones: the old manifest must not
+			// vouch for them.
+			outcome = Unfinishable
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(manifestKey(key)))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return NothingToRecover, fmt.Errorf("load: remove the manifest of a half-published slice: %w", err)
+			}
+		}
 		if err := os.Remove(filepath.Join(staging, intentName)); err != nil {
 			return NothingToRecover, fmt.Errorf("load: roll back the publish of run %q: %w", in.RunID, err)
 		}
-		logf(RolledBack, in.RunID)
-		return RolledBack, nil
+		logf(outcome, in.RunID)
+		return outcome, nil
 	}
 	for i, f := range in.Files {
 		if !pending[i] {

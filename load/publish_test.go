@@ -249,3 +249,36 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// A publish killed after its first rename whose remaining staged file is
+// then damaged can be neither finished nor undone: the next Begin removes
+// the old manifest, so no reader takes new users beside old methods for
+// a complete slice.
+func TestCrashUnfinishable(t *testing.T) {
+	key := schemas.Key{Date: day("2026-03-04"), Tenant: "tenant-u"}
+	dir := t.TempDir()
+	w := openTest(t, dir)
+	commitWith(t, w, key, "run-old", 1, "")
+	commitWith(t, w, key, "run-new", 2, StepPublishedUsers)
+	staged, err := filepath.Glob(filepath.Join(dir, stagingDir, leaseName(key), "run-new-user_auth_methods-*.parquet.tmp"))
+	if err != nil || len(staged) != 1 {
+		t.Fatalf("staged methods file: %v %v", staged, err)
+	}
+	if err := os.Truncate(staged[0], 10); err != nil {
+		t.Fatal(err)
+	}
+	next, err := w.Begin(context.Background(), key, "run-next", WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Abort()
+	if got := next.Recovered(); got != Unfinishable {
+		t.Errorf("Recovered = %q, want %q", got, Unfinishable)
+	}
+	if _, err := w.ReadManifest(context.Background(), key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the old manifest still vouches for a half-published slice: %v", err)
+	}
+	if got := stagingFiles(t, dir); len(got) != 0 {
+		t.Errorf("_staging holds %v", got)
+	}
+}
