@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/graphsim"
+	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/schemas"
 )
@@ -186,8 +189,53 @@ func TestShardedRunOfAChangingTenantLandsEveryUserOnce(t *testing.T) {
 				t.Errorf("reconcile %+v", r)
 			}
 			t.Logf("reconcile %+v", r)
+			checkMovedUsersLatest(t, o, m, got, truth)
 			checkReplaySameRows(t, e.env, o, m)
 		})
+	}
+}
+
+// checkMovedUsersLatest: a user whose two copies (read in two shards)
+// differ landed as the later of its states, not just as one it had.
+func checkMovedUsersLatest(t *testing.T, o Options, m *Manifest, got map[string]landedUser, truth []graphsim.TruthUser) {
+	t.Helper()
+	ctx := context.Background()
+	idx, err := extract.ReadRawIndex(ctx, o.Raw, m.Raw.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := map[string]int{}
+	for _, e := range idx.Pages {
+		if e.Kind != "" || e.Invalid {
+			continue
+		}
+		body, err := extract.ReadRawPage(ctx, o.Raw, e.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := odata.Split(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			var rec struct{ ID string }
+			if json.Unmarshal(r.Raw, &rec) == nil {
+				copies[rec.ID]++
+			}
+		}
+	}
+	checked := 0
+	for _, u := range truth {
+		if copies[u.ID] < 2 || len(u.States) < 2 {
+			continue
+		}
+		checked++
+		if g, ok := got[u.ID]; !ok || !hadState(g, u.States[len(u.States)-1:]) {
+			t.Errorf("user %s was read twice and changed during the run; it landed as %+v, not its later state", u.ID, g)
+		}
+	}
+	if checked == 0 {
+		t.Error("no user was read twice with two states: the check proves nothing")
 	}
 }
 
