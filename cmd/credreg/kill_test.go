@@ -50,24 +50,56 @@ func TestKilledRunAtEveryStep(t *testing.T) {
 		t.Skip("runs about a hundred processes")
 	}
 	url, ca := startSimulator(t, "--users", killUsers, "--date", killDate, "--no-throttle", "--empty-page-every", "-1")
+	if n := len(killPoints()) * 2; n < 30 {
+		t.Fatalf("%d kill points; the issue asks for at least 30", n)
+	}
 	env := simEnv(url, ca)
+	killAtEveryPoint(t, env, func(*testing.T) []string { return env }, killPoints(), killArgs)
+}
+
+// A sharded run of a tenant that changes while it is read writes its
+// slice twice (users moved between shards): killed in its second pass too,
+// it leaves the slice old or new, never mixed.
+func TestKilledShardedRunOfAChangingTenant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs dozens of processes")
+	}
+	url, ca := startSimulator(t, "--users", killUsers, "--date", killDate, "--no-throttle", "--empty-page-every", "-1")
+	// A tenant changes during the first read of its day: each killed run
+	// gets a simulator of its own, whose day it reads first.
+	churning := func(t *testing.T) []string {
+		url, ca := startSimulator(t, "--users", killUsers, "--date", killDate, "--no-throttle", "--empty-page-every", "-1",
+			"--churn-rate", "0.2", "--churn-requests", "12")
+		return simEnv(url, ca)
+	}
+	args := func(wh string) []string {
+		return []string{"run", "--date", killDate, "--force", "--warehouse", wh, "--progress", "none", "--shards", "4",
+			"--page-size", killPageSize, "--tenant-rate", "10000/1s", "--app-rate", "10000/1s"}
+	}
+	points := []string{pagePoint(3), pointReset, load.StepIntentWritten, load.StepPublishedMethods, load.StepPublishedManifest}
+	killAtEveryPoint(t, simEnv(url, ca), churning, points, args)
+}
+
+// killAtEveryPoint kills a run made of args at each point, over a slice
+// that has a snapshot (taken through env) and over one that has none, and
+// checks what a reader finds after the kill, after the recovery, and after
+// a full run; each point's runs use the simulator envFor gives.
+func killAtEveryPoint(t *testing.T, baseEnv []string, envFor func(*testing.T) []string, points []string, killArgs func(string) []string) {
+	t.Helper()
 	base := filepath.Join(t.TempDir(), "base")
-	if out, err := credregCmd(context.Background(), env, killArgs(base)...).CombinedOutput(); err != nil {
+	if out, err := credregCmd(context.Background(), baseEnv, killArgs(base)...).CombinedOutput(); err != nil {
 		t.Fatalf("first run: %v\n%s", err, out)
 	}
 	old := readSlice(t, base)
 	if !old.whole() {
 		t.Fatalf("first run left %+v", old)
 	}
-	points := killPoints()
-	if len(points)*2 < 30 {
-		t.Fatalf("%d kill points", len(points)*2)
-	}
 	for _, previous := range []bool{true, false} {
 		for _, point := range points {
 			name := fmt.Sprintf("%s/previous=%v", point, previous)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
+				env := envFor(t)
 				wh := filepath.Join(t.TempDir(), "wh")
 				before := sliceState{}
 				if previous {
@@ -76,7 +108,7 @@ func TestKilledRunAtEveryStep(t *testing.T) {
 					}
 					before = old
 				}
-				killedRun(t, env, wh, point)
+				killedRun(t, env, killArgs(wh), point)
 				killed := checkReaderFiles(t, wh, before.manifest)
 				after := readSlice(t, wh)
 				if after.manifest != "" && after.manifest != before.manifest && !after.whole() {
@@ -86,7 +118,7 @@ func TestKilledRunAtEveryStep(t *testing.T) {
 				// The next run takes the slice's lease and settles the
 				// unfinished publish before it reads a page; killed
 				// there, it shows the slice as recovery left it.
-				killedRun(t, env, wh, pagePoint(1))
+				killedRun(t, env, killArgs(wh), pagePoint(1))
 				settled := readSlice(t, wh)
 				switch {
 				case !settled.whole() && !settled.empty():
@@ -131,9 +163,9 @@ func rolledForward(point string) bool {
 }
 
 // killedRun runs credreg and expects it to kill itself at point.
-func killedRun(t *testing.T, env []string, wh, point string) {
+func killedRun(t *testing.T, env []string, args []string, point string) {
 	t.Helper()
-	cmd := credregCmd(context.Background(), append(env, "CREDREG_TEST_KILL_AT="+point), killArgs(wh)...)
+	cmd := credregCmd(context.Background(), append(env, "CREDREG_TEST_KILL_AT="+point), args...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {

@@ -16,8 +16,12 @@ import (
 // the process at each: "page N" once the Nth page of a tenant is landed,
 // "batch N" once the Nth Arrow batch of a tenant is written into its
 // staged Parquet files, and "tenant done" once its slice and manifest are
-// out. Without a hook none of this is wired.
-const pointTenantDone = "tenant done"
+// out, "reset" once a slice starts to be written again (a second pass
+// over the landed pages). Without a hook none of this is wired.
+const (
+	pointTenantDone = "tenant done"
+	pointReset      = "reset"
+)
 
 func pagePoint(n int64) string { return fmt.Sprintf("page %d", n) }
 
@@ -71,5 +75,13 @@ func (w *hookedWriter) Write(ctx context.Context, table *schemas.Table, rec arro
 		return err
 	}
 	w.afterStep(batchPoint(w.batches.Add(1)))
+	return nil
+}
+
+func (w *hookedWriter) Reset(ctx context.Context) error {
+	if err := w.SliceWriter.Reset(ctx); err != nil {
+		return err
+	}
+	w.afterStep(pointReset)
 	return nil
 }
