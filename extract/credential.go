@@ -70,7 +70,7 @@ func NewCredential(tenant string, o CredentialOptions) (azcore.TokenCredential, 
 	authority := pick(o.AuthorityHost, "AZURE_AUTHORITY_HOST")
 
 	if tenant == "" {
-		return nil, fmt.Errorf("%w: no tenant: pass --tenant or set AZURE_TENANT_ID", ErrCredential)
+		return nil, fmt.Errorf("%w: no tenant id: set AZURE_TENANT_ID", ErrCredential)
 	}
 	if clientID == "" {
 		return nil, fmt.Errorf("%w: no client id: set AZURE_CLIENT_ID", ErrCredential)

@@ -93,7 +93,7 @@ func (e *GraphError) hint() string {
 	case e.Status == http.StatusUnauthorized:
 		return "check AZURE_TENANT_ID, AZURE_CLIENT_ID and the client secret or certificate"
 	case e.Status == http.StatusNotFound:
-		return "check --graph-url (the Graph host, no path) and --endpoint; a national cloud may not offer this report"
+		return "check the Graph base URL (the host, no path) and the report endpoint; a national cloud may not offer this report"
 	case e.Status == http.StatusBadRequest:
 		return "Graph refuses this query (its $filter or $top); asking again will not change that"
 	}

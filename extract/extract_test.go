@@ -114,7 +114,7 @@ func TestFetchErrorsAreClassified(t *testing.T) {
 		{"bad-request", body(400, "", `{"error":{"code":"Request_UnsupportedQuery","message":"Invalid page size"}}`),
 			ErrBadRequest, Permanent, "Invalid page size"},
 		{"not-found", body(404, "", `{"error":{"code":"Request_ResourceNotFound","message":"Resource not found for the segment 'userRegistrationDetails'."}}`),
-			ErrNotFound, Permanent, "--graph-url"},
+			ErrNotFound, Permanent, "Graph base URL"},
 		{"garbage-body", body(200, "", `<html>proxy error</html>`), ErrBadPage, Transient, "page"},
 		{"truncated-body", body(200, "", `{"value":[{"id":"a"`), ErrBadPage, Transient, "page"},
 	}

@@ -35,9 +35,9 @@ func (e *BudgetError) Error() string {
 	if e.RecordsIn > 0 {
 		ratio = float64(e.Rejected) / float64(e.RecordsIn)
 	}
-	limit := fmt.Sprintf("--max-reject-ratio %g", e.Budget.MaxRejectRatio)
+	limit := fmt.Sprintf("the limit of %g%% of the records", 100*e.Budget.MaxRejectRatio)
 	if e.Budget.MaxRejects >= 0 && e.Rejected > e.Budget.MaxRejects {
-		limit = fmt.Sprintf("--max-rejects %d", e.Budget.MaxRejects)
+		limit = fmt.Sprintf("the limit of %d records", e.Budget.MaxRejects)
 	}
 	return fmt.Sprintf("%v: %d of %d records rejected (%.2f%%), over %s; nothing was published",
 		ErrBudgetExceeded, e.Rejected, e.RecordsIn, 100*ratio, limit)
@@ -48,7 +48,7 @@ func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
 // Validate reports a budget no run could meet or that means nothing.
 func (b ErrorBudget) Validate() error {
 	if b.MaxRejectRatio < 0 || b.MaxRejectRatio > 1 || b.MaxRejectRatio != b.MaxRejectRatio {
-		return fmt.Errorf("--max-reject-ratio %g: want a share between 0 and 1 (0.01 is 1%%)", b.MaxRejectRatio)
+		return fmt.Errorf("the reject ratio %g is not a share between 0 and 1 (0.01 is 1%%)", b.MaxRejectRatio)
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ type Options struct {
 }
 
 // ErrEmptySnapshot: Graph returned no users and Options.AllowEmpty is off.
-var ErrEmptySnapshot = errors.New("Graph returned no users; nothing was published (allow it with --allow-empty)")
+var ErrEmptySnapshot = errors.New("Graph returned no users; nothing was published")
 
 // Progress is a snapshot of a running tenant.
 type Progress struct {

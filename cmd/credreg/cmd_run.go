@@ -216,7 +216,7 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	p.retry = extract.RetryPolicy{MaxAttempts: o.MaxAttempts, Budget: o.RetryBudget}
 	p.budget = pipeline.ErrorBudget{MaxRejectRatio: o.MaxRejectRatio, MaxRejects: o.MaxRejects}
 	if err := p.budget.Validate(); err != nil {
-		return nil, usageError{err}
+		return nil, usagef("--max-reject-ratio: %v", err)
 	}
 	changed := func(name string) bool { return o.changed != nil && o.changed(name) }
 	for _, f := range []string{"tenant", "graph-url"} {

@@ -177,7 +177,7 @@ func TestRunContractBreachExitStatus(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitContract {
 		t.Fatalf("exit %v, want %d:\n%s", err, exitContract, out)
 	}
-	for _, want := range []string{"data contract breached", "9 of 409 records rejected", "nothing was published", "_failed/run_id="} {
+	for _, want := range []string{"data contract breached", "9 of 409 records rejected", "over the limit of 1% of the records", "nothing was published", "_failed/run_id=", "--max-reject-ratio"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -114,7 +114,7 @@ func exitCode(ctx context.Context, err error) int {
 // the command logs JSON (a scheduler parses stderr), else a plain line;
 // with what to do next when the status has a remedy.
 func reportError(cmd *cobra.Command, err error, code int) {
-	hint := exitHint(code)
+	hint := errHint(err, code)
 	if f := cmd.Flags().Lookup("log-format"); f != nil && f.Value.String() == "json" {
 		attrs := []any{"err", err.Error(), "exit_code", code}
 		if hint != "" {
@@ -132,8 +132,21 @@ func reportError(cmd *cobra.Command, err error, code int) {
 	}
 }
 
-// exitHint says what to do about an exit status, when the error alone
-// does not.
+// errHint says what to do about an error, when the error alone does not:
+// the flags to use live here, not in the packages that report the errors.
+func errHint(err error, code int) string {
+	switch {
+	case errors.Is(err, pipeline.ErrEmptySnapshot):
+		return "An empty answer more likely means a broken report than a tenant without users; publish it anyway with --allow-empty."
+	case errors.Is(err, pipeline.ErrBudgetExceeded):
+		return "The rejected records are kept in the _failed folder of the warehouse; --max-reject-ratio and --max-rejects set the budget."
+	case errors.Is(err, pipeline.ErrAggregateDrift):
+		return "--max-aggregate-drift sets the tolerance; without --strict-aggregates such a slice is published with a warning."
+	}
+	return exitHint(code)
+}
+
+// exitHint says what to do about an exit status.
 func exitHint(code int) string {
 	switch code {
 	case exitRefused:

@@ -383,7 +383,7 @@ func TestRunRefusedExitStatus(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitRefused {
 		t.Fatalf("exit %v, want %d:\n%s", err, exitRefused, out)
 	}
-	for _, want := range []string{"HTTP 404", "check --graph-url", "retrying will not help"} {
+	for _, want := range []string{"HTTP 404", "Check --graph-url", "retrying will not help"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
