@@ -19,10 +19,9 @@ const (
 
 // The documented values of the functions' parameters, in the order the
 // error messages list them.
-var (
-	userTypeValues = []string{"all", "member", "guest"}
-	userRoleValues = []string{"all", "privilegedAdmin", "admin", "user"}
-)
+func userTypeValues() []string { return []string{"all", "member", "guest"} }
+
+func userRoleValues() []string { return []string{"all", "privilegedAdmin", "admin", "user"} }
 
 // aggregateCall is a parsed aggregate request: which function, for which users.
 type aggregateCall struct {
@@ -68,9 +67,9 @@ func parseAggregateCall(seg string) (aggregateCall, error) {
 		if quoted {
 			v = v[1 : len(v)-1]
 		}
-		valid := userTypeValues
+		valid := userTypeValues()
 		if k == "includedUserRoles" {
-			valid = userRoleValues
+			valid = userRoleValues()
 		}
 		if !quoted || !slices.Contains(valid, v) {
 			return c, badRequest("badRequest", "Invalid %s value %s: want one of '%s', in single quotes.",

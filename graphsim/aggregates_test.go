@@ -136,8 +136,8 @@ func TestAggregatesCountUsers(t *testing.T) {
 		t.Fatalf("%d privileged admins of %d: want a proper, non-empty subset", privileged, admins)
 	}
 	for _, fn := range []string{featureFunction, methodFunction} {
-		for _, types := range userTypeValues {
-			for _, roles := range userRoleValues {
+		for _, types := range userTypeValues() {
+			for _, roles := range userRoleValues() {
 				t.Run(fn+"/"+types+"/"+roles, func(t *testing.T) {
 					sum := getSummary(t, s, tok, aggregateURL(s, fn, types, roles))
 					want := wantCounts(users, fn, types, roles)
@@ -174,7 +174,7 @@ func TestAggregatesCountUsers(t *testing.T) {
 	if !strings.HasSuffix(string(r.body), `],"userRoles":"all","userTypes":"all"}`) {
 		t.Errorf("body %s: want the counts, then userRoles and userTypes", r.body)
 	}
-	if st := s.Stats(); st.Aggregates != int64(2*len(userTypeValues)*len(userRoleValues)+1) || st.Pages != 0 {
+	if st := s.Stats(); st.Aggregates != int64(2*len(userTypeValues())*len(userRoleValues())+1) || st.Pages != 0 {
 		t.Errorf("stats %+v: want every aggregate request counted, no page", st)
 	}
 }

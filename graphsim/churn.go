@@ -160,10 +160,13 @@ func idHash(id string) uint64 {
 
 // passwordlessPick are the methods a user already registered for MFA
 // adds when churn changes them; mfaPick those a user without MFA registers.
-var (
-	passwordlessPick = []string{"windowsHelloForBusiness", "fido2", "passKeyDeviceBound", "microsoftAuthenticatorPasswordless"}
-	mfaPick          = []string{"microsoftAuthenticatorPush", "mobilePhone", "softwareOneTimePasscode"}
-)
+func passwordlessPick() []string {
+	return []string{"windowsHelloForBusiness", "fido2", "passKeyDeviceBound", "microsoftAuthenticatorPasswordless"}
+}
+
+func mfaPick() []string {
+	return []string{"microsoftAuthenticatorPush", "mobilePhone", "softwareOneTimePasscode"}
+}
 
 // churned is u after its one change during day d, with every derived
 // property recomputed from the new methods by graphsim's own table.
@@ -180,9 +183,11 @@ func (t *tenantData) churned(u *User, d int, h uint64) User {
 			}
 		}
 	case u.IsMfaRegistered:
-		has[vocabIndex(passwordlessPick[(h>>8)%uint64(len(passwordlessPick))])] = true
+		pick := passwordlessPick()
+		has[vocabIndex(pick[(h>>8)%uint64(len(pick))])] = true
 	default:
-		has[vocabIndex(mfaPick[(h>>8)%uint64(len(mfaPick))])] = true
+		pick := mfaPick()
+		has[vocabIndex(pick[(h>>8)%uint64(len(pick))])] = true
 	}
 	nu := *u
 	nu.IsMfaRegistered, nu.IsMfaCapable, nu.IsSsprRegistered, nu.IsSsprCapable, nu.IsPasswordlessCapable = false, false, false, false, false

@@ -71,7 +71,7 @@ const (
 )
 
 // damageKinds are the kinds that damage a page rather than a record.
-var damageKinds = []DefectKind{DamageUnclosedString, DamageMissingBracket}
+func damageKinds() []DefectKind { return []DefectKind{DamageUnclosedString, DamageMissingBracket} }
 
 // defectKinds is every contract kind, in the order the contract checks them.
 var defectKinds = []DefectKind{
@@ -121,7 +121,7 @@ func (k DefectKind) Reason(endpoint schemas.Endpoint) string {
 
 func checkDefects(t Tenant) error {
 	for j, d := range t.Defects {
-		if !slices.Contains(defectKinds, d.Kind) && !slices.Contains(damageKinds, d.Kind) {
+		if !slices.Contains(defectKinds, d.Kind) && !slices.Contains(damageKinds(), d.Kind) {
 			return fmt.Errorf("graphsim: tenant %s: defect %d: unknown kind %q", t.ID, j, d.Kind)
 		}
 		// Users is the smallest population the tenant ever has.

@@ -36,14 +36,22 @@ const DefaultMaxAggregateDrift = 0.005
 // than the allowed drift, and the check is strict.
 var ErrAggregateDrift = errors.New("the snapshot differs from Graph's own counts by more than the allowed drift; nothing was published")
 
-// featureColumns maps the features of usersRegisteredByFeature to the
+// featureColumn maps the features of usersRegisteredByFeature to the
 // users column that counts the same thing.
-var featureColumns = map[string]string{
-	"mfaCapable":          "is_mfa_capable",
-	"ssprRegistered":      "is_sspr_registered",
-	"ssprEnabled":         "is_sspr_enabled",
-	"ssprCapable":         "is_sspr_capable",
-	"passwordlessCapable": "is_passwordless_capable",
+func featureColumn(feature string) (string, bool) {
+	switch feature {
+	case "mfaCapable":
+		return "is_mfa_capable", true
+	case "ssprRegistered":
+		return "is_sspr_registered", true
+	case "ssprEnabled":
+		return "is_sspr_enabled", true
+	case "ssprCapable":
+		return "is_sspr_capable", true
+	case "passwordlessCapable":
+		return "is_passwordless_capable", true
+	}
+	return "", false
 }
 
 // AggregateCount is one of Graph's counts beside ours.
@@ -132,7 +140,7 @@ func compareAggregates(aggs []extract.Aggregate, why string, cs transform.Stats,
 			var c AggregateCount
 			switch a.Kind {
 			case extract.UsersRegisteredByFeature:
-				col, ok := featureColumns[name]
+				col, ok := featureColumn(name)
 				if !ok {
 					g.Unmapped = append(g.Unmapped, name)
 					continue

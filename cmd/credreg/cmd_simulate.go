@@ -41,10 +41,12 @@ type simulateOptions struct {
 	logOptions
 }
 
-// damageKinds maps --damage values to graphsim's damage kinds.
-var damageKinds = map[string]graphsim.DefectKind{
-	"unclosed-string": graphsim.DamageUnclosedString,
-	"missing-bracket": graphsim.DamageMissingBracket,
+// damageKinds() maps --damage values to graphsim's damage kinds.
+func damageKinds() map[string]graphsim.DefectKind {
+	return map[string]graphsim.DefectKind{
+		"unclosed-string": graphsim.DamageUnclosedString,
+		"missing-bracket": graphsim.DamageMissingBracket,
+	}
 }
 
 func (o *simulateOptions) AddFlags(cmd *cobra.Command) {
@@ -158,7 +160,7 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 		}
 	}
 	for _, name := range o.Damage {
-		kind, ok := damageKinds[name]
+		kind, ok := damageKinds()[name]
 		if !ok {
 			return usagef("--damage %q: want unclosed-string or missing-bracket", name)
 		}
