@@ -86,7 +86,13 @@ func parsePartition(rest, suffix string) (schemas.Key, bool) {
 // Slices lists the (date, tenant) slices present for a table, sorted by
 // date, then tenant.
 func (w *Warehouse) Slices(ctx context.Context, table *schemas.Table) ([]schemas.Key, error) {
-	prefix := w.prefix + table.Name + "/"
+	return w.listKeys(ctx, table.Name+"/", func(k string) (schemas.Key, bool) { return parseSliceKey(table.Name, k) })
+}
+
+// listKeys lists the slices that parse recognizes among the objects under
+// prefix (relative to the warehouse), sorted by date, then tenant.
+func (w *Warehouse) listKeys(ctx context.Context, prefix string, parse func(objKey string) (schemas.Key, bool)) ([]schemas.Key, error) {
+	prefix = w.prefix + prefix
 	it := w.bucket.List(&blob.ListOptions{Prefix: prefix})
 	var keys []schemas.Key
 	for {
@@ -97,7 +103,7 @@ func (w *Warehouse) Slices(ctx context.Context, table *schemas.Table) ([]schemas
 		if err != nil {
 			return nil, blobError("list", prefix, err)
 		}
-		if k, ok := parseSliceKey(table.Name, strings.TrimPrefix(obj.Key, w.prefix)); ok {
+		if k, ok := parse(strings.TrimPrefix(obj.Key, w.prefix)); ok {
 			keys = append(keys, k)
 		}
 	}

@@ -20,23 +20,7 @@ import (
 // Manifests lists the slices that have a manifest, in _manifests: the
 // slices whose publish completed. Sorted by date, then tenant.
 func (w *Warehouse) Manifests(ctx context.Context) ([]schemas.Key, error) {
-	prefix := w.prefix + manifestDir + "/"
-	it := w.bucket.List(&blob.ListOptions{Prefix: prefix})
-	var keys []schemas.Key
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, blobError("list", prefix, err)
-		}
-		if k, ok := parseManifestKey(strings.TrimPrefix(obj.Key, w.prefix)); ok {
-			keys = append(keys, k)
-		}
-	}
-	sortKeys(keys)
-	return keys, nil
+	return w.listKeys(ctx, manifestDir+"/", parseManifestKey)
 }
 
 // parseManifestKey recognizes the key of a slice's manifest.

@@ -93,19 +93,10 @@ func landedUsers(t *testing.T, wh *load.Warehouse, key schemas.Key) (map[string]
 }
 
 func boolsOf(t *testing.T, tab arrow.Table, name string) []bool {
-	t.Helper()
-	idx := tab.Schema().FieldIndices(name)
-	if len(idx) != 1 {
-		t.Fatalf("no column %s", name)
-	}
-	var out []bool
-	for _, chunk := range tab.Column(idx[0]).Data().Chunks() {
-		b := chunk.(*array.Boolean)
-		for i := range b.Len() {
-			out = append(out, b.IsValid(i) && b.Value(i))
-		}
-	}
-	return out
+	return valuesOf(t, tab, name, func(a arrow.Array, i int) bool {
+		b := a.(*array.Boolean)
+		return b.IsValid(i) && b.Value(i)
+	})
 }
 
 // hadState reports whether the landed row is one of the states the user

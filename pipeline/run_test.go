@@ -105,21 +105,25 @@ func readSlice(t *testing.T, wh *load.Warehouse, table *schemas.Table, key schem
 	return tab
 }
 
-// column returns the string values of a table's column.
-func stringsOf(t *testing.T, tab arrow.Table, name string) []string {
+// valuesOf returns the values of a table's column, read by value.
+func valuesOf[T any](t *testing.T, tab arrow.Table, name string, value func(arrow.Array, int) T) []T {
 	t.Helper()
 	idx := tab.Schema().FieldIndices(name)
 	if len(idx) != 1 {
 		t.Fatalf("no column %s", name)
 	}
-	var out []string
+	var out []T
 	for _, chunk := range tab.Column(idx[0]).Data().Chunks() {
-		s := chunk.(*array.String)
-		for i := 0; i < s.Len(); i++ {
-			out = append(out, s.Value(i))
+		for i := range chunk.Len() {
+			out = append(out, value(chunk, i))
 		}
 	}
 	return out
+}
+
+// stringsOf returns the string values of a table's column.
+func stringsOf(t *testing.T, tab arrow.Table, name string) []string {
+	return valuesOf(t, tab, name, func(a arrow.Array, i int) string { return a.(*array.String).Value(i) })
 }
 
 // wantMethods is the exploded ground truth of the simulator: user|method.
