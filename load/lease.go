@@ -93,8 +93,11 @@ type Lease struct {
 	// abandon drops the lease the way a killed process does: without
 	// clearing its record. Only crash tests call it.
 	abandon func()
-	// lost reports why the lease is no longer ours; nil while it is.
-	lost func() error
+	// lost reports why the lease is no longer ours, or may not be (not
+	// renewed in time); nil while it is. taken reports only a certain
+	// loss: another writer took it, or it was removed.
+	lost  func() error
+	taken func() error
 }
 
 // Holder is the record this lease wrote.
@@ -117,6 +120,15 @@ func (l *Lease) check() error {
 		return nil
 	}
 	return l.lost()
+}
+
+// checkTaken reports only a certain loss of the lease: what stops a
+// publish already under way, which a lease merely late to renew must not.
+func (l *Lease) checkTaken() error {
+	if l == nil || l.taken == nil {
+		return nil
+	}
+	return l.taken()
 }
 
 func (l *Lease) drop() {

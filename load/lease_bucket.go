@@ -89,6 +89,7 @@ acquire:
 		release: r.release,
 		abandon: r.halt,
 		lost:    r.lostErr,
+		taken:   r.takenErr,
 	}, nil
 }
 
@@ -273,6 +274,13 @@ func (r *renewer) renewed(until time.Time) {
 	r.validUntil = until
 }
 
+// takenErr says why the lease is certainly not ours any more.
+func (r *renewer) takenErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
+}
+
 // lostErr says why the lease is not ours any more, or may not be: lost to
 // another writer, or not renewed for so long that it may have been.
 func (r *renewer) lostErr() error {
@@ -281,6 +289,7 @@ func (r *renewer) lostErr() error {
 	if r.lost != nil {
 		return r.lost
 	}
+	// A publish begun now must end well before the lease could expire.
 	if time.Now().After(r.validUntil.Add(-r.every / 2)) {
 		return fmt.Errorf("load: the lease %s could not be renewed; it expires at %s and another writer may take it over",
 			r.obj.key, r.validUntil.Format(time.RFC3339))

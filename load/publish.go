@@ -214,10 +214,16 @@ func (s *SliceWriter) publishBucket(infos []FileInfo, manifestJSON []byte) error
 	if err := s.step(StepStaged); err != nil {
 		return err
 	}
+	// Each object is out the moment it closes. Before the first, the lease
+	// must be good for a while yet (it is renewed in the background); once
+	// one is out, only a certain loss stops the rest: stopping on a late
+	// renewal would leave the slice mixed under its old manifest.
+	if err := s.lease.check(); err != nil {
+		s.abortLocked()
+		return err
+	}
 	for i, f := range s.files {
-		// Each object is out the moment it closes: check, before each,
-		// that the lease still holds (it is renewed in the background).
-		if err := s.lease.check(); err != nil {
+		if err := s.lease.checkTaken(); err != nil {
 			s.abortLocked()
 			return replacedSoFar(err, infos[:i])
 		}
@@ -233,7 +239,7 @@ func (s *SliceWriter) publishBucket(infos []FileInfo, manifestJSON []byte) error
 		}
 	}
 	if manifestJSON != nil {
-		if err := s.lease.check(); err != nil {
+		if err := s.lease.checkTaken(); err != nil {
 			s.abortLocked()
 			return replacedSoFar(err, infos)
 		}
