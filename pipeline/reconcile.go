@@ -93,6 +93,7 @@ func (r *tenantRun) missing(ctx context.Context) (ids []string, prev schemas.Key
 		return nil, prev, ok, err
 	}
 	r.rec.PreviousUsers = int64(len(all))
+	r.prevIDs = all
 	for _, id := range all {
 		if !r.tr.Has(id) {
 			ids = append(ids, id)
@@ -232,8 +233,13 @@ func (r *tenantRun) finishReconcile() {
 	if r.rec.PreviousSnapshot == "" || cs.Users == 0 {
 		return
 	}
-	newUsers := cs.Users - (r.rec.PreviousUsers - r.rec.Missing) - r.rec.Recovered
-	r.rec.NewUsers = max(newUsers, 0)
+	var kept int64
+	for _, id := range r.prevIDs {
+		if r.tr.Loaded(id) {
+			kept++
+		}
+	}
+	r.rec.NewUsers = cs.Users - kept
 	if !r.rec.RereadUnsharded && len(r.plan) > 1 {
 		e := float64(cs.MovedBetweenShards) * float64(r.rec.NewUsers) / float64(cs.Users)
 		r.rec.EstimatedMissedNewUsers = math.Round(e*10) / 10

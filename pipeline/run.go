@@ -153,7 +153,7 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.tr.Release()
+	defer func() { r.tr.Release() }() // a restart replaces r.tr
 	m, err := r.run(ctx)
 	if err != nil {
 		err = fmt.Errorf("tenant %s, %s: %w", o.Key.Tenant, o.Endpoint, err)
@@ -181,6 +181,8 @@ type tenantRun struct {
 	// comparison with Graph's aggregates.
 	rec  Reconcile
 	aggs GraphAggregates
+	// prevIDs are the user ids of the previous snapshot, when there is one.
+	prevIDs []string
 	// failed tees the rejected records to Options.Failed, opened at the
 	// first reject so a clean run writes nothing there.
 	failed SliceWriter

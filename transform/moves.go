@@ -100,7 +100,7 @@ func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, err
 	prev.shards |= bit
 	if w, ok := t.opts.Winners[rec.ID]; ok {
 		// Second pass: exactly the winning copy loads.
-		t.seen[rec.ID] = prev
+		t.seen[strings.Clone(rec.ID)] = prev // a new key: rec.ID would keep the record alive
 		if w != ref {
 			t.stats.MovedBetweenShards++
 		}
@@ -116,13 +116,13 @@ func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, err
 		if _, ok := t.winners[rec.ID]; !ok {
 			t.winners[strings.Clone(rec.ID)] = prev.ref
 		}
-		t.seen[rec.ID] = prev
+		t.seen[strings.Clone(rec.ID)] = prev // a new key: rec.ID would keep the record alive
 		return false, nil
 	}
 	t.superseded++
 	t.winners[strings.Clone(rec.ID)] = ref
 	prev.ref, prev.updated = ref, upd
-	t.seen[rec.ID] = prev
+	t.seen[strings.Clone(rec.ID)] = prev
 	return true, nil
 }
 
@@ -134,6 +134,13 @@ func (t *Transformer) Superseded() int { return t.superseded }
 
 // Winners maps each id read in more than one shard to its winning copy.
 func (t *Transformer) Winners() map[string]RecordRef { return t.winners }
+
+// Loaded reports whether a user with id is loaded: one of its copies is
+// in the batches (a second pass may still pick another of its copies).
+func (t *Transformer) Loaded(id string) bool {
+	_, ok := t.seen[id]
+	return ok
+}
 
 // Has reports whether a record with id has been read, loaded or not (a
 // copy that lost, a repeat, a record rejected for its contents).

@@ -136,6 +136,8 @@ func reportError(cmd *cobra.Command, err error, code int) {
 // the flags to use live here, not in the packages that report the errors.
 func errHint(err error, code int) string {
 	switch {
+	case code != exitContract:
+		// A run whose tenants failed in several ways gets the status's hint.
 	case errors.Is(err, pipeline.ErrEmptySnapshot):
 		return "An empty answer more likely means a broken report than a tenant without users; publish it anyway with --allow-empty."
 	case errors.Is(err, pipeline.ErrBudgetExceeded):
