@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,10 @@ func TestConcurrentRunsOfOneSlice(t *testing.T) {
 			outs := make([]string, 2)
 			var wg sync.WaitGroup
 			for i := range 2 {
+				if i == 1 && wait == "0s" {
+					// The second starts once the first holds the slice.
+					waitForHolder(t, wh)
+				}
 				wg.Go(func() {
 					out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput()
 					outs[i] = string(out)
@@ -140,4 +145,21 @@ func TestConcurrentRunsOfOneSlice(t *testing.T) {
 			t.Logf("exits %v", codes)
 		})
 	}
+}
+
+// waitForHolder waits until a run holds a lease in warehouse wh: its lock
+// file names it.
+func waitForHolder(t *testing.T, wh string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		locks, _ := filepath.Glob(filepath.Join(wh, "_leases", "*.lock"))
+		for _, l := range locks {
+			if b, err := os.ReadFile(l); err == nil && strings.Contains(string(b), "run_id") {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no run took the slice's lease within 30 s")
 }
