@@ -7,6 +7,7 @@ import (
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/schemas"
+	"github.com/credreg/credreg/transform"
 )
 
 // Manifest describes one published slice: what was read, what was written,
@@ -81,6 +82,15 @@ type Counts struct {
 	// UnknownValues counts undocumented values of the enum-like fields,
 	// keyed field=value; the values are loaded as sent.
 	UnknownValues map[string]int64 `json:"unknown_values"`
+}
+
+// addRecords fills the counts of records from a transformer's stats.
+func (c *Counts) addRecords(cs transform.Stats) {
+	c.RecordsIn, c.Users, c.Methods, c.Rejected = cs.RecordsIn, cs.Users, cs.Methods, cs.Rejected
+	c.RejectsByReason, c.UnknownMethods, c.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields
+	c.UnknownValues = cs.UnknownValues
+	c.DuplicateIDs = cs.RejectsByReason[transform.ReasonDuplicateID]
+	c.MovedBetweenShards = cs.MovedBetweenShards
 }
 
 // RawRef points at the raw pages of the run.

@@ -203,11 +203,10 @@ func (r *tenantRun) lookUp(ctx context.Context, ids []string) error {
 			r.rec.Gone++
 			continue
 		}
-		before := r.tr.Stats().Users
 		if err := r.writeAll(ctx, r.sw, r.tr.AddShardPage(seq, lookupShard, lk.ReceivedAt, []odata.Record{lk.Record})); err != nil {
 			return err
 		}
-		if r.tr.Stats().Users > before {
+		if r.tr.Loaded(id) {
 			r.rec.Recovered++
 		} else {
 			// Found, but its record breaks the contract: it is in

@@ -165,10 +165,8 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	if cs.Users == 0 && !o.AllowEmpty {
 		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
 	}
-	counts := Counts{RecordsIn: cs.RecordsIn, Users: cs.Users, Methods: cs.Methods, Rejected: cs.Rejected,
-		DuplicateIDs: cs.RejectsByReason[transform.ReasonDuplicateID], MovedBetweenShards: cs.MovedBetweenShards,
-		RejectsByReason: cs.RejectsByReason, UnknownMethods: cs.UnknownMethods, UnknownFields: cs.UnknownFields,
-		UnknownValues: cs.UnknownValues}
+	var counts Counts
+	counts.addRecords(cs)
 	for _, p := range idx.Pages {
 		if p.Kind == "" && !p.Invalid {
 			counts.Pages++

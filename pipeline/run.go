@@ -394,11 +394,7 @@ func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 	o := r.o
 	st, cs := r.client.Stats(), r.tr.Stats()
 	counts := r.counts
-	counts.RecordsIn, counts.Users, counts.Methods, counts.Rejected = cs.RecordsIn, cs.Users, cs.Methods, cs.Rejected
-	counts.RejectsByReason, counts.UnknownMethods, counts.UnknownFields = cs.RejectsByReason, cs.UnknownMethods, cs.UnknownFields
-	counts.UnknownValues = cs.UnknownValues
-	counts.DuplicateIDs = cs.RejectsByReason[transform.ReasonDuplicateID]
-	counts.MovedBetweenShards = cs.MovedBetweenShards
+	counts.addRecords(cs)
 	if files == nil {
 		files = []load.FileInfo{}
 	}
