@@ -57,13 +57,8 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 			}
 			batches = tr.AddShardPage(e.Seq, e.Shard, e.ReceivedAt, p.Records)
 		}
-		for i, b := range batches {
-			if err := write(b); err != nil {
-				for _, rest := range batches[i+1:] {
-					rest.Record.Release()
-				}
-				return err
-			}
+		if err := writeBatches(batches, write); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -128,14 +123,10 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows, Winners: winners})
 		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
-		for _, b := range tr.Finish() {
-			if err == nil {
-				err = write(b)
-			} else {
-				b.Record.Release()
-			}
+		if err == nil {
+			err = writeBatches(tr.Finish(), write)
 		}
-		if err != nil {
+		if err != nil { // Release frees the rows not yet in a batch
 			tr.Release()
 			return nil, err
 		}

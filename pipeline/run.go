@@ -450,8 +450,14 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 
 // writeAll writes batches in order; after an error it releases the rest.
 func (r *tenantRun) writeAll(ctx context.Context, sw SliceWriter, batches []transform.Batch) error {
+	return writeBatches(batches, func(b transform.Batch) error { return r.write(ctx, sw, b) })
+}
+
+// writeBatches hands batches to write in order; after an error it releases
+// the rest (write owns, and releases, each batch it is given).
+func writeBatches(batches []transform.Batch, write func(transform.Batch) error) error {
 	for i, b := range batches {
-		if err := r.write(ctx, sw, b); err != nil {
+		if err := write(b); err != nil {
 			for _, rest := range batches[i+1:] {
 				rest.Record.Release()
 			}
