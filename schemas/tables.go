@@ -8,7 +8,7 @@ import (
 // file. Bump it on any change to a table's columns, types or meaning.
 // TestSchemaGolden enforces this against testdata/schema.golden.json:
 // after a bump, refresh it with `go test ./schemas -run TestSchemaGolden -update`.
-const Version = "1"
+const Version = "2"
 
 // Column is one column of a table, defined once for every target.
 type Column struct {
@@ -67,6 +67,11 @@ func newTable(name, desc string, clustering []string, cols ...Column) *Table {
 	return t
 }
 
+const (
+	sourceDesc = "Report the row came from: userRegistrationDetails or credentialUserRegistrationDetails."
+	runIDDesc  = "Id of the run that wrote the slice (the manifest's run_id)."
+)
+
 func nb(name, desc string) Column {
 	return Column{Name: name, Type: boolean, Nullable: true, Description: desc}
 }
@@ -76,9 +81,9 @@ var UserRegistrationDetailsTable = newTable("user_registration_details",
 	"One row per user per snapshot, from either report; booleans a report lacks are NULL.",
 	[]string{ColTenantID, "user_id"},
 	Column{Name: "user_id", Type: str, Description: "User object id (Graph `id`)."},
-	Column{Name: "user_principal_name", Type: str},
-	Column{Name: "user_display_name", Type: str, Nullable: true},
-	Column{Name: "source", Type: str, Description: "Report the row came from: userRegistrationDetails or credentialUserRegistrationDetails."},
+	Column{Name: "user_principal_name", Type: str, Description: "userPrincipalName: the sign-in name."},
+	Column{Name: "user_display_name", Type: str, Nullable: true, Description: "userDisplayName; NULL when Graph sent none."},
+	Column{Name: "source", Type: str, Description: sourceDesc},
 	Column{Name: "user_type", Type: str, Nullable: true, Description: "member, guest, … (v1.0 only)."},
 	nb("is_admin", "v1.0 only."),
 	nb("is_registered", "beta only: registered for SSPR."),
@@ -96,36 +101,36 @@ var UserRegistrationDetailsTable = newTable("user_registration_details",
 	Column{Name: "last_updated_at", Type: tsUTC, Nullable: true, Description: "lastUpdatedDateTime (v1.0 only), UTC, microseconds."},
 	Column{Name: "auth_method_count", Type: int64Type, Description: "Number of methods the user has registered (rows in user_auth_methods)."},
 	Column{Name: "extracted_at", Type: tsUTC, Description: "When the page holding the user was received."},
-	Column{Name: "run_id", Type: str},
+	Column{Name: "run_id", Type: str, Description: runIDDesc},
 )
 
 // UserAuthMethodsTable: one row per (user, registered method) per snapshot.
 var UserAuthMethodsTable = newTable("user_auth_methods",
 	"The registered methods exploded: one row per user and method per snapshot.",
 	[]string{ColTenantID, "user_id", "method_family"},
-	Column{Name: "user_id", Type: str},
-	Column{Name: "user_principal_name", Type: str},
-	Column{Name: "source", Type: str},
+	Column{Name: "user_id", Type: str, Description: "User object id, as in user_registration_details."},
+	Column{Name: "user_principal_name", Type: str, Description: "userPrincipalName: the sign-in name."},
+	Column{Name: "source", Type: str, Description: sourceDesc},
 	Column{Name: "auth_method", Type: str, Description: "The value exactly as Graph sent it."},
 	Column{Name: "method_family", Type: str, Description: "One vocabulary across both reports; unknown for values the catalog lacks."},
-	Column{Name: "usable_for_mfa", Type: boolean},
-	Column{Name: "usable_for_sspr", Type: boolean},
+	Column{Name: "usable_for_mfa", Type: boolean, Description: "The method can satisfy a second factor (credreg's catalog)."},
+	Column{Name: "usable_for_sspr", Type: boolean, Description: "The method can verify a self-service password reset (credreg's catalog)."},
 	Column{Name: "is_known_value", Type: boolean, Description: "False for a value the catalog does not know: kept, flagged and counted."},
-	Column{Name: "run_id", Type: str},
+	Column{Name: "run_id", Type: str, Description: runIDDesc},
 )
 
 // RejectedRecordsTable: quarantined records with the reason.
 var RejectedRecordsTable = newTable("rejected_records",
 	"Records that failed the data contract, with the reason and the raw JSON.",
 	[]string{ColTenantID, "reason_code"},
-	Column{Name: "source", Type: str},
+	Column{Name: "source", Type: str, Description: sourceDesc},
 	Column{Name: "page_seq", Type: int64Type, Description: "1-based number of the page in the run (see the raw zone)."},
 	Column{Name: "record_index", Type: int64Type, Description: "0-based index of the record in the page's value array."},
-	Column{Name: "reason_code", Type: str},
-	Column{Name: "reason_detail", Type: str},
+	Column{Name: "reason_code", Type: str, Description: "Why the record was rejected, one word (invalid_json, missing_id, duplicate_id, …)."},
+	Column{Name: "reason_detail", Type: str, Description: "The reason for people: which field, what was wrong."},
 	Column{Name: "user_id", Type: str, Nullable: true, Description: "The record's id when one could be read."},
 	Column{Name: "raw_json", Type: str, Description: "The record exactly as received."},
-	Column{Name: "run_id", Type: str},
+	Column{Name: "run_id", Type: str, Description: runIDDesc},
 )
 
 // Tables lists every table in load order.
