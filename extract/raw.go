@@ -66,10 +66,19 @@ type RawIndex struct {
 	// "unsharded"; the pipeline sets it.
 	Listing string    `json:"listing,omitempty"`
 	Pages   []RawPage `json:"pages"`
+	// Imported marks a run landed by Import from saved Graph responses,
+	// not read from Graph by this tool; Sources are the files' base names.
+	Imported bool     `json:"imported,omitempty"`
+	Sources  []string `json:"sources,omitempty"`
 	// NoIndex marks a run folder without an _index.json (a run that
 	// crashed, or one still running), as ListRawRuns reports it; such a
 	// run is never complete. Not stored.
 	NoIndex bool `json:"-"`
+	// Prefix is the run's folder as found in the bucket (what
+	// ReadRawIndex and ReplayTenant take), in the folder's own case: a
+	// folder written before tenant ids were lowercased keeps its
+	// uppercase tenant. ReadRawIndex and ListRawRuns fill it. Not stored.
+	Prefix string `json:"-"`
 }
 
 // RawKindLookup is RawPage.Kind of a lookup's answer.

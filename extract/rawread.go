@@ -52,6 +52,7 @@ func ReadRawIndex(ctx context.Context, bucket *blob.Bucket, prefix string) (RawI
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return RawIndex{}, fmt.Errorf("raw zone: %s%s: %w", prefix, rawIndexName, err)
 	}
+	idx.Prefix = prefix
 	return idx, nil
 }
 
@@ -78,7 +79,7 @@ func ListRawRuns(ctx context.Context, bucket *blob.Bucket, key schemas.Key) ([]R
 			}
 			idx, err := ReadRawIndex(ctx, bucket, run)
 			if errors.Is(err, ErrNoRawIndex) {
-				idx = RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), RunID: runID, NoIndex: true,
+				idx = RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), RunID: runID, NoIndex: true, Prefix: run,
 					Endpoint: schemas.Endpoint(strings.TrimSuffix(strings.TrimPrefix(ep, day), "/"))}
 			} else if err != nil {
 				return nil, err

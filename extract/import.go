@@ -1,0 +1,607 @@
+package extract
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/credreg/credreg/internal/odata"
+	"github.com/credreg/credreg/schemas"
+)
+
+// ImportOptions say where an import lands.
+type ImportOptions struct {
+	Bucket   *blob.Bucket // the raw zone
+	Key      schemas.Key  // date and tenant (lowercase) the pages are landed under
+	Endpoint schemas.Endpoint
+	RunID    string // the new raw run's id (the caller makes it with pipeline.NewRunID)
+	// PageSize is the records per landed page for record files; 0 means
+	// MaxPageSize, the size of Graph's own pages.
+	PageSize int
+	// Now stamps received_at on every page; nil means time.Now. A saved
+	// export does not say when Graph sent it.
+	Now func() time.Time
+}
+
+// ImportFile is one saved export: Name (its base name is used in errors
+// and the index) and Open.
+type ImportFile struct {
+	Name string
+	Open func() (io.ReadCloser, error)
+}
+
+// ErrNotExport: a file is none of the formats Import reads (an HTML error
+// page, a CSV, a JSON value that is neither a page nor records).
+var ErrNotExport = errors.New("not a saved Graph response")
+
+// ImportError says which file, and where in it, stopped an import.
+type ImportError struct {
+	File string // base name
+	// Line is the 1-based line of the decompressed file where the
+	// offending page, record or byte starts; 0 when the file could not be
+	// opened.
+	Line int
+	Err  error
+}
+
+func (e *ImportError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("import %s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("import %s, line %d: %v", e.File, e.Line, e.Err)
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// Import lands every page of files, in order (file order, then page or
+// line order), as one new raw run marked Imported, and writes its index
+// Complete. On any error it writes the index with Complete=false (the run
+// stays for inspection and is never replayed) and returns an
+// *ImportError naming the file and the line. Options that are wrong land
+// nothing.
+//
+// A file holds one page as Graph sends it, a JSON array of records, JSON
+// Lines of records, or JSON Lines of pages, optionally gzip-compressed
+// (known by its magic bytes), with or without a UTF-8 byte order mark.
+// Pages keep their bytes exactly as saved. Records are cut into pages of
+// PageSize, landed as {"value":[…]} around the records' own bytes. A
+// record line that is not JSON is landed too, so that the data contract
+// rejects it as one record: verbatim when odata.Split would see it as one
+// element, else as an invalid element quoting the line (a line whose
+// brackets do not balance would otherwise swallow its neighbours).
+//
+// Files are streamed: one page, or one page's worth of records, is held
+// at a time, and no page, line or array element may exceed
+// DefaultMaxBodyBytes (ErrBodyTooLarge).
+func Import(ctx context.Context, files []ImportFile, o ImportOptions) (RawIndex, error) {
+	switch {
+	case o.Bucket == nil:
+		return RawIndex{}, errors.New("import: no raw zone bucket")
+	case o.RunID == "":
+		return RawIndex{}, errors.New("import: no run id")
+	case len(files) == 0:
+		return RawIndex{}, errors.New("import: no files")
+	case o.PageSize < 0:
+		return RawIndex{}, fmt.Errorf("import: page size %d", o.PageSize)
+	}
+	if o.PageSize == 0 {
+		o.PageSize = MaxPageSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	// The replay reads the pages of the index's plan: the unsharded plan
+	// a run that read the listing whole would record.
+	plan, err := PlanShards(o.Endpoint, 1)
+	if err != nil {
+		return RawIndex{}, fmt.Errorf("import: %w", err)
+	}
+	key := o.Key
+	key.Tenant = strings.ToLower(key.Tenant)
+	im := &importer{zone: NewRawZone(o.Bucket, key, o.Endpoint, o.RunID), o: o, shard: plan[0].Name}
+	idx := RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), Endpoint: o.Endpoint, RunID: o.RunID,
+		Shards: plan, Listing: "unsharded", Imported: true}
+	for _, f := range files {
+		idx.Sources = append(idx.Sources, baseName(f.Name))
+	}
+	for _, f := range files {
+		if err = im.file(ctx, f); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		if ferr := im.zone.Finish(context.WithoutCancel(ctx), idx, false); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		idx.Prefix = im.zone.Prefix()
+		return idx, err
+	}
+	if err := im.zone.Finish(ctx, idx, true); err != nil {
+		return RawIndex{}, fmt.Errorf("import: %w", err)
+	}
+	return ReadRawIndex(ctx, o.Bucket, im.zone.Prefix())
+}
+
+// baseName drops the directories of a path written with either slash, so
+// that a Windows path names its file on any system.
+func baseName(name string) string {
+	return name[strings.LastIndexAny(name, `/\`)+1:]
+}
+
+// importer lands the pages of one import run.
+type importer struct {
+	zone  *RawZone
+	o     ImportOptions
+	shard string
+	seq   int64
+}
+
+func (im *importer) file(ctx context.Context, f ImportFile) (err error) {
+	name := baseName(f.Name)
+	rc, err := f.Open()
+	if err != nil {
+		return &ImportError{File: name, Err: err}
+	}
+	defer rc.Close()
+	fr := &fileImport{im: im, name: name}
+	in := bufio.NewReader(rc)
+	if magic, _ := in.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		gz, err := gzip.NewReader(in)
+		if err != nil {
+			return &ImportError{File: name, Err: fmt.Errorf("gzip: %w", err)}
+		}
+		defer gz.Close()
+		fr.r = newExportReader(gz)
+	} else {
+		fr.r = newExportReader(in)
+	}
+	if err := fr.read(ctx); err != nil {
+		var ie *ImportError
+		if errors.As(err, &ie) {
+			return err
+		}
+		return &ImportError{File: name, Line: fr.r.line, Err: err}
+	}
+	return nil
+}
+
+// fileImport reads one file and lands its pages.
+type fileImport struct {
+	im    *importer
+	name  string
+	r     *exportReader
+	pages int // landed from this file, for the page URLs
+	batch recordBatch
+}
+
+func (fr *fileImport) fail(line int, err error) error {
+	return &ImportError{File: fr.name, Line: line, Err: err}
+}
+
+// read tells the format from the first bytes and lands the file's pages.
+func (fr *fileImport) read(ctx context.Context) error {
+	c, err := fr.r.skipSpace()
+	if errors.Is(err, io.EOF) {
+		return fr.flush(ctx, true) // an empty file is an empty listing
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case c == '[':
+		return fr.readArray(ctx)
+	case c == '{' && fr.r.looksLikePage():
+		return fr.readPages(ctx)
+	case c == '{':
+		return fr.readRecordLines(ctx)
+	}
+	return fr.fail(fr.r.line, fmt.Errorf("%w: it starts with %q, not a JSON page, array or record", ErrNotExport, c))
+}
+
+// readPages lands each JSON value of the file as a page, bytes as saved.
+func (fr *fileImport) readPages(ctx context.Context) error {
+	for {
+		c, err := fr.r.skipSpace()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line := fr.r.line
+		if c != '{' {
+			return fr.fail(line, fmt.Errorf("%w: after page %d, want another page, found %q", ErrNotExport, fr.pages, c))
+		}
+		body, err := fr.r.readValue()
+		if err != nil {
+			return fr.fail(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
+		}
+		p, err := odata.Split(body)
+		if err != nil {
+			var se *odata.SyntaxError
+			if errors.As(err, &se) {
+				line += bytes.Count(body[:min(int(se.Offset), len(body))], []byte("\n"))
+			}
+			return fr.fail(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
+		}
+		if err := fr.land(ctx, body, len(p.Records)); err != nil {
+			return fr.fail(line, err)
+		}
+	}
+}
+
+// readArray lands the elements of a JSON array of records.
+func (fr *fileImport) readArray(ctx context.Context) error {
+	fr.r.discard() // '['
+	for n := 0; ; n++ {
+		line := fr.r.line
+		el, closed, err := fr.r.readElement()
+		if err != nil {
+			return fr.fail(line, err)
+		}
+		// An empty element ("[1,,2]", "[1,]") is kept, as odata.Split
+		// keeps it, so that nothing between two commas vanishes unseen;
+		// "[]" is no element.
+		if len(el) > 0 || !closed || n > 0 {
+			if err := fr.add(ctx, el); err != nil {
+				return fr.fail(line, err)
+			}
+		}
+		if closed {
+			break
+		}
+	}
+	if c, err := fr.r.skipSpace(); err == nil {
+		return fr.fail(fr.r.line, fmt.Errorf("%w: %q follows the array", ErrNotExport, c))
+	} else if !errors.Is(err, io.EOF) {
+		return err
+	}
+	return fr.flush(ctx, true)
+}
+
+// readRecordLines lands JSON Lines of records, a line a record.
+func (fr *fileImport) readRecordLines(ctx context.Context) error {
+	for {
+		line := fr.r.line
+		text, err := fr.r.readLine()
+		if errors.Is(err, io.EOF) {
+			return fr.flush(ctx, true)
+		}
+		if err != nil {
+			return fr.fail(line, err)
+		}
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 {
+			continue
+		}
+		if !odata.Valid(text) && !oneElement(text) {
+			text = quoteLine(text)
+		}
+		if err := fr.add(ctx, text); err != nil {
+			return fr.fail(line, err)
+		}
+	}
+}
+
+// add puts a record into the page being built, landing the page when it
+// is full or would pass the body cap.
+func (fr *fileImport) add(ctx context.Context, rec []byte) error {
+	if fr.batch.n > 0 && (fr.batch.n == fr.im.o.PageSize || len(fr.batch.body)+len(rec)+3 > DefaultMaxBodyBytes) {
+		if err := fr.flush(ctx, false); err != nil {
+			return err
+		}
+	}
+	fr.batch.add(rec)
+	return nil
+}
+
+// flush lands the records gathered so far. At the end of a file it lands
+// an empty page when the file had no record at all.
+func (fr *fileImport) flush(ctx context.Context, last bool) error {
+	if fr.batch.n == 0 && !(last && fr.pages == 0) {
+		return nil
+	}
+	body := fr.batch.finish()
+	p, err := odata.Split(body)
+	if err != nil {
+		// Elements are split by odata's own rules; a failure is a bug.
+		return fmt.Errorf("records made a page odata cannot split: %w", err)
+	}
+	if len(p.Records) != fr.batch.n {
+		return fmt.Errorf("records made a page of %d elements, not %d", len(p.Records), fr.batch.n)
+	}
+	fr.batch.n = 0
+	return fr.land(ctx, body, len(p.Records))
+}
+
+func (fr *fileImport) land(ctx context.Context, body []byte, records int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fr.pages++
+	fr.im.seq++
+	page := Page{URL: fmt.Sprintf("import:%s#%d", fr.name, fr.pages), Body: body,
+		Records: make([]odata.Record, records), ReceivedAt: fr.im.o.Now().UTC()}
+	_, err := fr.im.zone.Land(ctx, fr.im.seq, fr.im.shard, page)
+	return err
+}
+
+// recordBatch builds a page envelope around records' bytes, without
+// decoding them again.
+type recordBatch struct {
+	body []byte
+	n    int
+}
+
+func (b *recordBatch) add(rec []byte) {
+	if b.n == 0 {
+		b.body = append(b.body[:0], `{"value":[`...)
+	} else {
+		b.body = append(b.body, ',')
+	}
+	b.body = append(b.body, rec...)
+	b.n++
+}
+
+func (b *recordBatch) finish() []byte {
+	if b.n == 0 {
+		b.body = append(b.body[:0], `{"value":[`...)
+	}
+	return append(b.body, "]}"...)
+}
+
+// oneElement reports whether odata.Split, meeting rec inside a value
+// array, would take it as exactly one element: no comma or ']' outside
+// strings and brackets, every bracket closed, no string left open.
+func oneElement(rec []byte) bool {
+	var s splitState
+	for _, c := range rec {
+		if s.step(c) != splitNone {
+			return false
+		}
+	}
+	return s.depth == 0 && !s.inString
+}
+
+// quoteLine turns a record line that would not be one element into one
+// element that is still not JSON, holding the line as a JSON string, so
+// the data contract rejects it and a person can read it.
+func quoteLine(line []byte) []byte {
+	out := append([]byte(nil), `invalid JSON line quoted by credreg import: "`...)
+	for _, c := range line {
+		switch {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c < 0x20:
+			out = fmt.Appendf(out, `\u%04x`, c)
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '"')
+}
+
+// splitState follows odata.Split's tolerant scanner through the elements
+// of a value array, a byte at a time: strings are skipped, brackets of
+// either kind counted, a '}' with nothing open ignored (it stays in the
+// element), and a ',' or ']' with nothing open ends the element.
+type splitState struct {
+	depth    int
+	inString bool
+	escaped  bool
+}
+
+type splitEvent int
+
+const (
+	splitNone  splitEvent = iota
+	splitComma            // ',' outside strings and brackets: the element ends
+	splitClose            // ']' outside strings and brackets: the array ends
+)
+
+func (s *splitState) step(c byte) splitEvent {
+	if s.inString {
+		switch {
+		case s.escaped:
+			s.escaped = false
+		case c == '\\':
+			s.escaped = true
+		case c == '"':
+			s.inString = false
+		}
+		return splitNone
+	}
+	switch c {
+	case '"':
+		s.inString = true
+	case '{', '[':
+		s.depth++
+	case '}':
+		if s.depth > 0 {
+			s.depth--
+		}
+	case ']':
+		if s.depth == 0 {
+			return splitClose
+		}
+		s.depth--
+	case ',':
+		if s.depth == 0 {
+			return splitComma
+		}
+	}
+	return splitNone
+}
+
+// exportReader reads a saved export, counting lines for errors.
+type exportReader struct {
+	r    *bufio.Reader
+	line int    // 1-based line of the next byte
+	buf  []byte // the last value, element or line; reused
+}
+
+// peekSize bounds how far looksLikePage looks for a page's "value": Graph
+// writes it after @odata.context (and @odata.count), well within this.
+const peekSize = 64 << 10
+
+func newExportReader(r io.Reader) *exportReader {
+	br := bufio.NewReaderSize(r, peekSize)
+	if b, _ := br.Peek(3); bytes.Equal(b, []byte{0xef, 0xbb, 0xbf}) {
+		br.Discard(3)
+	}
+	return &exportReader{r: br, line: 1}
+}
+
+// skipSpace moves past whitespace and returns the next byte, unread.
+func (r *exportReader) skipSpace() (byte, error) {
+	for {
+		b, err := r.r.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		switch b[0] {
+		case '\n':
+			r.line++
+		case ' ', '\t', '\r':
+		default:
+			return b[0], nil
+		}
+		r.r.Discard(1)
+	}
+}
+
+// discard drops the byte skipSpace returned.
+func (r *exportReader) discard() { r.r.Discard(1) }
+
+// looksLikePage reports whether the object about to be read has a
+// top-level "value" property holding an array, as a page has and a
+// record never does. It peeks: nothing is consumed. Properties before
+// "value" are skipped by span, so an object that is not JSON, or whose
+// first properties do not fit in the peek, is taken for a record.
+func (r *exportReader) looksLikePage() bool {
+	b, _ := r.r.Peek(peekSize)
+	i := 1 // past '{'
+	space := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+			i++
+		}
+	}
+	for {
+		space()
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		end, ok := odata.StringEnd(b, i)
+		if !ok {
+			return false
+		}
+		name := string(b[i:end])
+		i = end
+		space()
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i++
+		space()
+		if i >= len(b) {
+			return false
+		}
+		if name == `"value"` {
+			return b[i] == '['
+		}
+		if i, ok = odata.ValueEnd(b, i); !ok {
+			return false
+		}
+		space()
+		if i >= len(b) || b[i] != ',' {
+			return false
+		}
+		i++
+	}
+}
+
+func (r *exportReader) next() (byte, error) {
+	c, err := r.r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if c == '\n' {
+		r.line++
+	}
+	r.buf = append(r.buf, c)
+	if len(r.buf) > DefaultMaxBodyBytes {
+		return 0, fmt.Errorf("%w: more than %d bytes in one page, record or line", ErrBodyTooLarge, DefaultMaxBodyBytes)
+	}
+	return c, nil
+}
+
+// readValue reads the object starting at the next byte, up to the bracket
+// that closes it, as odata's scanner would delimit it.
+func (r *exportReader) readValue() ([]byte, error) {
+	r.buf = r.buf[:0]
+	var s splitState
+	for {
+		c, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the file ends inside the page", odata.ErrTruncated)
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.step(c)
+		if s.depth == 0 && !s.inString {
+			return r.buf, nil
+		}
+	}
+}
+
+// readElement reads one element of an array whose '[' is consumed, up to
+// the ',' or ']' that ends it, and returns it trimmed; closed reports the
+// ']'.
+func (r *exportReader) readElement() (el []byte, closed bool, err error) {
+	r.buf = r.buf[:0]
+	var s splitState
+	for {
+		c, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return nil, false, fmt.Errorf("%w: the file ends inside the array", odata.ErrTruncated)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if e := s.step(c); e != splitNone {
+			return bytes.TrimSpace(r.buf[:len(r.buf)-1]), e == splitClose, nil
+		}
+	}
+}
+
+// readLine returns the next line without its newline; io.EOF once the
+// file is read.
+func (r *exportReader) readLine() ([]byte, error) {
+	r.buf = r.buf[:0]
+	for {
+		chunk, err := r.r.ReadSlice('\n')
+		r.buf = append(r.buf, chunk...)
+		if len(r.buf) > DefaultMaxBodyBytes {
+			return nil, fmt.Errorf("%w: a line of more than %d bytes", ErrBodyTooLarge, DefaultMaxBodyBytes)
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(r.buf) > 0:
+			return r.buf, nil
+		case err != nil:
+			return nil, err
+		}
+		r.line++
+		return r.buf[:len(r.buf)-1], nil
+	}
+}
