@@ -1,0 +1,127 @@
+package bq
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// runRow is the load_runs row of one LoadSlice: the fields of the manifest
+// analysts filter on, and the manifest whole. The manifest's JSON names are
+// the pipeline's; this package reads them without importing it (load never
+// imports pipeline).
+type runRow struct {
+	RunID         string
+	Status        string
+	Endpoint      string
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+	Users         int64
+	Methods       int64
+	Rejected      int64
+	SchemaVersion string
+	Build         *string
+	ReplayedFrom  *string
+	ManifestJSON  string
+}
+
+type manifestFields struct {
+	SchemaVersion string          `json:"schema_version"`
+	Status        string          `json:"status"`
+	RunID         string          `json:"run_id"`
+	Tenant        string          `json:"tenant_id"`
+	SnapshotDate  string          `json:"snapshot_date"`
+	Endpoint      string          `json:"endpoint"`
+	Build         json.RawMessage `json:"build"`
+	StartedAt     time.Time       `json:"started_at"`
+	FinishedAt    time.Time       `json:"finished_at"`
+	Counts        struct {
+		Users    int64 `json:"users"`
+		Methods  int64 `json:"methods"`
+		Rejected int64 `json:"rejected"`
+	} `json:"counts"`
+	ReplayedFrom *struct {
+		RunID string `json:"run_id"`
+	} `json:"replayed_from"`
+}
+
+// parseRunRow reads the load_runs row from a manifest, and refuses a
+// manifest of another slice or run: load_runs must describe the rows the
+// same transaction swaps in.
+func parseRunRow(key schemas.Key, runID string, manifest []byte) (runRow, error) {
+	if len(bytes.TrimSpace(manifest)) == 0 {
+		return runRow{}, errNoManifest
+	}
+	var m manifestFields
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return runRow{}, fmt.Errorf("bq: the manifest of %s %s: %w", key.DateString(), key.Tenant, err)
+	}
+	switch {
+	case m.RunID != runID:
+		return runRow{}, fmt.Errorf("bq: the manifest is of run %q, not of run %q being loaded", m.RunID, runID)
+	case m.Tenant != "" && m.Tenant != key.Tenant:
+		return runRow{}, fmt.Errorf("bq: the manifest is of tenant %q, not of tenant %q being loaded", m.Tenant, key.Tenant)
+	case m.SnapshotDate != "" && m.SnapshotDate != key.DateString():
+		return runRow{}, fmt.Errorf("bq: the manifest is of %s, not of %s being loaded", m.SnapshotDate, key.DateString())
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, manifest); err != nil {
+		return runRow{}, fmt.Errorf("bq: the manifest of %s %s: %w", key.DateString(), key.Tenant, err)
+	}
+	r := runRow{RunID: m.RunID, Status: m.Status, Endpoint: m.Endpoint, SchemaVersion: m.SchemaVersion,
+		Users: m.Counts.Users, Methods: m.Counts.Methods, Rejected: m.Counts.Rejected, ManifestJSON: compact.String()}
+	if !m.StartedAt.IsZero() {
+		r.StartedAt = &m.StartedAt
+	}
+	if !m.FinishedAt.IsZero() {
+		r.FinishedAt = &m.FinishedAt
+	}
+	if b := bytes.TrimSpace(m.Build); len(b) > 0 && !bytes.Equal(b, []byte("null")) {
+		var c bytes.Buffer
+		if err := json.Compact(&c, b); err == nil {
+			s := c.String()
+			r.Build = &s
+		}
+	}
+	if m.ReplayedFrom != nil && m.ReplayedFrom.RunID != "" {
+		r.ReplayedFrom = &m.ReplayedFrom.RunID
+	}
+	return r, nil
+}
+
+// params are the row's values as the swap's query parameters, by column
+// name; a nil pointer is a typed NULL.
+func (r runRow) params(loadedAt time.Time) []bigquery.QueryParameter {
+	ts := func(t *time.Time) bigquery.NullTimestamp {
+		if t == nil {
+			return bigquery.NullTimestamp{}
+		}
+		return bigquery.NullTimestamp{Timestamp: t.UTC(), Valid: true}
+	}
+	str := func(s *string) bigquery.NullString {
+		if s == nil {
+			return bigquery.NullString{}
+		}
+		return bigquery.NullString{StringVal: *s, Valid: true}
+	}
+	return []bigquery.QueryParameter{
+		{Name: "run_id", Value: r.RunID},
+		{Name: "status", Value: r.Status},
+		{Name: "endpoint", Value: r.Endpoint},
+		{Name: "started_at", Value: ts(r.StartedAt)},
+		{Name: "finished_at", Value: ts(r.FinishedAt)},
+		{Name: "users", Value: r.Users},
+		{Name: "methods", Value: r.Methods},
+		{Name: "rejected", Value: r.Rejected},
+		{Name: "schema_version", Value: r.SchemaVersion},
+		{Name: "build", Value: str(r.Build)},
+		{Name: "replayed_from_run_id", Value: str(r.ReplayedFrom)},
+		{Name: "loaded_at", Value: loadedAt.UTC()},
+		{Name: "manifest_json", Value: r.ManifestJSON},
+	}
+}
