@@ -48,7 +48,7 @@ func TestReconcile(t *testing.T) {
 	tests := []struct {
 		name  string
 		have  bigquery.Schema
-		added string              // column the update appends
+		added string                       // column the update appends
 		check func(bigquery.Schema) string // "" when the updated schema is right
 		err   *IncompatibleError
 	}{
