@@ -1,7 +1,12 @@
 package pipeline
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/credreg/credreg/extract"
@@ -17,23 +22,26 @@ type Manifest struct {
 	SchemaVersion string `json:"schema_version"`
 	// Status is StatusPublished for a slice in the warehouse; a manifest
 	// kept for inspection of a failed run says why it failed.
-	Status       string            `json:"status"`
-	Error        string            `json:"error,omitempty"`
-	RunID        string            `json:"run_id"`
-	Tenant       string            `json:"tenant_id"`
-	SnapshotDate string            `json:"snapshot_date"`
-	Endpoint     schemas.Endpoint  `json:"endpoint"`
-	GraphHost    string            `json:"graph_host"`
-	Tool         string            `json:"tool"`
-	StartedAt    time.Time         `json:"started_at"`
-	FinishedAt   time.Time         `json:"finished_at"`
-	Timings      Timings           `json:"timings"`
-	Shards       extract.ShardPlan `json:"shards"`
-	Budget       ErrorBudget       `json:"error_budget"`
-	Counts       Counts            `json:"counts"`
-	Requests     extract.Stats     `json:"requests"`
-	Raw          RawRef            `json:"raw"`
-	Files        []load.FileInfo   `json:"files"`
+	Status       string           `json:"status"`
+	Error        string           `json:"error,omitempty"`
+	RunID        string           `json:"run_id"`
+	Tenant       string           `json:"tenant_id"`
+	SnapshotDate string           `json:"snapshot_date"`
+	Endpoint     schemas.Endpoint `json:"endpoint"`
+	GraphHost    string           `json:"graph_host"`
+	Tool         string           `json:"tool"`
+	// Build is the credreg build that wrote the slice; a backfill
+	// replays slices another build wrote.
+	Build      Build             `json:"build"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt time.Time         `json:"finished_at"`
+	Timings    Timings           `json:"timings"`
+	Shards     extract.ShardPlan `json:"shards"`
+	Budget     ErrorBudget       `json:"error_budget"`
+	Counts     Counts            `json:"counts"`
+	Requests   extract.Stats     `json:"requests"`
+	Raw        RawRef            `json:"raw"`
+	Files      []load.FileInfo   `json:"files"`
 	// ReplayedFrom names the raw run a replay rebuilt the slice from; nil
 	// for a slice read from Graph.
 	ReplayedFrom *ReplayRef `json:"replayed_from,omitempty"`
@@ -98,6 +106,21 @@ type RawRef struct {
 	Location string `json:"location"`
 	Prefix   string `json:"prefix"`
 	Pages    int64  `json:"pages"`
+	// Digest is a checksum over the raw run's page checksums: a backfill
+	// replays a slice whose raw run changed since it was built.
+	Digest string `json:"digest,omitempty"`
+}
+
+// rawDigest is the checksum of a raw run's index entries: what each
+// numbered page or lookup holds.
+func rawDigest(idx extract.RawIndex) string {
+	pages := slices.Clone(idx.Pages)
+	slices.SortFunc(pages, func(a, b extract.RawPage) int { return cmp.Compare(a.Seq, b.Seq) })
+	h := sha256.New()
+	for _, p := range pages {
+		fmt.Fprintf(h, "%d %s %s %t\n", p.Seq, p.Key, p.SHA256, p.Invalid)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // JSON renders the manifest as indented JSON.

@@ -171,8 +171,10 @@ type tenantRun struct {
 	client *extract.Client
 	plan   extract.ShardPlan
 	raw    *extract.RawZone
-	tr     *transform.Transformer
-	counts Counts
+	// rawDigest is the checksum of the finished raw run, for the manifest.
+	rawDigest string
+	tr        *transform.Transformer
+	counts    Counts
 	// seq numbers the run's pages and lookups as they arrive.
 	seq atomic.Int64
 	// sw is the slice being written; a reread or second pass replaces it.
@@ -279,6 +281,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if err := r.raw.Finish(ctx, r.rawIndex(), true); err != nil {
 		return nil, err
 	}
+	idx, err := extract.ReadRawIndex(ctx, o.Raw, r.raw.Prefix())
+	if err != nil {
+		return nil, err
+	}
+	r.rawDigest = rawDigest(idx)
 	if n := r.tr.Superseded(); n > 0 {
 		// Users read twice whose later copy won were written as both:
 		// transform the landed pages again, loading only the winners.
@@ -401,8 +408,8 @@ func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
 	m := &Manifest{
 		SchemaVersion: schemas.Version, Status: status, RunID: o.RunID, Tenant: o.Key.Tenant,
 		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
-		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st,
-		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages},
+		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st, Build: CurrentBuild(),
+		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages, Digest: r.rawDigest},
 		Files: files, BigQueryJobs: []string{}, Reconcile: r.rec, GraphAggregates: r.aggs,
 	}
 	m.FinishedAt = time.Now().UTC()
