@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
@@ -70,6 +71,8 @@ type ReplayOptions struct {
 	// (the manifest's raw.prefix).
 	Raw    *blob.Bucket
 	Prefix string
+	// RawURL is the raw zone's location for the manifest (load.Location).
+	RawURL string
 	Sink   Sink
 	// RunID names the replay; default: a new run id.
 	RunID     string
@@ -83,12 +86,20 @@ type ReplayOptions struct {
 	// landed, so a slice a strict run refused is refused again.
 	MaxAggregateDrift float64
 	StrictAggregates  bool
+	// Build is recorded in the manifest; zero means CurrentBuild().
+	Build Build
+	// AllowIncomplete replays a raw run whose index says it did not
+	// complete (an operator named it): its pages are what it landed.
+	AllowIncomplete bool
 }
 
 // ReplayRef names the raw run a replayed slice was built from.
 type ReplayRef struct {
 	RunID  string `json:"run_id"`
 	Prefix string `json:"prefix"`
+	// Imported says the raw run holds saved Graph responses that
+	// `credreg import` landed, not pages a run received.
+	Imported bool `json:"imported,omitempty"`
 }
 
 // ReplayTenant rebuilds one slice from a complete raw run, asking Graph for
@@ -100,14 +111,19 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !idx.Complete {
-		return nil, fmt.Errorf("raw run %s is not complete; it is not replayed", o.Prefix)
+	if !idx.Complete && !o.AllowIncomplete {
+		return nil, fmt.Errorf("raw run %s is not complete; it is not replayed unless named", o.Prefix)
 	}
 	day, err := time.Parse(time.DateOnly, idx.SnapshotDate)
 	if err != nil {
 		return nil, fmt.Errorf("raw run %s: snapshot date %q: %w", o.Prefix, idx.SnapshotDate, err)
 	}
-	key := schemas.Key{Date: day, Tenant: idx.Tenant}
+	// Raw folders written before tenant ids were kept in lowercase may
+	// name the tenant in capitals; its slice is the lowercase one.
+	key := schemas.Key{Date: day, Tenant: strings.ToLower(idx.Tenant)}
+	if o.Build == (Build{}) {
+		o.Build = CurrentBuild()
+	}
 	if o.RunID == "" {
 		o.RunID = NewRunID(start)
 	}
@@ -195,9 +211,10 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	var m *Manifest
 	_, err = sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
 		m = &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
-			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(),
-			Shards: idx.Shards, Budget: *o.Budget, Counts: counts, Raw: RawRef{Prefix: o.Prefix, Pages: counts.Pages},
-			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix},
+			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(), Build: o.Build,
+			Shards: idx.Shards, Budget: *o.Budget, Counts: counts,
+			Raw:   RawRef{Location: o.RawURL, Prefix: o.Prefix, Pages: counts.Pages, Digest: rawDigest(idx)},
+			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix, Imported: idx.Imported},
 			GraphAggregates: ga, Reconcile: rec}
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}

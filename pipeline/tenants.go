@@ -88,11 +88,18 @@ var ErrPartial = errors.New("some tenants failed")
 type PartialError struct {
 	Failed []TenantResult
 	Total  int
+	// What names what failed, "tenants" when empty; a backfill's are
+	// "slices", each labelled with its date.
+	What string
 }
 
 func (e *PartialError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "tenants"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d tenants failed:", len(e.Failed), e.Total)
+	fmt.Fprintf(&b, "%d of %d %s failed:", len(e.Failed), e.Total, what)
 	for _, f := range e.Failed {
 		fmt.Fprintf(&b, "\n  %s: %v", f.Tenant.Label(), f.Err)
 	}
