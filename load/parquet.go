@@ -2,6 +2,7 @@ package load
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -59,6 +60,14 @@ type WriterOptions struct {
 	// the process in it, and for progress reports; it must not call the
 	// SliceWriter.
 	AfterStep func(step string)
+	// AfterPublish, if set, runs once the slice and its manifest are
+	// published and before the lease is released: another sink loads the
+	// published files there (BigQuery), no other writer of the slice can
+	// get in between, and a manifest it returns (non-nil) replaces the
+	// published one (to record that sink's jobs). Its error does not
+	// unpublish the slice: CommitWith returns it wrapped in
+	// ErrPublishedBut.
+	AfterPublish func(ctx context.Context, files []FileInfo, manifest []byte) ([]byte, error)
 }
 
 // hashingSink sits between the Parquet writer and the staged object: it

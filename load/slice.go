@@ -331,10 +331,29 @@ func (s *SliceWriter) CommitWith(ctx context.Context, manifest func(files []File
 	}
 	s.state = sliceCommitted
 	s.cancel() // releases the context; every writer is closed
+	after := s.runAfterPublish(ctx, infos, manifestJSON)
 	if err := s.lease.Release(); err != nil {
-		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w: %w", s.key.DateString(), s.key.Tenant, ErrPublishedBut, err)
+		after = errors.Join(after, err)
+	}
+	if after != nil {
+		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w: %w", s.key.DateString(), s.key.Tenant, ErrPublishedBut, after)
 	}
 	return infos, nil
+}
+
+// runAfterPublish runs WriterOptions.AfterPublish, still holding the lease,
+// and publishes the manifest it returns.
+func (s *SliceWriter) runAfterPublish(ctx context.Context, infos []FileInfo, manifestJSON []byte) error {
+	if s.opts.AfterPublish == nil {
+		return nil
+	}
+	m, err := s.opts.AfterPublish(ctx, slices.Clone(infos), manifestJSON)
+	if m != nil {
+		if werr := s.w.WriteManifest(context.WithoutCancel(ctx), s.key, m); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	return err
 }
 
 // Abort discards everything written; the previous snapshot stays

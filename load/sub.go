@@ -36,6 +36,7 @@ func (w *Warehouse) Sub(prefix string) (*Warehouse, error) {
 		location: subLocation(w, prefix),
 		prefix:   w.prefix + prefix + "/",
 		shared:   true,
+		gsRoot:   w.gsRoot,
 	}
 	if w.root != "" {
 		sub.root = filepath.Join(w.root, filepath.FromSlash(prefix))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,6 +42,9 @@ type Warehouse struct {
 	root string
 	// top is, for a local Sub, the root of the warehouse it was made from.
 	top string
+	// gsRoot is "gs://bucket/<prefix>" for a warehouse on GCS, the start
+	// of every object's URI (see ObjectURI); "" elsewhere.
+	gsRoot string
 }
 
 // localOptions makes fileblob write each object to a temporary file next to
@@ -109,7 +113,36 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 		// gocloud's errors repeat the URL as given, secrets and all.
 		return nil, fmt.Errorf("load: open warehouse %s: %w", location, redactError(err, location, urlOrPath, u.String()))
 	}
-	return &Warehouse{bucket: b, location: location, root: root}, nil
+	w := &Warehouse{bucket: b, location: location, root: root}
+	w.gsRoot = gsRoot(u)
+	return w, nil
+}
+
+// gsRoot is the start of the URIs of a gs:// bucket URL's objects, its
+// path already moved into the prefix parameter; "" for other schemes.
+func gsRoot(u *url.URL) string {
+	if u.Scheme != "gs" {
+		return ""
+	}
+	return "gs://" + u.Host + "/" + u.Query().Get("prefix")
+}
+
+// ObjectURI is the gs:// URI of an object of the warehouse (a FileInfo's
+// Path), which BigQuery loads from; false when the warehouse is not on GCS.
+func (w *Warehouse) ObjectURI(path string) (string, bool) {
+	if w.gsRoot == "" {
+		return "", false
+	}
+	return w.gsRoot + w.prefix + path, true
+}
+
+// OpenObject reads an object of the warehouse (a FileInfo's Path).
+func (w *Warehouse) OpenObject(ctx context.Context, path string) (io.ReadCloser, error) {
+	r, err := w.bucket.NewReader(ctx, w.prefix+path, nil)
+	if err != nil {
+		return nil, blobError("open", w.prefix+path, err)
+	}
+	return r, nil
 }
 
 // redactError returns err with every given URL in its message replaced by
