@@ -27,7 +27,7 @@ const (
 	exitFailure     = 1 // the run failed; retrying later may help (Graph outage, I/O error)
 	exitUsage       = 2 // bad flags or input; fix the command line
 	exitPartial     = 3 // some tenants published, others failed
-	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, a next link off Graph, no users, Graph's own counts differ (strict)
+	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, an imported file that is not a saved Graph response, a next link off Graph, no users, Graph's own counts differ (strict)
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
 	exitRefused     = 6 // Graph refused the request as asked (400, 404): wrong URL, or the report is not offered; retrying will not help
 	exitLeaseHeld   = 7 // another process is writing a slice of this run (its lease is held); wait with --lock-wait
@@ -97,7 +97,7 @@ func exitCode(ctx context.Context, err error) int {
 		// Damage on the way, not yet proven to be what Graph serves.
 		return exitFailure
 	case errors.Is(err, pipeline.ErrEmptySnapshot), errors.Is(err, pipeline.ErrBudgetExceeded), errors.Is(err, pipeline.ErrAggregateDrift),
-		errors.Is(err, extract.ErrBadPage), errors.Is(err, extract.ErrForeignHost):
+		errors.Is(err, extract.ErrBadPage), errors.Is(err, extract.ErrForeignHost), errors.Is(err, extract.ErrNotExport):
 		return exitContract
 	case errors.Is(err, extract.ErrForbidden), errors.Is(err, extract.ErrNotPremium),
 		errors.Is(err, extract.ErrUnauthorized), extract.IsCredentialError(err):
@@ -176,11 +176,11 @@ Try it without a tenant:  credreg run --demo`,
 	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q for credreg (commands: run, simulate, schema, migrate)", args[0])
+			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate)", args[0])
 		}
 		return nil
 	}
-	root.AddCommand(newRunCmd(d), newSimulateCmd(), newSchemaCmd(), newMigrateCmd())
+	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd())
 	return root
 }
 

@@ -85,3 +85,7 @@ func (w *hookedWriter) Reset(ctx context.Context) error {
 	w.afterStep(pointReset)
 	return nil
 }
+
+// backfillSlicePoint is the point a backfill reaches as its nth slice
+// ends, skipped ones included: a test kills it there, between slices.
+func backfillSlicePoint(n int) string { return fmt.Sprintf("backfill slice %d done", n) }
