@@ -372,7 +372,9 @@ func backfillSlice(ctx context.Context, p SlicePlan, o BackfillOptions, call fun
 	m, err := ReplayTenant(ctx, ro)
 	r := SliceResult{SlicePlan: p, Outcome: OutcomeReplayed, Manifest: m, Elapsed: time.Since(start)}
 	if err != nil {
-		r.Outcome, r.Manifest, r.Err = OutcomeFailed, nil, err
+		// Manifest stays set for a slice published in Parquet whose
+		// BigQuery load failed.
+		r.Outcome, r.Err = OutcomeFailed, err
 	}
 	return r
 }

@@ -51,6 +51,22 @@ type Manifest struct {
 	GraphAggregates GraphAggregates `json:"graph_aggregates"`
 	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
 	BigQueryJobs []string `json:"bigquery_jobs"`
+	// BigQuery says how the slice's load into BigQuery went, when the run
+	// loads one.
+	BigQuery *BigQueryLoad `json:"bigquery,omitempty"`
+}
+
+// setPublished records what the sink published.
+func (m *Manifest) setPublished(p Published) {
+	m.Files, m.BigQuery, m.BigQueryJobs = p.Files, p.BigQuery, []string{}
+	if m.Files == nil {
+		m.Files = []load.FileInfo{}
+	}
+	if p.BigQuery != nil {
+		for _, t := range p.BigQuery.Tables {
+			m.BigQueryJobs = append(m.BigQueryJobs, t.JobID)
+		}
+	}
 }
 
 // Manifest statuses.

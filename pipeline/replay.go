@@ -209,19 +209,23 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		}
 	}
 	var m *Manifest
-	_, err = sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
+	_, err = sw.CommitWith(ctx, func(p Published) ([]byte, error) {
 		m = &Manifest{SchemaVersion: schemas.Version, Status: StatusPublished, RunID: o.RunID, Tenant: key.Tenant,
 			SnapshotDate: idx.SnapshotDate, Endpoint: idx.Endpoint, Tool: o.Tool, StartedAt: start.UTC(), Build: o.Build,
 			Shards: idx.Shards, Budget: *o.Budget, Counts: counts,
-			Raw:   RawRef{Location: o.RawURL, Prefix: o.Prefix, Pages: counts.Pages, Digest: rawDigest(idx)},
-			Files: files, BigQueryJobs: []string{}, ReplayedFrom: &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix, Imported: idx.Imported},
+			Raw:             RawRef{Location: o.RawURL, Prefix: o.Prefix, Pages: counts.Pages, Digest: rawDigest(idx)},
+			ReplayedFrom:    &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix, Imported: idx.Imported},
 			GraphAggregates: ga, Reconcile: rec}
+		m.setPublished(p)
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
 		return m.JSON()
 	})
 	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut)) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
+	}
+	if errors.Is(err, ErrNotLoaded) {
+		return m, err
 	}
 	return m, nil
 }

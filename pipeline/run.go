@@ -22,15 +22,26 @@ import (
 
 // SliceWriter receives the batches of one (date, tenant) slice and then
 // either publishes them all at once, with the manifest that describes
-// them (made from the published files' sizes and checksums), or discards
-// them.
+// them, or discards them.
 type SliceWriter interface {
 	Write(ctx context.Context, table *schemas.Table, rec arrow.RecordBatch) error
-	CommitWith(ctx context.Context, manifest func([]load.FileInfo) ([]byte, error)) ([]load.FileInfo, error)
+	// CommitWith publishes the slice. manifest describes the slice from
+	// what is published so far; a sink that publishes in steps (Parquet,
+	// then BigQuery) calls it again after each, and keeps the last.
+	CommitWith(ctx context.Context, manifest func(Published) ([]byte, error)) (Published, error)
 	// Reset discards everything written and starts again, still holding
 	// the slice: no other writer can get in between.
 	Reset(ctx context.Context) error
 	Abort()
+}
+
+// Published is what a sink published for a slice.
+type Published struct {
+	// Files are the slice's Parquet files, one per table.
+	Files []load.FileInfo
+	// BigQuery is the slice's load into BigQuery; nil when the sink
+	// loads none.
+	BigQuery *BigQueryLoad
 }
 
 // Sink is where slices are published.
@@ -40,21 +51,40 @@ type Sink interface {
 	String() string
 }
 
-// ParquetSink adapts a load.Warehouse to Sink.
+// ParquetSink adapts a load.Warehouse to Sink: the warehouse every slice is
+// published to, and, with BigQuery set, loaded into BigQuery from.
 type ParquetSink struct {
 	Warehouse *load.Warehouse
 	Options   load.WriterOptions
+	// BigQuery, when set, loads each slice from its published files
+	// before the slice's lease goes (see BigQueryLoader).
+	BigQuery BigQueryLoader
 }
 
 func (s ParquetSink) Begin(ctx context.Context, key schemas.Key, runID string) (SliceWriter, error) {
-	return s.Warehouse.Begin(ctx, key, runID, s.Options)
+	pw := &parquetWriter{sink: s, key: key, runID: runID}
+	opts := s.Options
+	if s.BigQuery != nil {
+		opts.AfterPublish = pw.loadBigQuery
+	}
+	sw, err := s.Warehouse.Begin(ctx, key, runID, opts)
+	if err != nil {
+		return nil, err
+	}
+	pw.SliceWriter = sw
+	return pw, nil
 }
 
 func (s ParquetSink) WriteManifest(ctx context.Context, key schemas.Key, m []byte) error {
 	return s.Warehouse.WriteManifest(ctx, key, m)
 }
 
-func (s ParquetSink) String() string { return s.Warehouse.String() }
+func (s ParquetSink) String() string {
+	if s.BigQuery != nil {
+		return s.Warehouse.String() + " and " + s.BigQuery.String()
+	}
+	return s.Warehouse.String()
+}
 
 // Previous is the tenant's latest complete slice before the date.
 func (s ParquetSink) Previous(ctx context.Context, tenant string, before time.Time) (schemas.Key, bool, error) {
@@ -64,6 +94,26 @@ func (s ParquetSink) Previous(ctx context.Context, tenant string, before time.Ti
 // ReadUserIDs reads the user ids of a slice.
 func (s ParquetSink) ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error) {
 	return s.Warehouse.ReadUserIDs(ctx, key)
+}
+
+// parquetWriter is a slice of a ParquetSink on its way.
+type parquetWriter struct {
+	*load.SliceWriter
+	sink     ParquetSink
+	key      schemas.Key
+	runID    string
+	manifest func(Published) ([]byte, error)
+	loaded   *BigQueryLoad
+}
+
+func (w *parquetWriter) CommitWith(ctx context.Context, manifest func(Published) ([]byte, error)) (Published, error) {
+	w.manifest = manifest
+	var mf func([]load.FileInfo) ([]byte, error)
+	if manifest != nil {
+		mf = func(files []load.FileInfo) ([]byte, error) { return manifest(Published{Files: files}) }
+	}
+	files, err := w.SliceWriter.CommitWith(ctx, mf)
+	return Published{Files: files, BigQuery: w.loaded}, err
 }
 
 // Source says where and how to read Graph.
@@ -147,7 +197,9 @@ func NewRunID(now time.Time) string {
 // new is published, the raw pages landed so far are marked incomplete, and
 // (when Options.Failed is set and the run was not cancelled) the rejected
 // records and a manifest of the failure are written there. A slice over the
-// error budget fails with *BudgetError.
+// error budget fails with *BudgetError. The exception: a slice published
+// in the Parquet warehouse but not loaded into BigQuery returns both its
+// manifest and an error wrapping ErrNotLoaded.
 func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 	r, err := newTenantRun(o)
 	if err != nil {
@@ -157,10 +209,12 @@ func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
 	m, err := r.run(ctx)
 	if err != nil {
 		err = fmt.Errorf("tenant %s, %s: %w", o.Key.Tenant, o.Endpoint, err)
-		r.keepFailure(ctx, err)
-		return nil, err
+		r.keepFailure(ctx, err) // nothing to keep when it is published
+		if !r.published {
+			m = nil
+		}
 	}
-	return m, nil
+	return m, err
 }
 
 // tenantRun is the state of one RunTenant.
@@ -312,15 +366,16 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	// the next writer of the slice finishes or undoes.
 	publishStart := time.Now()
 	var m *Manifest
-	_, err = r.sw.CommitWith(ctx, func(files []load.FileInfo) ([]byte, error) {
-		m = r.manifest(StatusPublished, files)
+	_, err = r.sw.CommitWith(ctx, func(p Published) ([]byte, error) {
+		m = r.manifest(StatusPublished, p)
 		m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
 		return m.JSON()
 	})
 	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut)) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
-	if err != nil {
+	notLoaded := errors.Is(err, ErrNotLoaded)
+	if err != nil && !notLoaded {
 		// The slice is out; what failed after it (releasing the lease)
 		// does not unpublish it.
 		r.log.Warn("published, but a step after it failed", "err", err)
@@ -334,6 +389,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	r.progress(true)
 	r.log.Info("published", "users", cs.Users, "methods", cs.Methods, "rejected", cs.Rejected, "pages", r.counts.Pages,
 		"moved_between_shards", r.rec.MovedBetweenShards, "recovered", r.rec.Recovered, "unconfirmed", r.rec.Unconfirmed)
+	if notLoaded {
+		// Published, but one sink of two has not got it: the caller
+		// reports the tenant partial, with the manifest.
+		return m, err
+	}
 	return m, nil
 }
 
@@ -397,21 +457,19 @@ func (r *tenantRun) secondPass(ctx context.Context) error {
 }
 
 // manifest describes the run so far.
-func (r *tenantRun) manifest(status string, files []load.FileInfo) *Manifest {
+func (r *tenantRun) manifest(status string, p Published) *Manifest {
 	o := r.o
 	st, cs := r.client.Stats(), r.tr.Stats()
 	counts := r.counts
 	counts.addRecords(cs)
-	if files == nil {
-		files = []load.FileInfo{}
-	}
 	m := &Manifest{
 		SchemaVersion: schemas.Version, Status: status, RunID: o.RunID, Tenant: o.Key.Tenant,
 		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
 		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st, Build: CurrentBuild(),
-		Raw:   RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages, Digest: r.rawDigest},
-		Files: files, BigQueryJobs: []string{}, Reconcile: r.rec, GraphAggregates: r.aggs,
+		Raw:       RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages, Digest: r.rawDigest},
+		Reconcile: r.rec, GraphAggregates: r.aggs,
 	}
+	m.setPublished(p)
 	m.FinishedAt = time.Now().UTC()
 	m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(r.start).Seconds(), ThrottleWaitSeconds: st.ThrottleWait.Seconds()}
 	return m
@@ -434,7 +492,7 @@ func (r *tenantRun) keepFailure(ctx context.Context, cause error) {
 	if errors.As(cause, &be) {
 		status = StatusContractBreached
 	}
-	var files []load.FileInfo
+	var files Published
 	if r.failed != nil {
 		var err error
 		if files, err = r.failed.CommitWith(ctx, nil); err != nil {
