@@ -172,7 +172,8 @@ func check(t *testing.T, h Harness, sink pipeline.Sink, key schemas.Key, want sl
 		got := h.Rows(t, sink, table, key)
 		slices.Sort(got)
 		if w := want.want(table); !slices.Equal(got, w) {
-			t.Errorf("%s: %s has %d rows, want %d (or they differ)\n got %.5q\nwant %.5q", when, table.Name, len(got), len(w), got, w)
+			t.Errorf("%s: %s has %d rows, want %d (or they differ)\n got %q\nwant %q", when, table.Name, len(got), len(w),
+				got[:min(3, len(got))], w[:min(3, len(w))])
 		}
 	}
 }
