@@ -25,6 +25,9 @@ const (
 	ActionReplay   SliceAction = "replay"
 	ActionUpToDate SliceAction = "up_to_date"
 	ActionNoRaw    SliceAction = "no_raw_data"
+	// ActionLoad loads a slice whose Parquet is up to date into BigQuery
+	// from its published files: no replay.
+	ActionLoad SliceAction = "load"
 )
 
 // SlicePlan is what a backfill will do with one (date, tenant), and why.
@@ -46,6 +49,7 @@ const (
 	OutcomeReplayed SliceOutcome = "replayed"
 	OutcomeUpToDate SliceOutcome = "up_to_date"
 	OutcomeNoRaw    SliceOutcome = "no_raw_data"
+	OutcomeLoaded   SliceOutcome = "loaded" // into BigQuery, from the published files
 	OutcomeFailed   SliceOutcome = "failed"
 )
 
@@ -259,6 +263,9 @@ func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, id
 	case !m.Build.Same(o.Build):
 		return ActionReplay, "built by another credreg build (" + m.Build.String() + ")", nil
 	}
+	if bs, ok := o.Sink.(bigQuerySink); ok && bs.BigQueryDataset() != "" && !loadedInto(m, bs.BigQueryDataset()) {
+		return ActionLoad, "up to date, but not loaded into " + bs.BigQueryDataset(), nil
+	}
 	return ActionUpToDate, "up to date", nil
 }
 
@@ -365,6 +372,14 @@ func backfillSlice(ctx context.Context, p SlicePlan, o BackfillOptions, call fun
 		call(func() { o.Started(p) })
 	}
 	start := time.Now()
+	if p.Action == ActionLoad {
+		m, err := o.Sink.(bigQuerySink).LoadPublished(ctx, p.Key)
+		r := SliceResult{SlicePlan: p, Outcome: OutcomeLoaded, Manifest: m, Elapsed: time.Since(start)}
+		if err != nil {
+			r.Outcome, r.Err = OutcomeFailed, err
+		}
+		return r
+	}
 	ro := o.Replay
 	ro.Raw, ro.Prefix, ro.Sink, ro.Build = o.Raw, p.RawPrefix, o.Sink, o.Build
 	ro.RunID = NewRunID(start)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,4 +78,58 @@ func loadPublished(ctx context.Context, s ParquetSink, key schemas.Key, runID st
 		res.Tables = append(res.Tables, TableLoad{Table: l.Table, JobID: l.JobID, Rows: l.Rows, Bytes: l.Bytes})
 	}
 	return res, nil
+}
+
+// loadedInto says whether a manifest records its slice as loaded into the
+// sink's BigQuery dataset: the manifest is where a slice's loads are
+// recorded, written under the slice's lease once the load committed.
+func loadedInto(m Manifest, dataset string) bool {
+	return m.BigQuery != nil && m.BigQuery.Status == "loaded" && m.BigQuery.Dataset == dataset
+}
+
+// bigQuerySink is a sink that also loads BigQuery: a ParquetSink, or a
+// sink embedding one.
+type bigQuerySink interface {
+	BigQueryDataset() string
+	LoadPublished(ctx context.Context, key schemas.Key) (*Manifest, error)
+}
+
+// BigQueryDataset names the dataset the sink loads; "" when it loads none.
+func (s ParquetSink) BigQueryDataset() string {
+	if s.BigQuery == nil {
+		return ""
+	}
+	return s.BigQuery.String()
+}
+
+// LoadPublished loads a slice already published in the warehouse into the
+// sink's BigQuery, from its files as published (no replay, no Graph), under
+// the slice's lease, and records the load in its manifest. The load's job
+// ids derive from the slice's run id, so loading a slice twice attaches to
+// the first load's jobs. It returns the updated manifest.
+func (s ParquetSink) LoadPublished(ctx context.Context, key schemas.Key) (*Manifest, error) {
+	if s.BigQuery == nil {
+		return nil, errors.New("no BigQuery to load into")
+	}
+	lease, err := s.Warehouse.Lease(ctx, key, load.LeaseOptions{RunID: "load-" + key.DateString(), Wait: s.Options.LockWait})
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
+	data, err := s.Warehouse.ReadManifest(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("the manifest of %s %s: %w", key.DateString(), key.Tenant, err)
+	}
+	// The load_runs row holds the manifest as the Parquet slice has it.
+	res, err := loadPublished(ctx, s, key, m.RunID, m.Files, data)
+	m.setPublished(Published{Files: m.Files, BigQuery: res})
+	out, jerr := m.JSON()
+	if jerr == nil {
+		jerr = s.Warehouse.WriteManifest(context.WithoutCancel(ctx), key, out)
+	}
+	return &m, errors.Join(err, jerr)
 }
