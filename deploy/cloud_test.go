@@ -4,8 +4,6 @@ import (
 	"path"
 	"regexp"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 // cloudRunJob holds the fields of a run.googleapis.com/v1 Job that
@@ -129,7 +127,7 @@ func loadCloudRun(t *testing.T) cloudRunJob {
 	t.Helper()
 	b := readRecipe(t, "cloudrun/job.yaml")
 	var j cloudRunJob
-	if err := yaml.UnmarshalStrict(b, &j); err != nil {
+	if err := decodeStrict(b, &j); err != nil {
 		t.Fatalf("cloudrun/job.yaml: %v", err)
 	}
 	if !hasPlaceholder(b) {
@@ -142,7 +140,7 @@ func loadContainerApps(t *testing.T) containerAppsJob {
 	t.Helper()
 	b := readRecipe(t, "azure/containerapps-job.yaml")
 	var j containerAppsJob
-	if err := yaml.UnmarshalStrict(b, &j); err != nil {
+	if err := decodeStrict(b, &j); err != nil {
 		t.Fatalf("azure/containerapps-job.yaml: %v", err)
 	}
 	if !hasPlaceholder(b) {

@@ -49,7 +49,7 @@ func decodeKube(doc []byte, into *kubeObjects) error {
 	default:
 		return fmt.Errorf("no type for %q", gvk)
 	}
-	return yaml.UnmarshalStrict(doc, obj)
+	return decodeStrict(doc, obj)
 }
 
 // loadKube parses every file of kubernetes/.
@@ -82,6 +82,7 @@ func TestKubeStrict(t *testing.T) {
 		{"known fields", "apiVersion: batch/v1\nkind: CronJob\nspec:\n  concurrencyPolicy: Forbid\n", true},
 		{"misspelt field", "apiVersion: batch/v1\nkind: CronJob\nspec:\n  concurencyPolicy: Forbid\n", false},
 		{"field given twice", "apiVersion: v1\nkind: ConfigMap\ndata: {}\ndata: {}\n", false},
+		{"field in the wrong case", "apiVersion: v1\nkind: Secret\nstringdata: {}\n", false},
 		{"unknown kind", "apiVersion: v1\nkind: Sekret\n", false},
 	}
 	for _, c := range cases {

@@ -2,12 +2,14 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -35,6 +37,22 @@ func yamlDocs(b []byte) [][]byte {
 		out = append(out, []byte(d))
 	}
 	return out
+}
+
+// decodeStrict parses YAML into v as the Kubernetes API server reads JSON:
+// an unknown field, a field given twice, or a field in the wrong case (which
+// encoding/json, and so sigs.k8s.io/yaml's UnmarshalStrict, would accept)
+// fails.
+func decodeStrict(doc []byte, v any) error {
+	j, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(j, v, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
 }
 
 // recipeConfig is a credreg.yaml of a recipe, read loosely: the test
