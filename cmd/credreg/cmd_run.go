@@ -27,7 +27,6 @@ type runOptions struct {
 	Date           string
 	Warehouse      string
 	Raw            string
-	Sink           string
 	Shards         string
 	TenantRate     string
 	AppRate        string
@@ -46,6 +45,7 @@ type runOptions struct {
 	MaxLookups     int
 	MaxDrift       float64
 	StrictAggs     bool
+	sinkOptions
 	logOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
@@ -68,7 +68,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Date, "date", "", "snapshot date YYYY-MM-DD (default today, UTC)")
 	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "where raw pages go, as received (default <warehouse>/_raw)")
-	f.StringVar(&o.Sink, "sink", "parquet", "where slices are published: parquet (the warehouse)")
+	o.sinkOptions.AddFlags(f)
 	f.StringVar(&o.Shards, "shards", "auto", "split each tenant's listing into $filter shards read side by side: auto (4), off, or 2, 4, 8, 16")
 	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
 	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app)")
@@ -179,8 +179,9 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if p.day, err = parseDate(o.Date, time.Now()); err != nil {
 		return nil, err
 	}
-	if o.Sink != "parquet" {
-		return nil, usagef("--sink %q: want parquet", o.Sink)
+	changed := func(name string) bool { return o.changed != nil && o.changed(name) }
+	if _, err := o.sinkOptions.bigQuery(changed); err != nil {
+		return nil, err
 	}
 	if p.shards, err = extract.ParseShards(o.Shards); err != nil {
 		return nil, usageError{err}
@@ -218,7 +219,6 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if err := p.budget.Validate(); err != nil {
 		return nil, usagef("--max-reject-ratio: %v", err)
 	}
-	changed := func(name string) bool { return o.changed != nil && o.changed(name) }
 	for _, f := range []string{"tenant", "graph-url"} {
 		if o.Demo && changed(f) {
 			return nil, usagef("--%s and --demo do not go together: the demo serves its own tenants", f)
@@ -284,6 +284,10 @@ func (o *runOptions) fill(c *configFile) {
 	set("raw", &o.Raw, c.Raw)
 	set("graph-url", &o.GraphURL, c.GraphURL)
 	set("shards", &o.Shards, c.Shards)
+	set("sink", &o.Sink, c.Sink)
+	set("bq-project", &o.BQProject, c.BigQuery.Project)
+	set("bq-dataset", &o.BQDataset, c.BigQuery.Dataset)
+	set("bq-location", &o.BQLocation, c.BigQuery.Location)
 }
 
 // runRun is `credreg run`; tests call it directly.
@@ -311,6 +315,12 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	ui := newUI(o.logOptions, stderr)
 	defer ui.close()
 	log := ui.logger
+	parquet, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log,
+		AfterStep: o.afterStep}, log, o.changed)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
 
 	throttle := extract.NewThrottle(plan.limits)
 	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: throttle, Retry: plan.retry, PageSize: o.PageSize}
@@ -341,8 +351,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 
 	// The lease of each slice is taken as its tenant starts, before any
 	// request; AfterStep is nil but in the kill test.
-	sink := o.hooked(pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log,
-		AfterStep: o.afterStep}})
+	sink := o.hooked(parquet)
 	bars := newTenantBars(ui)
 	res := pipeline.Run(ctx, pipeline.RunOptions{
 		Tenant: pipeline.Options{

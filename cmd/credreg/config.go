@@ -21,6 +21,7 @@ import (
 //
 //	endpoint: userRegistrationDetails
 //	warehouse: gs://bucket?prefix=credreg/
+//	sink: parquet,bigquery                   # optional; with bigquery: {project: p, dataset: credreg, location: EU}
 //	tenants:
 //	  - id: 8f0c…                        # the Entra tenant id (a GUID; any case, kept in lowercase)
 //	    name: contoso                    # a label for logs and the summary
@@ -36,7 +37,16 @@ type configFile struct {
 	GraphURL      string         `yaml:"graph_url"`
 	AuthorityHost string         `yaml:"authority_host"`
 	Shards        string         `yaml:"shards"`
+	Sink          string         `yaml:"sink"`
+	BigQuery      configBigQuery `yaml:"bigquery"`
 	Tenants       []configTenant `yaml:"tenants"`
+}
+
+// configBigQuery is where --sink parquet,bigquery loads.
+type configBigQuery struct {
+	Project  string `yaml:"project"`
+	Dataset  string `yaml:"dataset"`
+	Location string `yaml:"location"`
 }
 
 type configTenant struct {
@@ -66,7 +76,8 @@ func (t configTenant) signIns() int {
 }
 
 // settings are the keys a config may hold, for "did you mean".
-var settings = []string{"endpoint", "warehouse", "raw", "graph_url", "authority_host", "shards", "tenants",
+var settings = []string{"endpoint", "warehouse", "raw", "graph_url", "authority_host", "shards", "sink", "bigquery",
+	"project", "dataset", "location", "tenants",
 	"id", "name", "client_id", "client_secret_env", "client_secret_file", "client_certificate_path",
 	"client_certificate_password_env", "client_certificate_password_file", "federated_token_file"}
 

@@ -26,7 +26,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1 // the run failed; retrying later may help (Graph outage, I/O error)
 	exitUsage       = 2 // bad flags or input; fix the command line
-	exitPartial     = 3 // some tenants published, others failed
+	exitPartial     = 3 // some tenants published, others failed; or published in Parquet, not loaded into BigQuery
 	exitContract    = 4 // data contract breached: too many rejected records, pages that are not report pages, an imported file that is not a saved Graph response, a next link off Graph, no users, Graph's own counts differ (strict)
 	exitAccess      = 5 // Graph or Entra refused access: credentials, permission, licence; retrying will not help
 	exitRefused     = 6 // Graph refused the request as asked (400, 404): wrong URL, or the report is not offered; retrying will not help
@@ -82,7 +82,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, pipeline.ErrPartial):
+	case errors.Is(err, pipeline.ErrPartial), errors.Is(err, pipeline.ErrNotLoaded):
+		// Some tenants, or some sinks, have the slice.
 		return exitPartial
 	case errors.As(err, &pe):
 		// Every tenant failed: their common status, if they share one.

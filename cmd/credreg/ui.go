@@ -257,6 +257,10 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 			"gone", m.Reconcile.Gone, "unconfirmed", m.Reconcile.Unconfirmed,
 			"graph_counts", m.GraphAggregates.Summary(), "graph_drift", m.GraphAggregates.Drift,
 			"warehouse", where, "duration_seconds", m.Timings.TotalSeconds)
+		if m.BigQuery != nil {
+			log.Info("bigquery load", "tenant", m.Tenant, "snapshot_date", m.SnapshotDate, "dataset", m.BigQuery.Dataset,
+				"status", m.BigQuery.Status, "error", m.BigQuery.Error, "jobs", m.BigQueryJobs)
+		}
 		return nil
 	}
 	var b strings.Builder
@@ -288,6 +292,12 @@ func writeSummary(w io.Writer, log *slog.Logger, o logOptions, m *pipeline.Manif
 	row("files", fmt.Sprintf("%d in %s", len(m.Files), where))
 	for _, f := range m.Files {
 		fmt.Fprintf(&b, "    %s  %d rows  %s\n", f.Path, f.Rows, humanBytes(f.Bytes))
+	}
+	if bq := m.BigQuery; bq != nil {
+		row("bigquery", bigQueryLine(bq))
+		for _, t := range bq.Tables {
+			fmt.Fprintf(&b, "    %s  %d rows  %s  job %s\n", t.Table, t.Rows, humanBytes(t.Bytes), t.JobID)
+		}
 	}
 	row("duration", (time.Duration(m.Timings.TotalSeconds * float64(time.Second))).Round(10*time.Millisecond).String())
 	row("run id", m.RunID)
@@ -340,4 +350,17 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// bigQueryLine says where a slice was loaded in BigQuery, or that it was not.
+func bigQueryLine(l *pipeline.BigQueryLoad) string {
+	if l.Status != "loaded" {
+		return fmt.Sprintf("NOT loaded into %s: %s (the Parquet slice is published; load it later with "+
+			"credreg backfill --sink parquet,bigquery)", l.Dataset, l.Error)
+	}
+	var rows int64
+	for _, t := range l.Tables {
+		rows += t.Rows
+	}
+	return fmt.Sprintf("loaded into %s: %d rows in %d load jobs", l.Dataset, rows, len(l.Tables))
 }
