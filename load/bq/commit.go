@@ -20,23 +20,19 @@ import (
 // column added to an existing table sits last there, wherever schemas puts
 // it. The DELETE's filter on snapshot_date lets BigQuery touch (and bill)
 // one partition.
-func (s *Sink) swapSQL(staged map[string]string) string {
+func (s *Sink) swapSQL(key schemas.Key, staged map[string]string, row runRow) string {
 	var b strings.Builder
 	b.WriteString("BEGIN TRANSACTION;\n")
 	for _, t := range schemas.Tables {
-		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s = @%s AND %s = @%s;\n", s.tableRef(t.Name),
-			schemas.ColSnapshotDate, schemas.ColSnapshotDate, schemas.ColTenantID, schemas.ColTenantID)
+		fmt.Fprintf(&b, "DELETE FROM %s WHERE %s = %s AND %s = %s;\n", s.tableRef(t.Name),
+			schemas.ColSnapshotDate, dateLiteral(key), schemas.ColTenantID, stringLiteral(key.Tenant))
 		if st, ok := staged[t.Name]; ok {
 			cols := columnList(t)
 			fmt.Fprintf(&b, "INSERT INTO %s (%s) SELECT %s FROM %s;\n", s.tableRef(t.Name), cols, cols, s.tableRef(st))
 		}
 	}
-	names := make([]string, len(schemas.LoadRunsTable.Columns))
-	for i, c := range schemas.LoadRunsTable.Columns {
-		names[i] = "@" + c.Name
-	}
 	fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES (%s);\n", s.tableRef(schemas.LoadRunsTable.Name),
-		columnList(schemas.LoadRunsTable), strings.Join(names, ", "))
+		columnList(schemas.LoadRunsTable), strings.Join(row.values(key), ", "))
 	b.WriteString("COMMIT TRANSACTION;\n")
 	return b.String()
 }
@@ -64,7 +60,7 @@ func keyParams(key schemas.Key) []bigquery.QueryParameter {
 func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged map[string]string, row runRow) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	sql := s.swapSQL(staged)
+	sql := s.swapSQL(key, staged, row)
 	var last error
 	for attempt := 1; attempt <= s.cfg.CommitAttempts; attempt++ {
 		if attempt > 1 {
@@ -72,7 +68,7 @@ func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged
 				return fmt.Errorf("bq: swap of %s %s: %w (after %w)", key.DateString(), key.Tenant, err, last)
 			}
 		}
-		err := s.commitOnce(ctx, key, runID, sql, row, attempt)
+		err := s.commitOnce(ctx, key, runID, sql, attempt)
 		if err == nil {
 			return nil
 		}
@@ -87,14 +83,13 @@ func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged
 		key.DateString(), key.Tenant, s.cfg.CommitAttempts, ErrConcurrentTransaction)
 }
 
-func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, runID, sql string, row runRow, attempt int) error {
+func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, runID, sql string, attempt int) error {
 	if s.cfg.BeforeCommit != nil {
 		if err := s.cfg.BeforeCommit(ctx, attempt); err != nil {
 			return fmt.Errorf("bq: before the swap of %s %s: %w", key.DateString(), key.Tenant, err)
 		}
 	}
 	q := s.client.Query(sql)
-	q.Parameters = append(keyParams(key), row.params(time.Now())...)
 	q.JobIDConfig = bigquery.JobIDConfig{JobID: commitJobPrefix(key, runID), AddJobIDSuffix: true}
 	job, err := q.Run(ctx)
 	if err != nil {

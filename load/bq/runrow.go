@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"cloud.google.com/go/bigquery"
-
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -94,34 +92,24 @@ func parseRunRow(key schemas.Key, runID string, manifest []byte) (runRow, error)
 	return r, nil
 }
 
-// params are the row's values as the swap's query parameters, by column
-// name; a nil pointer is a typed NULL.
-func (r runRow) params(loadedAt time.Time) []bigquery.QueryParameter {
-	ts := func(t *time.Time) bigquery.NullTimestamp {
-		if t == nil {
-			return bigquery.NullTimestamp{}
-		}
-		return bigquery.NullTimestamp{Timestamp: t.UTC(), Valid: true}
-	}
-	str := func(s *string) bigquery.NullString {
-		if s == nil {
-			return bigquery.NullString{}
-		}
-		return bigquery.NullString{StringVal: *s, Valid: true}
-	}
-	return []bigquery.QueryParameter{
-		{Name: "run_id", Value: r.RunID},
-		{Name: "status", Value: r.Status},
-		{Name: "endpoint", Value: r.Endpoint},
-		{Name: "started_at", Value: ts(r.StartedAt)},
-		{Name: "finished_at", Value: ts(r.FinishedAt)},
-		{Name: "users", Value: r.Users},
-		{Name: "methods", Value: r.Methods},
-		{Name: "rejected", Value: r.Rejected},
-		{Name: "schema_version", Value: r.SchemaVersion},
-		{Name: "build", Value: str(r.Build)},
-		{Name: "replayed_from_run_id", Value: str(r.ReplayedFrom)},
-		{Name: "loaded_at", Value: loadedAt.UTC()},
-		{Name: "manifest_json", Value: r.ManifestJSON},
+// values are the load_runs row as SQL literals, in the order of
+// schemas.LoadRunsTable's columns; loaded_at is the commit's time.
+func (r runRow) values(key schemas.Key) []string {
+	return []string{
+		dateLiteral(key),
+		stringLiteral(key.Tenant),
+		stringLiteral(r.RunID),
+		stringLiteral(r.Status),
+		stringLiteral(r.Endpoint),
+		timestampLiteral(r.StartedAt),
+		timestampLiteral(r.FinishedAt),
+		intLiteral(r.Users),
+		intLiteral(r.Methods),
+		intLiteral(r.Rejected),
+		stringLiteral(r.SchemaVersion),
+		nullableString(r.Build),
+		nullableString(r.ReplayedFrom),
+		"CURRENT_TIMESTAMP()",
+		stringLiteral(r.ManifestJSON),
 	}
 }

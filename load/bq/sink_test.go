@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,36 +128,31 @@ func TestParseRunRow(t *testing.T) {
 	}
 }
 
-// Every load_runs column but the key gets a parameter of its name, and the
-// swap inserts all of them: a column added to load_runs and forgotten here
-// would fail the swap.
-func TestRunRowParamsCoverLoadRuns(t *testing.T) {
-	var params []string
-	for _, p := range append(keyParams(schemas.Key{Date: time.Now(), Tenant: "t"}), runRow{}.params(time.Now())...) {
-		params = append(params, p.Name)
-	}
-	var cols []string
-	for _, c := range schemas.LoadRunsTable.Columns {
-		cols = append(cols, c.Name)
-	}
-	if !slices.Equal(params, cols) {
-		t.Errorf("parameters %v, load_runs columns %v", params, cols)
+// The load_runs row has a value for every column: a column added to
+// load_runs and forgotten here would fail the swap.
+func TestRunRowValuesCoverLoadRuns(t *testing.T) {
+	key := schemas.Key{Date: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), Tenant: "t"}
+	if got, want := len(runRow{}.values(key)), len(schemas.LoadRunsTable.Columns); got != want {
+		t.Errorf("%d values for %d load_runs columns", got, want)
 	}
 }
 
 func TestSwapSQL(t *testing.T) {
 	s := &Sink{cfg: Config{Project: "p", Dataset: "d"}}
-	sql := s.swapSQL(map[string]string{"user_registration_details": "stage_u", "rejected_records": "stage_r"})
+	key := schemas.Key{Date: time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC), Tenant: "t'1"}
+	started := time.Date(2026, 11, 27, 1, 2, 3, 456789000, time.UTC)
+	row := runRow{RunID: "r1", Status: "published", Users: 3, StartedAt: &started, ManifestJSON: `{"a":"it's"}`}
+	sql := s.swapSQL(key, map[string]string{"user_registration_details": "stage_u", "rejected_records": "stage_r"}, row)
 	for _, want := range []string{
 		"BEGIN TRANSACTION;\n",
-		"DELETE FROM `p.d.user_registration_details` WHERE snapshot_date = @snapshot_date AND tenant_id = @tenant_id;",
-		"DELETE FROM `p.d.user_auth_methods` WHERE snapshot_date = @snapshot_date AND tenant_id = @tenant_id;",
+		"DELETE FROM `p.d.user_registration_details` WHERE snapshot_date = DATE '2026-11-27' AND tenant_id = 't\\'1';",
+		"DELETE FROM `p.d.user_auth_methods` WHERE snapshot_date = DATE '2026-11-27' AND tenant_id = 't\\'1';",
 		"DELETE FROM `p.d.rejected_records` WHERE",
 		"INSERT INTO `p.d.user_registration_details` (snapshot_date, tenant_id, user_id,",
 		"FROM `p.d.stage_u`;",
 		"FROM `p.d.stage_r`;",
 		"INSERT INTO `p.d.load_runs` (snapshot_date, tenant_id, run_id,",
-		"VALUES (@snapshot_date, @tenant_id, @run_id,",
+		"VALUES (DATE '2026-11-27', 't\\'1', 'r1', 'published', '', TIMESTAMP '2026-11-27 01:02:03.456789+00', NULL, 3, 0, 0, '', NULL, NULL, CURRENT_TIMESTAMP(), '{\"a\":\"it\\'s\"}');",
 		"COMMIT TRANSACTION;\n",
 	} {
 		if !strings.Contains(sql, want) {
@@ -170,6 +164,24 @@ func TestSwapSQL(t *testing.T) {
 	}
 	if strings.Index(sql, "DELETE FROM `p.d.user_registration_details`") > strings.Index(sql, "INSERT INTO `p.d.user_registration_details`") {
 		t.Errorf("insert before delete:\n%s", sql)
+	}
+}
+
+func TestStringLiteral(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", `'plain'`},
+		{"it's", `'it\'s'`},
+		{`a\b`, `'a\\b'`},
+		{"line\nnext\ttab", `'line\u000anext\u0009tab'`},
+		{"é€", `'\u00e9\u20ac'`},
+		{"😀", `'\U0001f600'`},
+		{"\x00\x7f", `'\u0000\u007f'`},
+		{`{"k":"v"}`, `'{"k":"v"}'`},
+	}
+	for _, tt := range tests {
+		if got := stringLiteral(tt.in); got != tt.want {
+			t.Errorf("stringLiteral(%q) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }
 
