@@ -123,30 +123,26 @@ type containerAppsJob struct {
 	} `json:"properties"`
 }
 
-func loadCloudRun(t *testing.T) cloudRunJob {
+// loadStrict parses a recipe strictly into T, the fields it may use.
+func loadStrict[T any](t *testing.T, path string) T {
 	t.Helper()
-	b := readRecipe(t, "cloudrun/job.yaml")
-	var j cloudRunJob
-	if err := decodeStrict(b, &j); err != nil {
-		t.Fatalf("cloudrun/job.yaml: %v", err)
+	b := readRecipe(t, path)
+	var v T
+	if err := decodeStrict(b, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	if !hasPlaceholder(b) {
-		t.Errorf("cloudrun/job.yaml: says nowhere what to FILL IN")
+		t.Errorf("%s: says nowhere what to FILL IN", path)
 	}
-	return j
+	return v
+}
+
+func loadCloudRun(t *testing.T) cloudRunJob {
+	return loadStrict[cloudRunJob](t, "cloudrun/job.yaml")
 }
 
 func loadContainerApps(t *testing.T) containerAppsJob {
-	t.Helper()
-	b := readRecipe(t, "azure/containerapps-job.yaml")
-	var j containerAppsJob
-	if err := decodeStrict(b, &j); err != nil {
-		t.Fatalf("azure/containerapps-job.yaml: %v", err)
-	}
-	if !hasPlaceholder(b) {
-		t.Errorf("azure/containerapps-job.yaml: says nowhere what to FILL IN")
-	}
-	return j
+	return loadStrict[containerAppsJob](t, "azure/containerapps-job.yaml")
 }
 
 func TestCloudRunJob(t *testing.T) {
