@@ -195,16 +195,11 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 		return err
 	}
 	defer raw.Close()
-	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
+	wh, err := openWarehouse(ctx, o.Warehouse, !o.DryRun)
 	if err != nil {
-		return openError("--warehouse", o.Warehouse, err)
+		return err
 	}
 	defer wh.Close()
-	if !o.DryRun {
-		if err := wh.CheckWritable(ctx); err != nil {
-			return usagef("--warehouse: %v", err)
-		}
-	}
 	ui := newUI(o.logOptions, stderr)
 	defer ui.close()
 	log := ui.logger
@@ -281,9 +276,9 @@ func (o *backfillOptions) openRawZone(ctx context.Context) (*blob.Bucket, string
 			return nil, "", usagef("%s: %v", flag, err)
 		}
 	}
-	raw, loc, err := load.OpenRaw(ctx, o.Warehouse, o.Raw)
+	raw, loc, err := openRaw(ctx, o.Warehouse, o.Raw)
 	if err != nil {
-		return nil, "", openError(flag, given, err)
+		return nil, "", err
 	}
 	it := raw.List(&blob.ListOptions{Delimiter: "/"})
 	if _, err := it.Next(ctx); err != nil {
@@ -298,6 +293,35 @@ func (o *backfillOptions) openRawZone(ctx context.Context) (*blob.Bucket, string
 			strings.ReplaceAll(err.Error(), given, load.Location(given)))
 	}
 	return raw, loc, nil
+}
+
+// openWarehouse opens --warehouse and, when the command is to write it,
+// proves it writable before any work.
+func openWarehouse(ctx context.Context, location string, writable bool) (*load.Warehouse, error) {
+	wh, err := load.OpenWarehouse(ctx, location)
+	if err != nil {
+		return nil, openError("--warehouse", location, err)
+	}
+	if writable {
+		if err := wh.CheckWritable(ctx); err != nil {
+			wh.Close()
+			return nil, usagef("--warehouse: %v", err)
+		}
+	}
+	return wh, nil
+}
+
+// openRaw opens the raw zone, --raw or the warehouse's own, and returns it
+// with its location as manifests show it; an error names the flag at fault.
+func openRaw(ctx context.Context, warehouse, raw string) (*blob.Bucket, string, error) {
+	bucket, loc, err := load.OpenRaw(ctx, warehouse, raw)
+	switch {
+	case err == nil:
+		return bucket, loc, nil
+	case raw != "":
+		return nil, "", openError("--raw", raw, err)
+	}
+	return nil, "", openError("--warehouse", warehouse, err)
 }
 
 // replayFlags are the flags backfill and import share: where the slices

@@ -44,8 +44,7 @@ func newSliceProgress(u *ui, o logOptions, plan []pipeline.SlicePlan) *sliceProg
 	if u.progress != nil {
 		p.bar = u.progress.AddBar(int64(len(plan)),
 			mpb.PrependDecorators(decor.Name("slices", decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.line() }),
-				decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)))
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.line() })))
 	}
 	return p
 }
@@ -55,13 +54,13 @@ func newSliceProgress(u *ui, o logOptions, plan []pipeline.SlicePlan) *sliceProg
 func (p *sliceProgress) line() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	secs := time.Since(p.began).Seconds()
-	if p.users == 0 || secs <= 0 {
-		return fmt.Sprintf("records %d to replay", p.records)
+	took := time.Since(p.began)
+	if p.users == 0 || took <= 0 {
+		return fmt.Sprintf("%d records to replay  %s", p.records, took.Round(time.Second))
 	}
-	rate := float64(p.users) / secs
+	rate := float64(p.users) / took.Seconds()
 	left := time.Duration(float64(max(p.records-p.users, 0)) / rate * float64(time.Second))
-	return fmt.Sprintf("%.0f users/s  ETA %s", rate, left.Round(time.Second))
+	return fmt.Sprintf("%.0f users/s  %s  ETA %s", rate, took.Round(time.Second), left.Round(time.Second))
 }
 
 func (p *sliceProgress) start(s pipeline.SlicePlan) {
@@ -86,35 +85,15 @@ func (p *sliceProgress) finish(r pipeline.SliceResult) {
 		log.Error("slice failed; its old files are kept", "date", r.Key.DateString(), "tenant", r.Key.Tenant,
 			"raw_run", r.RawRun, "err", r.Err)
 	case p.lines:
-		log.Info("slice "+outcomeLabel(r.Outcome), "date", r.Key.DateString(), "tenant", r.Key.Tenant,
+		log.Info("slice "+label(r.Outcome), "date", r.Key.DateString(), "tenant", r.Key.Tenant,
 			"raw_run", r.RawRun, "users", usersOf(r), "seconds", r.Elapsed.Round(10*time.Millisecond).Seconds(),
 			"done", fmt.Sprintf("%d/%d", done, p.slices))
 	}
 }
 
-// outcomeLabel is an outcome as the report writes it.
-func outcomeLabel(o pipeline.SliceOutcome) string {
-	switch o {
-	case pipeline.OutcomeUpToDate:
-		return "up to date"
-	case pipeline.OutcomeNoRaw:
-		return "no raw data"
-	}
-	return string(o)
-}
-
-// actionLabel is a planned action as --dry-run writes it.
-func actionLabel(a pipeline.SliceAction) string {
-	switch a {
-	case pipeline.ActionReplay:
-		return "replay"
-	case pipeline.ActionUpToDate:
-		return "up to date"
-	case pipeline.ActionNoRaw:
-		return "no raw data"
-	}
-	return string(a)
-}
+// label is an outcome or a planned action as people read it: the
+// constants' values with spaces ("up to date", "no raw data").
+func label[T ~string](v T) string { return strings.ReplaceAll(string(v), "_", " ") }
 
 func usersOf(r pipeline.SliceResult) int64 {
 	if r.Manifest == nil {
@@ -176,7 +155,7 @@ func writeBackfillReport(w io.Writer, log *slog.Logger, o logOptions, res pipeli
 		if m := r.Manifest; m != nil {
 			users, rejected = fmt.Sprint(m.Counts.Users), fmt.Sprint(m.Counts.Rejected)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.DateString(), r.Key.Tenant, outcomeLabel(r.Outcome),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.DateString(), r.Key.Tenant, label(r.Outcome),
 			users, rejected, dash(r.RawRun), whyOf(r))
 	}
 	tw.Flush()
@@ -216,7 +195,7 @@ func writeBackfillPlan(w io.Writer, log *slog.Logger, o logOptions, plan []pipel
 		if s.RawRun != "" {
 			recs = fmt.Sprint(s.Records)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key.DateString(), s.Key.Tenant, actionLabel(s.Action),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key.DateString(), s.Key.Tenant, label(s.Action),
 			dash(string(s.Endpoint)), dash(s.RawRun), recs, s.Why)
 	}
 	tw.Flush()
