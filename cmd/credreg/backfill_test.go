@@ -186,6 +186,13 @@ func backfill(t *testing.T, bin string, env []string, args ...string) (int, stri
 	t.Helper()
 	cmd := credregCmd(context.Background(), env, append([]string{"backfill"}, args...)...)
 	cmd.Path, cmd.Args[0] = bin, bin
+	return runCmd(t, cmd)
+}
+
+// runCmd runs a credreg process and returns its exit status, stdout and
+// stderr; one killed by a signal fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -196,7 +203,7 @@ func backfill(t *testing.T, bin string, env []string, args ...string) (int, stri
 	case errors.As(err, &ee) && ee.Exited():
 		return ee.ExitCode(), stdout.String(), stderr.String()
 	}
-	t.Fatalf("backfill %v: %v\n%s%s", args, err, stdout.String(), stderr.String())
+	t.Fatalf("%v: %v\n%s%s", cmd.Args, err, stdout.String(), stderr.String())
 	return 0, "", ""
 }
 

@@ -5,9 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,18 +25,8 @@ const docsPage = "testdata/import/credentialUserRegistrationDetails-page.json"
 func importCmd(t *testing.T, stdin []byte, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := credregCmd(context.Background(), nil, append([]string{"import"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &ee) && ee.Exited():
-		return ee.ExitCode(), stdout.String(), stderr.String()
-	}
-	t.Fatalf("import %v: %v\n%s%s", args, err, stdout.String(), stderr.String())
-	return 0, "", ""
+	cmd.Stdin = bytes.NewReader(stdin)
+	return runCmd(t, cmd)
 }
 
 // readManifest reads the manifest of the test's tenant and day.
