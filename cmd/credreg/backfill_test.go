@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -441,6 +442,14 @@ func TestBackfillOfAHeldSlice(t *testing.T) {
 	}
 	t.Logf("report of a backfill with a held slice:\n%s", out)
 
+	// Interrupted while it waits for the lease: exit status 130, the
+	// slice untouched.
+	interruptWhileWaiting(t, credregCmd(ctx, nil, "backfill", "--lock-wait", "1m", "--log-level", "debug",
+		"--from", sliceDate, "--warehouse", wh, "--progress", "none"))
+	if s := readSlice(t, wh); !s.empty() {
+		t.Errorf("an interrupted backfill wrote %+v", s)
+	}
+
 	cmd := credregCmd(ctx, nil, append([]string{"backfill", "--lock-wait", "1m"}, args...)...)
 	if out, err := runReleasing(t, cmd, lease); err != nil || !strings.Contains(out, totals(1, 1, 0, 0)) {
 		t.Fatalf("backfill with --lock-wait: %v\n%s", err, out)
@@ -449,6 +458,35 @@ func TestBackfillOfAHeldSlice(t *testing.T) {
 		t.Errorf("slice after the waiting backfill: %+v", s)
 	}
 	sameRows(t, warehouseRows(t, wh, "run_id"), want)
+}
+
+// interruptWhileWaiting starts a backfill of a held slice, sends it
+// SIGINT once it has started the slice (its debug line says so), and
+// expects exit status 130.
+func interruptWhileWaiting(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var said strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		said.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "replaying a slice") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Errorf("interrupted backfill: %v, want exit status %d\n%s", err, exitInterrupted, said.String())
+	}
 }
 
 // Bad flags and a raw zone that is not there are usage errors, found
