@@ -24,6 +24,7 @@ import (
 type sliceProgress struct {
 	ui     *ui
 	bar    *mpb.Bar
+	text   bool // text logs: a failed slice is logged as it fails
 	lines  bool // a log line per slice
 	slices int
 
@@ -35,7 +36,8 @@ type sliceProgress struct {
 }
 
 func newSliceProgress(u *ui, o logOptions, plan []pipeline.SlicePlan) *sliceProgress {
-	p := &sliceProgress{ui: u, slices: len(plan), began: time.Now(), lines: u.mode == "log" && o.LogFormat == "text"}
+	p := &sliceProgress{ui: u, slices: len(plan), began: time.Now(), text: o.LogFormat == "text"}
+	p.lines = p.text && u.mode == "log"
 	for _, s := range plan {
 		if s.Action == pipeline.ActionReplay {
 			p.records += s.Records
@@ -81,7 +83,7 @@ func (p *sliceProgress) finish(r pipeline.SliceResult) {
 	}
 	log := p.ui.logger
 	switch {
-	case r.Outcome == pipeline.OutcomeFailed:
+	case r.Outcome == pipeline.OutcomeFailed && p.text:
 		log.Error("slice failed; its old files are kept", "date", r.Key.DateString(), "tenant", r.Key.Tenant,
 			"raw_run", r.RawRun, "err", r.Err)
 	case p.lines:
