@@ -142,7 +142,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		!full[7].(time.Time).Equal(extracted) || full[8] != int64(1) {
 		t.Errorf("full row %v", full)
 	}
-	if bare[2] != nil || bare[3] != nil || bare[6] != nil || len(bare[5].([]bigquery.Value)) != 0 || bare[8] != int64(2) {
+	if methods, ok := bare[5].([]bigquery.Value); bare[2] != nil || bare[3] != nil || bare[6] != nil || !ok || len(methods) != 0 || bare[8] != int64(2) {
 		t.Errorf("row with NULLs %v", bare)
 	}
 }
