@@ -31,8 +31,9 @@ const DefaultLeaseTimeout = 2 * time.Minute
 var ErrLeaseHeld = errors.New("the slice is being written by another writer")
 
 // ErrPublishedBut: CommitWith published the slice, and a step after it
-// (releasing the lease) failed; the FileInfo it returns are valid.
-var ErrPublishedBut = errors.New("releasing the slice's lease failed")
+// (WriterOptions.AfterPublish, releasing the lease) failed; the FileInfo
+// it returns are valid.
+var ErrPublishedBut = errors.New("a step after the publish failed")
 
 // LeaseHolder is who holds a slice's lease, as recorded in the lease.
 type LeaseHolder struct {

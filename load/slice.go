@@ -336,7 +336,7 @@ func (s *SliceWriter) CommitWith(ctx context.Context, manifest func(files []File
 		after = errors.Join(after, err)
 	}
 	if after != nil {
-		return infos, fmt.Errorf("load: the slice %s/%s is published, but: %w: %w", s.key.DateString(), s.key.Tenant, ErrPublishedBut, after)
+		return infos, fmt.Errorf("load: the slice %s/%s is published, but %w: %w", s.key.DateString(), s.key.Tenant, ErrPublishedBut, after)
 	}
 	return infos, nil
 }

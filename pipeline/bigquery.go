@@ -47,7 +47,7 @@ var ErrNotLoaded = errors.New("published in the Parquet warehouse, but not loade
 // again with the load recorded.
 func (w *parquetWriter) loadBigQuery(ctx context.Context, files []load.FileInfo, manifest []byte) ([]byte, error) {
 	res, err := loadPublished(ctx, w.sink, w.key, w.runID, files, manifest)
-	w.loaded = res
+	w.loaded, w.loadErr = res, err
 	if w.manifest == nil {
 		return nil, err
 	}

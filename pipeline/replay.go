@@ -221,7 +221,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}
 		return m.JSON()
 	})
-	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut)) {
+	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut) && !errors.Is(err, ErrNotLoaded)) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	if errors.Is(err, ErrNotLoaded) {

@@ -104,6 +104,7 @@ type parquetWriter struct {
 	runID    string
 	manifest func(Published) ([]byte, error)
 	loaded   *BigQueryLoad
+	loadErr  error
 }
 
 func (w *parquetWriter) CommitWith(ctx context.Context, manifest func(Published) ([]byte, error)) (Published, error) {
@@ -113,6 +114,10 @@ func (w *parquetWriter) CommitWith(ctx context.Context, manifest func(Published)
 		mf = func(files []load.FileInfo) ([]byte, error) { return manifest(Published{Files: files}) }
 	}
 	files, err := w.SliceWriter.CommitWith(ctx, mf)
+	if w.loadErr != nil && errors.Is(err, w.loadErr) {
+		// Published, but not loaded: that is the news, not the step.
+		err = w.loadErr
+	}
 	return Published{Files: files, BigQuery: w.loaded}, err
 }
 
@@ -371,7 +376,7 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		m.Timings.PublishSeconds = time.Since(publishStart).Seconds()
 		return m.JSON()
 	})
-	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut)) {
+	if err != nil && (m == nil || !errors.Is(err, load.ErrPublishedBut) && !errors.Is(err, ErrNotLoaded)) {
 		return nil, fmt.Errorf("publishing to %s: %w", o.Sink, err)
 	}
 	notLoaded := errors.Is(err, ErrNotLoaded)
