@@ -60,10 +60,11 @@ say when Graph sent it. Graph's own counts are not in an export, so the slice
 has no comparison with them.
 
 A FILE that does not exist is a usage error (exit status 2) before anything is
-landed. A file that is not a saved Graph response (an HTML error page, a CSV, a
-truncated page) is bad data, not a bad command line: exit status 4, nothing is
-published, and the raw run is kept, marked incomplete, for inspection (never
-replayed unless named with backfill --raw-run). A slice that exists already is
+landed. A file that is not a saved Graph response (an HTML error page, a CSV,
+JSON that is neither a page nor records) is bad data, not a bad command line:
+exit status 4. Whatever stops an import, nothing is published and the raw run
+is kept, marked incomplete, for inspection (never replayed unless named with
+backfill --raw-run). A slice that exists already is
 replaced only with --force. The import prints the slice's summary and the raw
 run's id; backfill can rebuild the slice from it later, like any raw run.`,
 		Example: `  credreg import --date 2026-11-27 --tenant 8f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f export.json
