@@ -72,7 +72,13 @@ func TestSlicesReplacedNotDoubled(t *testing.T) {
 	var wg sync.WaitGroup
 	loaded := make([][]bq.Loaded, len(slicesNow))
 	for i, sl := range slicesNow {
-		wg.Go(func() { loaded[i] = loadSlice(t, s, sl) })
+		wg.Go(func() {
+			var err error
+			// Not loadSlice: t.Fatal belongs to the test's goroutine.
+			if loaded[i], err = s.LoadSlice(context.Background(), sl.Key, sl.RunID, sl.Files, sl.Manifest); err != nil {
+				t.Errorf("LoadSlice %s %s: %v", sl.Key.DateString(), sl.Key.Tenant, err)
+			}
+		})
 	}
 	wg.Wait()
 	checkCounts(t, e, slicesNow)
