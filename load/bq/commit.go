@@ -57,7 +57,7 @@ func keyParams(key schemas.Key) []bigquery.QueryParameter {
 // transaction that a concurrent one (another process's) cancelled. The
 // transaction is rolled back whole when cancelled, so a retry can never
 // apply it twice or half.
-func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged map[string]string, row runRow) error {
+func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, firstID int, staged map[string]string, row runRow) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	sql := s.swapSQL(key, staged, row)
@@ -68,7 +68,7 @@ func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged
 				return fmt.Errorf("bq: swap of %s %s: %w (after %w)", key.DateString(), key.Tenant, err, last)
 			}
 		}
-		err := s.commitOnce(ctx, key, runID, sql, attempt)
+		err := s.commitOnce(ctx, key, swapJobID(key, runID, firstID+attempt-1), sql, attempt)
 		if err == nil {
 			return nil
 		}
@@ -83,15 +83,20 @@ func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, staged
 		key.DateString(), key.Tenant, s.cfg.CommitAttempts, ErrConcurrentTransaction)
 }
 
-func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, runID, sql string, attempt int) error {
+func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, id, sql string, attempt int) error {
 	if s.cfg.BeforeCommit != nil {
 		if err := s.cfg.BeforeCommit(ctx, attempt); err != nil {
 			return fmt.Errorf("bq: before the swap of %s %s: %w", key.DateString(), key.Tenant, err)
 		}
 	}
 	q := s.client.Query(sql)
-	q.JobIDConfig = bigquery.JobIDConfig{JobID: commitJobPrefix(key, runID), AddJobIDSuffix: true}
+	q.JobID = id
 	job, err := q.Run(ctx)
+	if isAlreadyExists(err) {
+		// The insert went through but its answer was lost, and the
+		// client's retry found the id taken: the job is ours.
+		job, err = s.client.JobFromID(ctx, id)
+	}
 	if err != nil {
 		return fmt.Errorf("bq: start the swap of %s %s: %w", key.DateString(), key.Tenant, err)
 	}
@@ -104,6 +109,32 @@ func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, runID, sql strin
 	}
 	s.cfg.Logger.Debug("BigQuery slice swapped", "snapshot_date", key.DateString(), "tenant_id", key.Tenant, "job", job.ID())
 	return nil
+}
+
+// maxSwapJobs bounds the swap job ids tried for one run of one slice.
+const maxSwapJobs = 100
+
+// swapped looks for the swap jobs of an earlier try of the run: done when
+// one committed (waiting for one still running), else the number of the
+// next free id.
+func (s *Sink) swapped(ctx context.Context, key schemas.Key, runID string) (next int, done bool, err error) {
+	for n := 1; n <= maxSwapJobs; n++ {
+		job, err := s.client.JobFromID(ctx, swapJobID(key, runID, n))
+		switch {
+		case isNotFound(err):
+			return n, false, nil
+		case err != nil:
+			return 0, false, fmt.Errorf("bq: look up swap job of %s %s: %w", key.DateString(), key.Tenant, err)
+		}
+		status, err := job.Wait(ctx)
+		if status == nil && err != nil {
+			return 0, false, fmt.Errorf("bq: wait for swap job %s: %w", job.ID(), err)
+		}
+		if status.Err() == nil {
+			return 0, true, nil
+		}
+	}
+	return 0, false, fmt.Errorf("bq: %d swap jobs of %s %s for run %s already: not trying another", maxSwapJobs, key.DateString(), key.Tenant, runID)
 }
 
 // backoff waits before the attempt-th commit: CommitBackoff doubled per

@@ -30,7 +30,9 @@
 // to that job rather than loading again. When that job's staging table is
 // gone (dropped after a failed swap) the next id of the same sequence
 // (…_2, …_3) loads again; a staging table is written with WRITE_TRUNCATE,
-// so loading it twice never doubles a row anyway.
+// so loading it twice never doubles a row anyway. Swap transactions have
+// deterministic ids as well (…_1, …_2 per attempt): a run tried again
+// after its swap committed finds that job and does nothing more.
 //
 // # The swap
 //
@@ -38,7 +40,10 @@
 // of schemas.Tables, inserts the staging tables' rows (a table with no file
 // is left empty for the slice) and appends the load_runs row: readers see
 // the whole old slice or the whole new one, and load_runs always describes
-// the rows beside it. The DELETE filters on snapshot_date, so the DML,
+// the rows beside it. Its values are SQL literals built by this package
+// alone (strings escaped to plain ASCII), so the manifest must stay under
+// BigQuery's 1 MB limit on a query's text, which a manifest is far from.
+// The DELETE filters on snapshot_date, so the DML,
 // the only billed step, touches one partition. Staging tables are dropped
 // afterwards, whatever happened, and carry an expiration
 // ([Config.StagingExpiration]) for a process killed in between.

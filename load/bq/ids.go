@@ -32,11 +32,12 @@ func loadJobID(table string, key schemas.Key, runID string, n int) string {
 	return id
 }
 
-// commitJobPrefix starts the id of a swap transaction's job; the client
-// adds a random suffix, as every commit attempt is a job of its own.
-func commitJobPrefix(key schemas.Key, runID string) string {
-	return fmt.Sprintf("credreg_swap_%s_%s_%s_", strings.ReplaceAll(key.DateString(), "-", ""),
-		idPart(key.Tenant, 64), sliceHash("", key, runID))
+// swapJobID is the deterministic id of the n-th (1-based) swap
+// transaction of (date, tenant, run): every commit attempt is a job of its
+// own, and a run tried again finds whether one of them already committed.
+func swapJobID(key schemas.Key, runID string, n int) string {
+	return fmt.Sprintf("credreg_swap_%s_%s_%s_%d", strings.ReplaceAll(key.DateString(), "-", ""),
+		idPart(key.Tenant, 64), sliceHash("", key, runID), n)
 }
 
 // stagingTable is the name of the staging table a table's file is loaded

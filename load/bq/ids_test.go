@@ -58,7 +58,8 @@ func TestLoadJobIDs(t *testing.T) {
 	if !tableChars.MatchString(st) || st == stagingTable("user_auth_methods", key, "run/1") || st != stagingTable("user_auth_methods", key, "run:1") {
 		t.Errorf("staging table %q: invalid, shared or not deterministic", st)
 	}
-	if p := commitJobPrefix(key, "run:1"); !jobIDChars.MatchString(p) || p == commitJobPrefix(key, "run/1") {
-		t.Errorf("commit job prefix %q: invalid or shared", p)
+	if id := swapJobID(key, "run:1", 1); !jobIDChars.MatchString(id) || id == swapJobID(key, "run/1", 1) ||
+		id == swapJobID(key, "run:1", 2) || id != swapJobID(key, "run:1", 1) {
+		t.Errorf("swap job id %q: invalid, shared or not deterministic", id)
 	}
 }

@@ -50,6 +50,10 @@ const maxLoadJobs = 20
 // slice (the slice has no such rows). Returns what was loaded, for the
 // manifest and the summary.
 //
+// Swap jobs have deterministic ids too, so a LoadSlice of a run whose swap
+// already committed (a run tried again after it lost the answer) loads and
+// swaps nothing again, and returns the load jobs that ran.
+//
 // The files must hold only rows of the slice, as the Parquet warehouse
 // writes them, and the manifest must be the slice's, of run runID.
 func (s *Sink) LoadSlice(ctx context.Context, key schemas.Key, runID string, files []File, manifestJSON []byte) ([]Loaded, error) {
@@ -62,6 +66,13 @@ func (s *Sink) LoadSlice(ctx context.Context, key schemas.Key, runID string, fil
 	}
 	if err := s.locate(ctx); err != nil {
 		return nil, err
+	}
+	firstSwap, done, err := s.swapped(ctx, key, runID)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		return s.alreadyLoaded(ctx, key, runID, files)
 	}
 
 	loaded := make([]Loaded, len(files))
@@ -81,7 +92,7 @@ func (s *Sink) LoadSlice(ctx context.Context, key schemas.Key, runID string, fil
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if err := s.commit(ctx, key, runID, staged, row); err != nil {
+	if err := s.commit(ctx, key, runID, firstSwap, staged, row); err != nil {
 		return nil, err
 	}
 	return loaded, nil
@@ -114,17 +125,9 @@ func checkFiles(files []File) error {
 func (s *Sink) loadTable(ctx context.Context, key schemas.Key, runID string, f File) (Loaded, error) {
 	t, _ := schemas.TableByName(f.Table)
 	staging := stagingTable(t.Name, key, runID)
-	n := 1
-	var last *bigquery.Job
-	for ; n <= maxLoadJobs; n++ {
-		job, err := s.client.JobFromID(ctx, loadJobID(t.Name, key, runID, n))
-		if isNotFound(err) {
-			break
-		}
-		if err != nil {
-			return Loaded{}, fmt.Errorf("bq: look up load job of %s: %w", t.Name, err)
-		}
-		last = job
+	last, n, err := s.lastLoadJob(ctx, t, key, runID)
+	if err != nil {
+		return Loaded{}, err
 	}
 	if last != nil {
 		ok, err := s.usable(ctx, last, staging)
@@ -157,6 +160,45 @@ func (s *Sink) loadTable(ctx context.Context, key schemas.Key, runID string, f F
 		return Loaded{}, fmt.Errorf("bq: load job %s of table %s: %w", id, t.Name, err)
 	}
 	return Loaded{Table: t.Name, JobID: job.ID(), Rows: loadedRows(job, f.Rows), Bytes: f.Bytes}, nil
+}
+
+// lastLoadJob finds the last load job taken of a table's load for
+// (date, tenant, run), nil when none, and the number of the next id.
+func (s *Sink) lastLoadJob(ctx context.Context, t *schemas.Table, key schemas.Key, runID string) (*bigquery.Job, int, error) {
+	var last *bigquery.Job
+	n := 1
+	for ; n <= maxLoadJobs; n++ {
+		job, err := s.client.JobFromID(ctx, loadJobID(t.Name, key, runID, n))
+		if isNotFound(err) {
+			break
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("bq: look up load job of %s: %w", t.Name, err)
+		}
+		last = job
+	}
+	return last, n, nil
+}
+
+// alreadyLoaded is LoadSlice of a run whose swap committed before (a run
+// tried again after it lost the answer): nothing is loaded or swapped
+// again, and the load jobs that ran are reported.
+func (s *Sink) alreadyLoaded(ctx context.Context, key schemas.Key, runID string, files []File) ([]Loaded, error) {
+	out := make([]Loaded, len(files))
+	for i, f := range files {
+		t, _ := schemas.TableByName(f.Table)
+		job, _, err := s.lastLoadJob(ctx, t, key, runID)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Loaded{Table: t.Name, Rows: f.Rows, Bytes: f.Bytes}
+		if job != nil {
+			out[i].JobID, out[i].Rows = job.ID(), loadedRows(job, f.Rows)
+		}
+	}
+	s.cfg.Logger.Info("BigQuery slice already swapped by this run; nothing to load",
+		"snapshot_date", key.DateString(), "tenant_id", key.Tenant, "run_id", runID)
+	return out, nil
 }
 
 // usable says whether an earlier load job can stand for this one: it

@@ -212,6 +212,36 @@ func TestRetryAttachesToTheLoadJobs(t *testing.T) {
 	if left := stagingLeft(e.tableNames(t)); len(left) > 0 {
 		t.Errorf("staging tables left: %v", left)
 	}
+
+	// Tried once more after its swap committed (the answer lost), the run
+	// loads and swaps nothing, and reports the same jobs.
+	mark = e.mark()
+	s := ensured(t, e, e.config())
+	again := loadSlice(t, s, sl)
+	if up, swaps := loadJobsStarted(e.requests(mark)), swapJobs(t, e.requests(mark)); len(up) > 0 || len(swaps) > 0 {
+		t.Errorf("a run whose swap committed loaded %v and swapped %v again", up, swaps)
+	}
+	for i := range again {
+		if again[i].JobID != loaded[i].JobID {
+			t.Errorf("reported %+v, want %+v", again[i], loaded[i])
+		}
+	}
+	if got, _ := s.SliceCounts(context.Background(), sl.Key); got["load_runs"] != 1 {
+		t.Errorf("load_runs rows %d, want 1", got["load_runs"])
+	}
+}
+
+// swapJobs lists the swap transactions started.
+func swapJobs(t *testing.T, reqs []request) []string {
+	var ids []string
+	for _, r := range reqs {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, "/jobs") {
+			if j := jobOf(t, r); j.Configuration.Query != nil && strings.Contains(j.Configuration.Query.Query, "TRANSACTION") {
+				ids = append(ids, j.JobReference.JobID)
+			}
+		}
+	}
+	return ids
 }
 
 // A failure between the staging loads and the swap leaves the previous
