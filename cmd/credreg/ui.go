@@ -229,6 +229,14 @@ func writeRunSummary(w io.Writer, log *slog.Logger, o logOptions, res pipeline.R
 	}
 	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\t\n", tot.Users, tot.Methods, tot.Rejected, tot.Pages, req, thr, ret)
 	tw.Flush()
+	for _, m := range ok {
+		if m.BigQuery != nil && (m.BigQuery.Status != "loaded" || len(ok) == 1) {
+			fmt.Fprintf(&b, "%s: %s\n", shortID(m.Tenant), bigQueryLine(m.BigQuery))
+		}
+	}
+	if loaded, dataset := countLoaded(ok); loaded > 0 && len(ok) > 1 {
+		fmt.Fprintf(&b, "loaded %d of %d published tenants into %s\n", loaded, len(ok), dataset)
+	}
 	if len(ok) > 0 {
 		fmt.Fprintf(&b, "run id %s\n", ok[0].RunID)
 	}
@@ -363,4 +371,14 @@ func bigQueryLine(l *pipeline.BigQueryLoad) string {
 		rows += t.Rows
 	}
 	return fmt.Sprintf("loaded into %s: %d rows in %d load jobs", l.Dataset, rows, len(l.Tables))
+}
+
+// countLoaded counts the manifests loaded into BigQuery, and names where.
+func countLoaded(ms []*pipeline.Manifest) (n int, dataset string) {
+	for _, m := range ms {
+		if m.BigQuery != nil && m.BigQuery.Status == "loaded" {
+			n, dataset = n+1, m.BigQuery.Dataset
+		}
+	}
+	return n, dataset
 }
