@@ -25,7 +25,6 @@ type backfillOptions struct {
 	To       string
 	Tenants  []string
 	Endpoint string
-	Sink     string
 	Parallel int
 	DryRun   bool
 	Force    bool
@@ -41,7 +40,6 @@ func (o *backfillOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.To, "to", "", "last snapshot date to rebuild, YYYY-MM-DD, inclusive (default: --from, one day)")
 	f.StringSliceVar(&o.Tenants, "tenant", nil, "tenant id to rebuild; repeat (or separate with commas) for several (default: every tenant with raw data)")
 	f.StringVar(&o.Endpoint, "endpoint", "", "replay raw runs of this report only: userRegistrationDetails or credentialUserRegistrationDetails (default: per date, the report of that date's newest complete raw run)")
-	f.StringVar(&o.Sink, "sink", "parquet", "where slices are published: parquet (the warehouse)")
 	f.IntVar(&o.Parallel, "parallel", 2, "tenants replayed at once (each tenant's dates run in order)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be replayed, skipped and why, and write nothing")
 	f.BoolVar(&o.Force, "force", false, "replay slices that are up to date too")
@@ -157,9 +155,6 @@ func (o *backfillOptions) plan(now time.Time) (*backfillPlan, error) {
 		seen[id] = true
 		p.tenants = append(p.tenants, id)
 	}
-	if o.Sink != "parquet" {
-		return nil, usagef("--sink %q: want parquet", o.Sink)
-	}
 	if o.Parallel < 1 {
 		return nil, usagef("--parallel %d: want 1 or more tenants at once", o.Parallel)
 	}
@@ -204,10 +199,16 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	defer ui.close()
 	log := ui.logger
 
+	// A dry run asks BigQuery nothing: it only needs to know the dataset.
+	sink, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log}, log,
+		o.changed, !o.DryRun)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
 	bo := pipeline.BackfillOptions{
 		Raw: raw, From: plan.from, To: plan.to, Tenants: plan.tenants, Endpoint: plan.endpoint,
-		RawRun: o.RawRun, Parallel: o.Parallel, Force: o.Force,
-		Sink:   pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log}},
+		RawRun: o.RawRun, Parallel: o.Parallel, Force: o.Force, Sink: sink,
 		Replay: o.replayOptions(&plan.budget, rawLoc),
 	}
 	slices, err := pipeline.PlanBackfill(ctx, bo)
@@ -336,7 +337,11 @@ type replayFlags struct {
 	AllowEmpty     bool
 	MaxDrift       float64
 	StrictAggs     bool
+	sinkOptions
 	logOptions
+	// changed says whether a flag was given; nil in tests that build
+	// the options by hand.
+	changed func(name string) bool
 }
 
 func (o *replayFlags) AddFlags(cmd *cobra.Command) {
@@ -349,12 +354,17 @@ func (o *replayFlags) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a slice even when its raw run holds no users (by default that fails with exit status 4 and keeps the old slice)")
 	f.Float64Var(&o.MaxDrift, "max-aggregate-drift", pipeline.DefaultMaxAggregateDrift, "largest difference from Graph's own counts landed with the raw run, as a share of its users, that passes without a warning")
 	f.BoolVar(&o.StrictAggs, "strict-aggregates", false, "a difference from Graph's own counts over --max-aggregate-drift fails the slice (exit status 4) instead of warning")
+	o.sinkOptions.AddFlags(f)
 	o.logOptions.AddFlags(cmd)
+	o.changed = f.Changed
 }
 
 // check checks the flags and returns the error budget they set.
 func (o *replayFlags) check() (pipeline.ErrorBudget, error) {
 	if err := o.logOptions.validate(); err != nil {
+		return pipeline.ErrorBudget{}, err
+	}
+	if _, err := o.sinkOptions.bigQuery(o.changed); err != nil {
 		return pipeline.ErrorBudget{}, err
 	}
 	if err := checkLockWait(o.LockWait); err != nil {

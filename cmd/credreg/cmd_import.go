@@ -172,8 +172,13 @@ func runImport(ctx context.Context, o importOptions, args []string, stdin io.Rea
 	defer ui.close()
 	log := ui.logger
 
+	sink, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log}, log, o.changed, true)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
 	replay := o.replayOptions(&plan.budget, rawLoc)
-	replay.Sink = pipeline.ParquetSink{Warehouse: wh, Options: load.WriterOptions{LockWait: o.LockWait, Logger: log}}
+	replay.Sink = sink
 	idx, m, err := pipeline.Import(ctx, pipeline.ImportOptions{Raw: raw, Key: plan.key, Endpoint: plan.endpoint,
 		Files: plan.files, Replay: replay})
 	if err != nil {

@@ -316,7 +316,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	defer ui.close()
 	log := ui.logger
 	parquet, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log,
-		AfterStep: o.afterStep}, log, o.changed)
+		AfterStep: o.afterStep}, log, o.changed, true)
 	if err != nil {
 		return err
 	}

@@ -61,11 +61,11 @@ func (o sinkOptions) bigQuery(changed func(string) bool) (bool, error) {
 	return bigquery, nil
 }
 
-// open returns the sink over wh: with BigQuery, its dataset and tables are
-// made ready (created, or given new columns) before anything is read, and
-// close releases the client.
+// open returns the sink over wh: with BigQuery and prepare, its dataset and
+// tables are made ready (created, or given new columns) before anything is
+// read; close releases the client.
 func (o sinkOptions) open(ctx context.Context, wh *load.Warehouse, opts load.WriterOptions, log *slog.Logger,
-	changed func(string) bool) (sink pipeline.ParquetSink, close func(), err error) {
+	changed func(string) bool, prepare bool) (sink pipeline.ParquetSink, close func(), err error) {
 	sink = pipeline.ParquetSink{Warehouse: wh, Options: opts}
 	withBQ, err := o.bigQuery(changed)
 	if err != nil || !withBQ {
@@ -75,6 +75,10 @@ func (o sinkOptions) open(ctx context.Context, wh *load.Warehouse, opts load.Wri
 		Endpoint: o.BQEndpoint, Logger: log})
 	if err != nil {
 		return sink, nil, fmt.Errorf("opening BigQuery: %w", err)
+	}
+	if !prepare {
+		sink.BigQuery = s
+		return sink, func() { s.Close() }, nil
 	}
 	if err := s.Ensure(ctx); err != nil {
 		s.Close()
