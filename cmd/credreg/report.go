@@ -128,6 +128,7 @@ func dash(s string) string {
 func writeBackfillReport(w io.Writer, log *slog.Logger, o logOptions, res pipeline.BackfillResult, where string) error {
 	replayed, upToDate := res.Count(pipeline.OutcomeReplayed), res.Count(pipeline.OutcomeUpToDate)
 	noRaw, failed := res.Count(pipeline.OutcomeNoRaw), res.Count(pipeline.OutcomeFailed)
+	loaded := res.Count(pipeline.OutcomeLoaded)
 	if o.LogFormat == "json" {
 		for _, r := range res.Slices {
 			attrs := []any{"date", r.Key.DateString(), "tenant", r.Key.Tenant, "outcome", string(r.Outcome),
@@ -145,7 +146,7 @@ func writeBackfillReport(w io.Writer, log *slog.Logger, o logOptions, res pipeli
 			log.Info("backfill slice", attrs...)
 		}
 		log.Info("backfill summary", "slices", len(res.Slices), "replayed", replayed, "up_to_date", upToDate,
-			"no_raw_data", noRaw, "failed", failed, "warehouse", where)
+			"loaded", loaded, "no_raw_data", noRaw, "failed", failed, "warehouse", where)
 		return nil
 	}
 	var b strings.Builder
@@ -161,7 +162,11 @@ func writeBackfillReport(w io.Writer, log *slog.Logger, o logOptions, res pipeli
 			users, rejected, dash(r.RawRun), whyOf(r))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "%d replayed, %d up to date (skipped), %d no raw data, %d failed\n", replayed, upToDate, noRaw, failed)
+	fmt.Fprintf(&b, "%d replayed, %d up to date (skipped), ", replayed, upToDate)
+	if loaded > 0 {
+		fmt.Fprintf(&b, "%d loaded into BigQuery from their published files, ", loaded)
+	}
+	fmt.Fprintf(&b, "%d no raw data, %d failed\n", noRaw, failed)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -184,7 +189,8 @@ func writeBackfillPlan(w io.Writer, log *slog.Logger, o logOptions, plan []pipel
 				"endpoint", string(s.Endpoint), "raw_run", s.RawRun, "records", s.Records, "why", s.Why)
 		}
 		log.Info("backfill plan summary", "slices", len(plan), "replay", count[pipeline.ActionReplay],
-			"records", records, "up_to_date", count[pipeline.ActionUpToDate], "no_raw_data", count[pipeline.ActionNoRaw],
+			"records", records, "up_to_date", count[pipeline.ActionUpToDate], "load", count[pipeline.ActionLoad],
+			"no_raw_data", count[pipeline.ActionNoRaw],
 			"warehouse", where, "dry_run", true)
 		return nil
 	}
@@ -201,8 +207,12 @@ func writeBackfillPlan(w io.Writer, log *slog.Logger, o logOptions, plan []pipel
 			dash(string(s.Endpoint)), dash(s.RawRun), recs, s.Why)
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "%d to replay (%d records), %d up to date (skipped), %d no raw data\n",
-		count[pipeline.ActionReplay], records, count[pipeline.ActionUpToDate], count[pipeline.ActionNoRaw])
+	fmt.Fprintf(&b, "%d to replay (%d records), %d up to date (skipped), ", count[pipeline.ActionReplay], records,
+		count[pipeline.ActionUpToDate])
+	if n := count[pipeline.ActionLoad]; n > 0 {
+		fmt.Fprintf(&b, "%d to load into BigQuery from their published files, ", n)
+	}
+	fmt.Fprintf(&b, "%d no raw data\n", count[pipeline.ActionNoRaw])
 	_, err := io.WriteString(w, b.String())
 	return err
 }

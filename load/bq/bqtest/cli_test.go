@@ -126,6 +126,20 @@ func TestRunLoadsBigQueryAsTheREADMEShows(t *testing.T) {
 	if rows[0][0].(int64) != 8 {
 		t.Errorf("load_runs has %v rows, want 8 (6 slices, 2 of them run twice)", rows[0][0])
 	}
+
+	// A run into Parquet alone, then a backfill into both: the backfill
+	// loads the published files, replaying nothing.
+	out, code := credreg(t, e, "run", "--demo", "--demo-tenants", "2", "--demo-users", "300", "--date", dates[1],
+		"--warehouse", wh)
+	if code != 0 {
+		t.Fatalf("credreg run into Parquet alone: exit %d\n%s", code, out)
+	}
+	out, code = credreg(t, e, "backfill", "--from", dates[0], "--to", dates[2], "--warehouse", wh,
+		"--sink", "parquet,bigquery", "--bq-project", project, "--bq-dataset", dataset)
+	if code != 0 || !strings.Contains(out, "2 loaded into BigQuery") || !strings.Contains(out, "4 up to date") {
+		t.Errorf("backfill --sink parquet,bigquery after a Parquet-only run: exit %d, want 2 loaded and 4 up to date\n%s", code, out)
+	}
+	ms = manifests(t, wh)
 	for _, m := range ms {
 		if m.SnapshotDate != dates[1] {
 			continue
