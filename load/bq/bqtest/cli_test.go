@@ -151,3 +151,36 @@ func TestRunLoadsBigQueryAsTheREADMEShows(t *testing.T) {
 		}
 	}
 }
+
+// A run whose BigQuery swap is refused publishes the Parquet slice, says
+// so and exits 3 (partial); backfill --sink parquet,bigquery then loads it
+// from the published files, without Graph.
+func TestRunPublishedButNotLoadedExitsPartial(t *testing.T) {
+	e := newEmulator(t)
+	wh := filepath.Join(t.TempDir(), "warehouse")
+	args := []string{"--warehouse", wh, "--sink", "parquet,bigquery", "--bq-project", project, "--bq-dataset", dataset}
+	e.mu.Lock()
+	e.refuse = func(r request) bool { return strings.Contains(string(r.Body), "BEGIN TRANSACTION") }
+	e.mu.Unlock()
+	out, code := credreg(t, e, append([]string{"run", "--demo", "--demo-users", "200", "--date", "2026-11-20"}, args...)...)
+	if code != 3 || !strings.Contains(out, "NOT loaded into bigquery://") {
+		t.Fatalf("a run whose swap is refused: exit %d, want 3 saying the slice is not loaded\n%s", code, out)
+	}
+	ms := manifests(t, wh)
+	if len(ms) != 1 || ms[0].BigQuery == nil || ms[0].BigQuery.Status != "failed" {
+		t.Fatalf("the Parquet slice is not published with a manifest saying the load failed: %+v", ms)
+	}
+	if n := e.countsBySlice(t, "user_registration_details"); len(n) != 0 {
+		t.Errorf("BigQuery holds %v after a refused swap", n)
+	}
+	e.mu.Lock()
+	e.refuse = nil
+	e.mu.Unlock()
+	out, code = credreg(t, e, append([]string{"backfill", "--from", "2026-11-20"}, args...)...)
+	if code != 0 || !strings.Contains(out, "1 loaded into BigQuery") {
+		t.Fatalf("backfill after the refused swap: exit %d\n%s", code, out)
+	}
+	if n := e.countsBySlice(t, "user_registration_details"); n["2026-11-20 "+ms[0].Tenant] != ms[0].Counts.Users {
+		t.Errorf("BigQuery after the backfill: %v, want %d users", n, ms[0].Counts.Users)
+	}
+}

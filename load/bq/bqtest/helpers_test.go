@@ -50,6 +50,9 @@ type emulator struct {
 	mu   sync.Mutex
 	reqs []request
 	down bool
+	// refuse, when set, refuses the requests it is true for, as down
+	// refuses every one.
+	refuse func(request) bool
 }
 
 func newEmulator(t *testing.T) *emulator {
@@ -72,9 +75,10 @@ func newEmulator(t *testing.T) *emulator {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		e.mu.Lock()
-		e.reqs = append(e.reqs, request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-			ContentType: r.Header.Get("Content-Type"), Body: body})
-		down := e.down
+		req := request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+			ContentType: r.Header.Get("Content-Type"), Body: body}
+		e.reqs = append(e.reqs, req)
+		down := e.down || e.refuse != nil && e.refuse(req)
 		e.mu.Unlock()
 		if down {
 			// 403 is not retried by the client: the request fails at once.
