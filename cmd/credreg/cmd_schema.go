@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,17 +48,21 @@ Formats:
 }
 
 func runSchema(w io.Writer, format string, args []string) error {
-	tables := schemas.Tables
+	// The Parquet tables, then load_runs, which only BigQuery has.
+	tables := schemas.BigQueryTables()
+	if format == "arrow" {
+		tables = schemas.Tables
+	}
 	if len(args) == 1 {
-		t, ok := schemas.TableByName(args[0])
-		if !ok {
-			names := make([]string, len(schemas.Tables))
-			for i, t := range schemas.Tables {
+		i := slices.IndexFunc(tables, func(t *schemas.Table) bool { return t.Name == args[0] })
+		if i < 0 {
+			names := make([]string, len(tables))
+			for i, t := range tables {
 				names[i] = t.Name
 			}
 			return usagef("unknown table %q (tables: %s)", args[0], strings.Join(names, ", "))
 		}
-		tables = []*schemas.Table{t}
+		tables = tables[i : i+1]
 	}
 	switch format {
 	case "arrow":
