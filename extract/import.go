@@ -39,7 +39,11 @@ type ImportFile struct {
 }
 
 // ErrNotExport: a file is none of the formats Import reads (an HTML error
-// page, a CSV, a JSON value that is neither a page nor records).
+// page, a CSV, a JSON value that is neither a page nor records), or is
+// damaged (truncated, a bad gzip stream, junk after its values, a record
+// where a page belongs, a page or line past the body cap). Reading it
+// again will not help. A failure to open or read the file is not
+// ErrNotExport.
 var ErrNotExport = errors.New("not a saved Graph response")
 
 // ImportError says which file, and where in it, stopped an import.
@@ -152,11 +156,11 @@ func (im *importer) file(ctx context.Context, f ImportFile) (err error) {
 	}
 	defer rc.Close()
 	fr := &fileImport{im: im, name: name}
-	in := bufio.NewReader(rc)
+	in := bufio.NewReader(sourceReader{rc})
 	if magic, _ := in.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		gz, err := gzip.NewReader(in)
 		if err != nil {
-			return &ImportError{File: name, Err: fmt.Errorf("gzip: %w", err)}
+			return &ImportError{File: name, Line: 1, Err: notExport(fmt.Errorf("gzip: %w", err))}
 		}
 		defer gz.Close()
 		fr.r = newExportReader(gz)
@@ -186,6 +190,42 @@ func (fr *fileImport) fail(line int, err error) error {
 	return &ImportError{File: fr.name, Line: line, Err: err}
 }
 
+// bad is fail for an error of reading the file: its content's fault
+// (ErrNotExport) unless reading itself failed.
+func (fr *fileImport) bad(line int, err error) error {
+	return fr.fail(line, notExport(err))
+}
+
+// notExport marks err, met reading a file, as the file's fault
+// (ErrNotExport), keeping its cause, unless it is a *readError: the
+// bucket or disk failed, and a retry may succeed.
+func notExport(err error) error {
+	var re *readError
+	if errors.Is(err, ErrNotExport) || errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNotExport, err)
+}
+
+// readError is a failure to read a file's bytes, as opposed to a fault
+// in the bytes read: it is told apart below the gzip reader, which turns
+// a damaged stream into errors of its own.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// sourceReader marks the errors of the file's own reader as *readError.
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
 // read tells the format from the first bytes and lands the file's pages.
 func (fr *fileImport) read(ctx context.Context) error {
 	c, err := fr.r.skipSpace()
@@ -193,7 +233,7 @@ func (fr *fileImport) read(ctx context.Context) error {
 		return fr.flush(ctx, true) // an empty file is an empty listing
 	}
 	if err != nil {
-		return err
+		return fr.bad(fr.r.line, err)
 	}
 	switch {
 	case c == '[':
@@ -214,7 +254,7 @@ func (fr *fileImport) readPages(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return fr.bad(fr.r.line, err)
 		}
 		line := fr.r.line
 		if c != '{' {
@@ -222,7 +262,7 @@ func (fr *fileImport) readPages(ctx context.Context) error {
 		}
 		body, err := fr.r.readValue()
 		if err != nil {
-			return fr.fail(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
+			return fr.bad(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
 		}
 		p, err := odata.Split(body)
 		if err != nil {
@@ -230,7 +270,7 @@ func (fr *fileImport) readPages(ctx context.Context) error {
 			if errors.As(err, &se) {
 				line += bytes.Count(body[:min(int(se.Offset), len(body))], []byte("\n"))
 			}
-			return fr.fail(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
+			return fr.bad(line, fmt.Errorf("page %d: %w", fr.pages+1, err))
 		}
 		if err := fr.land(ctx, body, len(p.Records)); err != nil {
 			return fr.fail(line, err)
@@ -245,7 +285,7 @@ func (fr *fileImport) readArray(ctx context.Context) error {
 		line := fr.r.line
 		el, closed, err := fr.r.readElement()
 		if err != nil {
-			return fr.fail(line, err)
+			return fr.bad(line, err)
 		}
 		// An empty element ("[1,,2]", "[1,]") is kept, as odata.Split
 		// keeps it, so that nothing between two commas vanishes unseen;
@@ -262,7 +302,7 @@ func (fr *fileImport) readArray(ctx context.Context) error {
 	if c, err := fr.r.skipSpace(); err == nil {
 		return fr.fail(fr.r.line, fmt.Errorf("%w: %q follows the array", ErrNotExport, c))
 	} else if !errors.Is(err, io.EOF) {
-		return err
+		return fr.bad(fr.r.line, err)
 	}
 	return fr.flush(ctx, true)
 }
@@ -276,7 +316,7 @@ func (fr *fileImport) readRecordLines(ctx context.Context) error {
 			return fr.flush(ctx, true)
 		}
 		if err != nil {
-			return fr.fail(line, err)
+			return fr.bad(line, err)
 		}
 		text = bytes.TrimSpace(text)
 		if len(text) == 0 {

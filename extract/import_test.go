@@ -262,10 +262,15 @@ func TestImportBadRecordLines(t *testing.T) {
 	}
 }
 
-// A file that is no export stops the import with its name and line; the
-// run's index says incomplete, and what landed before stays.
+// A file that is no export, or a damaged one, stops the import with its
+// name and line and ErrNotExport (bad input, not worth a retry) besides
+// its cause; the run's index says incomplete, and what landed before
+// stays.
 func TestImportNotAnExport(t *testing.T) {
 	good := savedFile{"first.json", []byte(page1)}
+	gz := gzipped(t, []byte(page1))
+	badSum := bytes.Clone(gz)
+	badSum[len(badSum)-8] ^= 0xff // the CRC-32 of the trailer
 	for _, tc := range []struct {
 		name string
 		data string
@@ -281,11 +286,17 @@ func TestImportNotAnExport(t *testing.T) {
 		{"truncated array", "[{\"id\":\"a\"},\n{\"id\":\"b\"", 1, odata.ErrTruncated},
 		{"junk after array", "[{\"id\":\"a\"}]\n]", 2, ErrNotExport},
 		{"number", "42", 1, ErrNotExport},
+		{"truncated record page", `{"value":[{"id":"a"`, 1, odata.ErrTruncated},
+		{"record among pages", page1 + "\n" + `{"id":"a"}` + "\n" + page3, 2, odata.ErrNoValue},
+		{"truncated gzip", string(gz[:len(gz)/2]), 1, io.ErrUnexpectedEOF},
+		{"gzip checksum", string(badSum), 1, gzip.ErrChecksum},
+		{"gzip header", "\x1f\x8b\x00 is not a gzip header", 1, gzip.ErrHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bucket, idx, err := runImport(t, 0, good, savedFile{"exports/bad.json", []byte(tc.data)})
 			var ie *ImportError
-			if !errors.As(err, &ie) || !errors.Is(err, tc.want) || ie.File != "bad.json" || ie.Line != tc.line {
+			if !errors.As(err, &ie) || !errors.Is(err, tc.want) || !errors.Is(err, ErrNotExport) ||
+				ie.File != "bad.json" || ie.Line != tc.line {
 				t.Fatalf("err %v (%#v), want %v at bad.json line %d", err, ie, tc.want, tc.line)
 			}
 			stored, rerr := ReadRawIndex(context.Background(), bucket, idx.Prefix)
@@ -311,10 +322,55 @@ func TestImportLineTooLong(t *testing.T) {
 	}}}, ImportOptions{Bucket: bucket, Key: schemas.Key{Tenant: "t", Date: testDay},
 		Endpoint: schemas.UserRegistrationDetails, RunID: "r"})
 	var ie *ImportError
-	if !errors.Is(err, ErrBodyTooLarge) || !errors.As(err, &ie) || ie.Line != 2 {
+	if !errors.Is(err, ErrBodyTooLarge) || !errors.Is(err, ErrNotExport) || !errors.As(err, &ie) || ie.Line != 2 {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// A file that cannot be read, and a run that cannot land, fail for a
+// reason a retry may mend: never ErrNotExport, even inside a gzip stream.
+func TestImportReadFailure(t *testing.T) {
+	errDisk := errors.New("disk on fire")
+	gz := gzipped(t, []byte(page1+"\n"+page2+"\n"))
+	failAfter := func(data []byte) func() (io.ReadCloser, error) {
+		return func() (io.ReadCloser, error) {
+			return io.NopCloser(io.MultiReader(bytes.NewReader(data), failingReader{errDisk})), nil
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		open func() (io.ReadCloser, error)
+		ctx  func() context.Context
+		want error
+	}{
+		{"open", func() (io.ReadCloser, error) { return nil, errDisk }, context.Background, errDisk},
+		{"read", failAfter([]byte(page1 + "\n" + page2[:20])), context.Background, errDisk},
+		{"read at the start", failAfter(nil), context.Background, errDisk},
+		{"read gzip", failAfter(gz[:len(gz)/2]), context.Background, errDisk},
+		{"read gzip header", failAfter(gz[:5]), context.Background, errDisk},
+		{"cancelled", failAfter([]byte(page1)), func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bucket := memblob.OpenBucket(nil)
+			defer bucket.Close()
+			_, err := Import(tc.ctx(), []ImportFile{{Name: "x.json", Open: tc.open}}, ImportOptions{Bucket: bucket,
+				Key: schemas.Key{Tenant: "t", Date: testDay}, Endpoint: schemas.UserRegistrationDetails, RunID: "r"})
+			var ie *ImportError
+			if !errors.Is(err, tc.want) || errors.Is(err, ErrNotExport) || !errors.As(err, &ie) || ie.File != "x.json" {
+				t.Fatalf("err %v, want %v and not ErrNotExport", err, tc.want)
+			}
+		})
+	}
+}
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
 
 type repeatByte byte
 
