@@ -68,7 +68,7 @@ func (s *Sink) commit(ctx context.Context, key schemas.Key, runID string, firstI
 				return fmt.Errorf("bq: swap of %s %s: %w (after %w)", key.DateString(), key.Tenant, err, last)
 			}
 		}
-		err := s.commitOnce(ctx, key, swapJobID(key, runID, firstID+attempt-1), sql, attempt)
+		err := s.commitOnce(ctx, key, swapJobID(s.scope(), key, runID, firstID+attempt-1), sql, attempt)
 		if err == nil {
 			return nil
 		}
@@ -114,27 +114,21 @@ func (s *Sink) commitOnce(ctx context.Context, key schemas.Key, id, sql string, 
 // maxSwapJobs bounds the swap job ids tried for one run of one slice.
 const maxSwapJobs = 100
 
-// swapped looks for the swap jobs of an earlier try of the run: done when
-// one committed (waiting for one still running), else the number of the
-// next free id.
-func (s *Sink) swapped(ctx context.Context, key schemas.Key, runID string) (next int, done bool, err error) {
+// swapped finds the number of the next free swap job id of the run: a
+// run tried again numbers its attempts after the earlier ones. Whether an
+// earlier one committed is load_runs' to say (see LoadedRuns), not the job
+// history's, which outlives a truncated or recreated dataset.
+func (s *Sink) swapped(ctx context.Context, key schemas.Key, runID string) (next int, err error) {
 	for n := 1; n <= maxSwapJobs; n++ {
-		job, err := s.client.JobFromID(ctx, swapJobID(key, runID, n))
+		_, err := s.client.JobFromID(ctx, swapJobID(s.scope(), key, runID, n))
 		switch {
 		case isNotFound(err):
-			return n, false, nil
+			return n, nil
 		case err != nil:
-			return 0, false, fmt.Errorf("bq: look up swap job of %s %s: %w", key.DateString(), key.Tenant, err)
-		}
-		status, err := job.Wait(ctx)
-		if status == nil && err != nil {
-			return 0, false, fmt.Errorf("bq: wait for swap job %s: %w", job.ID(), err)
-		}
-		if status.Err() == nil {
-			return 0, true, nil
+			return 0, fmt.Errorf("bq: look up swap job of %s %s: %w", key.DateString(), key.Tenant, err)
 		}
 	}
-	return 0, false, fmt.Errorf("bq: %d swap jobs of %s %s for run %s already: not trying another", maxSwapJobs, key.DateString(), key.Tenant, runID)
+	return 0, fmt.Errorf("bq: %d swap jobs of %s %s for run %s already: not trying another", maxSwapJobs, key.DateString(), key.Tenant, runID)
 }
 
 // backoff waits before the attempt-th commit: CommitBackoff doubled per

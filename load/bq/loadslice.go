@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -50,8 +51,8 @@ const maxLoadJobs = 20
 // slice (the slice has no such rows). Returns what was loaded, for the
 // manifest and the summary.
 //
-// Swap jobs have deterministic ids too, so a LoadSlice of a run whose swap
-// already committed (a run tried again after it lost the answer) loads and
+// A LoadSlice of a run whose swap already committed into this dataset (a
+// run tried again after it lost the answer: load_runs says so) loads and
 // swaps nothing again, and returns the load jobs that ran.
 //
 // The files must hold only rows of the slice, as the Parquet warehouse
@@ -67,12 +68,16 @@ func (s *Sink) LoadSlice(ctx context.Context, key schemas.Key, runID string, fil
 	if err := s.locate(ctx); err != nil {
 		return nil, err
 	}
-	firstSwap, done, err := s.swapped(ctx, key, runID)
+	current, err := s.LoadedRuns(ctx, key.Date, key.Date)
 	if err != nil {
 		return nil, err
 	}
-	if done {
+	if current[schemas.Key{Date: civil.DateOf(key.Date.UTC()).In(time.UTC), Tenant: key.Tenant}] == runID {
 		return s.alreadyLoaded(ctx, key, runID, files)
+	}
+	firstSwap, err := s.swapped(ctx, key, runID)
+	if err != nil {
+		return nil, err
 	}
 
 	loaded := make([]Loaded, len(files))
@@ -84,7 +89,7 @@ func (s *Sink) LoadSlice(ctx context.Context, key schemas.Key, runID string, fil
 	wg.Wait()
 	staged := map[string]string{}
 	for _, f := range files {
-		staged[f.Table] = stagingTable(f.Table, key, runID)
+		staged[f.Table] = stagingTable(s.scope(), f.Table, key, runID)
 	}
 	// Staging tables go whatever happens next; a process killed before
 	// this leaves them to their expiration.
@@ -124,7 +129,7 @@ func checkFiles(files []File) error {
 // staging table is still there; otherwise the next id loads again.
 func (s *Sink) loadTable(ctx context.Context, key schemas.Key, runID string, f File) (Loaded, error) {
 	t, _ := schemas.TableByName(f.Table)
-	staging := stagingTable(t.Name, key, runID)
+	staging := stagingTable(s.scope(), t.Name, key, runID)
 	last, n, err := s.lastLoadJob(ctx, t, key, runID)
 	if err != nil {
 		return Loaded{}, err
@@ -142,7 +147,7 @@ func (s *Sink) loadTable(ctx context.Context, key schemas.Key, runID string, f F
 	if n > maxLoadJobs {
 		return Loaded{}, fmt.Errorf("bq: %d load jobs of table %s for run %s already: not trying another", maxLoadJobs, t.Name, runID)
 	}
-	id := loadJobID(t.Name, key, runID, n)
+	id := loadJobID(s.scope(), t.Name, key, runID, n)
 	job, err := s.runLoad(ctx, t, staging, id, f)
 	if isAlreadyExists(err) {
 		// Another try of this run took the id between the look-up and
@@ -168,7 +173,7 @@ func (s *Sink) lastLoadJob(ctx context.Context, t *schemas.Table, key schemas.Ke
 	var last *bigquery.Job
 	n := 1
 	for ; n <= maxLoadJobs; n++ {
-		job, err := s.client.JobFromID(ctx, loadJobID(t.Name, key, runID, n))
+		job, err := s.client.JobFromID(ctx, loadJobID(s.scope(), t.Name, key, runID, n))
 		if isNotFound(err) {
 			break
 		}

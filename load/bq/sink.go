@@ -172,6 +172,9 @@ func (s *Sink) locate(ctx context.Context) error {
 func (s *Sink) dataset() *bigquery.Dataset { return s.client.Dataset(s.cfg.Dataset) }
 
 // tableRef is the table's name as SQL quotes it.
+// scope names the dataset in job ids and staging tables: project.dataset.
+func (s *Sink) scope() string { return s.cfg.Project + "." + s.cfg.Dataset }
+
 func (s *Sink) tableRef(name string) string {
 	return "`" + s.cfg.Project + "." + s.cfg.Dataset + "." + name + "`"
 }
