@@ -73,7 +73,9 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // nothing.
 //
 // A file holds one page as Graph sends it, a JSON array of records, JSON
-// Lines of records, or JSON Lines of pages, optionally gzip-compressed
+// Lines of records, records pretty-printed one after another (as
+// PowerShell's ConvertTo-Json writes one item), or JSON Lines of pages
+// (or pages pretty-printed one after another), optionally gzip-compressed
 // (known by its magic bytes), with or without a UTF-8 byte order mark.
 // Pages keep their bytes exactly as saved. Records are cut into pages of
 // PageSize, landed as {"value":[…]} around the records' own bytes. A
@@ -85,6 +87,10 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // Files are streamed: one page, or one page's worth of records, is held
 // at a time, and no page, line or array element may exceed
 // DefaultMaxBodyBytes (ErrBodyTooLarge).
+//
+// Every fault of a file's content (see ErrNotExport) satisfies
+// errors.Is(err, ErrNotExport) besides wrapping its cause; a failure to
+// open or read a file, or to land a page, does not.
 func Import(ctx context.Context, files []ImportFile, o ImportOptions) (RawIndex, error) {
 	switch {
 	case o.Bucket == nil:
@@ -240,6 +246,8 @@ func (fr *fileImport) read(ctx context.Context) error {
 		return fr.readArray(ctx)
 	case c == '{' && fr.r.looksLikePage():
 		return fr.readPages(ctx)
+	case c == '{' && fr.r.firstLineOpen():
+		return fr.readRecordValues(ctx)
 	case c == '{':
 		return fr.readRecordLines(ctx)
 	}
@@ -322,13 +330,48 @@ func (fr *fileImport) readRecordLines(ctx context.Context) error {
 		if len(text) == 0 {
 			continue
 		}
-		if !odata.Valid(text) && !oneElement(text) {
-			text = quoteLine(text)
-		}
-		if err := fr.add(ctx, text); err != nil {
+		if err := fr.addRecord(ctx, text); err != nil {
 			return fr.fail(line, err)
 		}
 	}
+}
+
+// readRecordValues lands a stream of JSON objects, records, each over as
+// many lines as it likes: PowerShell's ConvertTo-Json writes one item as
+// one pretty-printed object, not an array, and a script appending items
+// writes such objects one after another. Only objects may follow one
+// another; anything else is ErrNotExport.
+func (fr *fileImport) readRecordValues(ctx context.Context) error {
+	for n := 0; ; n++ {
+		c, err := fr.r.skipSpace()
+		if errors.Is(err, io.EOF) {
+			return fr.flush(ctx, true)
+		}
+		if err != nil {
+			return fr.bad(fr.r.line, err)
+		}
+		line := fr.r.line
+		if c != '{' {
+			return fr.fail(line, fmt.Errorf("%w: after record %d, want another record, found %q", ErrNotExport, n, c))
+		}
+		rec, err := fr.r.readValue()
+		if err != nil {
+			return fr.bad(line, fmt.Errorf("record %d: %w", n+1, err))
+		}
+		if err := fr.addRecord(ctx, rec); err != nil {
+			return fr.fail(line, err)
+		}
+	}
+}
+
+// addRecord adds a record as read, unless odata.Split would not see it as
+// one element: then a quoted copy of it, which the data contract rejects
+// as one record without swallowing its neighbours.
+func (fr *fileImport) addRecord(ctx context.Context, rec []byte) error {
+	if !odata.Valid(rec) && !oneElement(rec) {
+		rec = quoteLine(rec)
+	}
+	return fr.add(ctx, rec)
 }
 
 // add puts a record into the page being built, landing the page when it
@@ -594,6 +637,25 @@ func (r *exportReader) next() (byte, error) {
 	return c, nil
 }
 
+// firstLineOpen reports whether the object about to be read is still
+// open at the end of its first line, as a pretty-printed one is: a file
+// of such records is not JSON Lines. A line that ends inside a string is
+// no pretty-printed JSON (a JSON string holds no raw newline), and a
+// first line longer than the peek is taken for a JSON Lines record. It
+// peeks: nothing is consumed.
+func (r *exportReader) firstLineOpen() bool {
+	b, _ := r.r.Peek(peekSize)
+	end := bytes.IndexByte(b, '\n')
+	if end < 0 {
+		return false
+	}
+	var s splitState
+	for _, c := range b[:end] {
+		s.step(c)
+	}
+	return s.depth > 0 && !s.inString
+}
+
 // readValue reads the object starting at the next byte, up to the bracket
 // that closes it, as odata's scanner would delimit it.
 func (r *exportReader) readValue() ([]byte, error) {
@@ -602,7 +664,7 @@ func (r *exportReader) readValue() ([]byte, error) {
 	for {
 		c, err := r.next()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the file ends inside the page", odata.ErrTruncated)
+			return nil, fmt.Errorf("%w: the file ends inside the object", odata.ErrTruncated)
 		}
 		if err != nil {
 			return nil, err

@@ -89,6 +89,10 @@ const (
 func TestImportFormats(t *testing.T) {
 	pretty := "{\n  \"@odata.context\": \"https://graph.microsoft.com/beta/$metadata#x\",\n  \"value\": [\n    {\"id\": \"a\"},\n    {\"id\": \"b\"}\n  ]\n}"
 	jsonlPages := page1 + "\n" + page2 + "\n" + page3 + "\n"
+	// ConvertTo-Json of one item (Windows line ends, PowerShell's indent).
+	ps1 := "{\r\n    \"id\":  \"a\",\r\n    \"methodsRegistered\":  [\r\n                              \"sms\",\r\n" +
+		"                              \"email\"\r\n                          ],\r\n    \"isAdmin\":  false\r\n}"
+	ps2 := "{\r\n    \"id\":  \"b\",\r\n    \"methodsRegistered\":  [\r\n\r\n                          ]\r\n}"
 	for _, tc := range []struct {
 		name     string
 		data     []byte
@@ -115,6 +119,11 @@ func TestImportFormats(t *testing.T) {
 		{"bom jsonl records", []byte("\ufeff{\"id\":\"a\"}\n"), 0, []string{`{"value":[{"id":"a"}]}`}, []int{1}},
 		{"empty file", nil, 0, []string{`{"value":[]}`}, []int{0}},
 		{"blank lines", []byte("\n \r\n\t\n"), 0, []string{`{"value":[]}`}, []int{0}},
+		{"pretty record", []byte(ps1 + "\r\n"), 0, []string{`{"value":[` + ps1 + `]}`}, []int{1}},
+		{"pretty records", []byte(ps1 + "\r\n" + ps2 + "\r\n"), 0, []string{`{"value":[` + ps1 + "," + ps2 + `]}`}, []int{2}},
+		{"pretty records abutting", []byte(ps1 + ps2), 1, []string{`{"value":[` + ps1 + `]}`, `{"value":[` + ps2 + `]}`}, []int{1, 1}},
+		{"gzip bom pretty records", gzipped(t, []byte("\ufeff"+ps2+"\n\n"+ps1)), 0,
+			[]string{`{"value":[` + ps2 + "," + ps1 + `]}`}, []int{2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bucket, idx, err := runImport(t, tc.pageSize, savedFile{`C:\exports\` + "saved.json", tc.data})
@@ -260,6 +269,19 @@ func TestImportBadRecordLines(t *testing.T) {
 		string(p.Records[1].Raw) != strings.TrimSpace(string(seed)) {
 		t.Errorf("split %+v", p.Records)
 	}
+
+	// A first line cut inside a string is a bad JSON Lines record, not
+	// the first line of a pretty-printed one.
+	bucket, idx, err = runImport(t, 0, savedFile{"users.jsonl", []byte("{\"id\":\"u\",\"m\":[\"never closed\n{\"id\":\"c\"}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = odata.Split([]byte(landedBodies(t, bucket, idx)[0])); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Records) != 2 || p.Records[0].Err == nil || string(p.Records[1].Raw) != `{"id":"c"}` {
+		t.Errorf("split %+v", p.Records)
+	}
 }
 
 // A file that is no export, or a damaged one, stops the import with its
@@ -291,6 +313,8 @@ func TestImportNotAnExport(t *testing.T) {
 		{"truncated gzip", string(gz[:len(gz)/2]), 1, io.ErrUnexpectedEOF},
 		{"gzip checksum", string(badSum), 1, gzip.ErrChecksum},
 		{"gzip header", "\x1f\x8b\x00 is not a gzip header", 1, gzip.ErrHeader},
+		{"truncated pretty record", "{\n  \"id\": \"a\"\n}\n{\n  \"id\": \"b\",\n", 4, odata.ErrTruncated},
+		{"pretty record then junk", "{\n  \"id\": \"a\"\n}\n,\n{\n  \"id\": \"b\"\n}\n", 4, ErrNotExport},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bucket, idx, err := runImport(t, 0, good, savedFile{"exports/bad.json", []byte(tc.data)})
@@ -408,7 +432,7 @@ func TestImportOptions(t *testing.T) {
 // gives: nothing it lands can break a replay or hide a record.
 func FuzzImport(f *testing.F) {
 	for _, s := range []string{page1, page1 + "\n" + page3, `[{"id":"a"},,]`, "{\"id\":\"a\"}\n{\"id\":\"b\",\n]\n\"x",
-		"{\"a\":1},{\"b\":2}\n", "\ufeff[]", "<html>", `{"value":[1,2`, "{}\n{\"value\":{}}", "[,1,,]", "[,]", "[1,]"} {
+		"{\"a\":1},{\"b\":2}\n", "{\n \"a\": [1,\n 2]\n}{\"b\":\n\"]\"}", "\ufeff[]", "<html>", `{"value":[1,2`, "{}\n{\"value\":{}}", "[,1,,]", "[,]", "[1,]"} {
 		f.Add([]byte(s), 2)
 		f.Add([]byte(s), 1)
 	}
