@@ -76,7 +76,9 @@ func (e *ImportError) Unwrap() error { return e.Err }
 // Lines of records, records pretty-printed one after another (as
 // PowerShell's ConvertTo-Json writes one item), or JSON Lines of pages
 // (or pages pretty-printed one after another), optionally gzip-compressed
-// (known by its magic bytes), with or without a UTF-8 byte order mark.
+// (known by its magic bytes), with or without a UTF-8 byte order mark. A
+// UTF-16 file (Windows PowerShell 5.1's Out-File default) is refused with
+// ErrNotExport and a message saying how to save it as UTF-8.
 // Pages keep their bytes exactly as saved. Records are cut into pages of
 // PageSize, landed as {"value":[…]} around the records' own bytes. A
 // record line that is not JSON is landed too, so that the data contract
@@ -234,6 +236,10 @@ func (s sourceReader) Read(p []byte) (int, error) {
 
 // read tells the format from the first bytes and lands the file's pages.
 func (fr *fileImport) read(ctx context.Context) error {
+	if fr.r.utf16() {
+		return fr.fail(1, fmt.Errorf("%w: the file is UTF-16 text (Windows PowerShell's Out-File and > write it); "+
+			"save it as UTF-8, e.g. with Out-File -Encoding utf8, and import that", ErrNotExport))
+	}
 	c, err := fr.r.skipSpace()
 	if errors.Is(err, io.EOF) {
 		return fr.flush(ctx, true) // an empty file is an empty listing
@@ -552,6 +558,13 @@ func newExportReader(r io.Reader) *exportReader {
 		br.Discard(3)
 	}
 	return &exportReader{r: br, line: 1}
+}
+
+// utf16 reports whether the file starts with a UTF-16 byte order mark,
+// either way round. It peeks: nothing is consumed.
+func (r *exportReader) utf16() bool {
+	b, _ := r.r.Peek(2)
+	return bytes.Equal(b, []byte{0xff, 0xfe}) || bytes.Equal(b, []byte{0xfe, 0xff})
 }
 
 // skipSpace moves past whitespace and returns the next byte, unread.

@@ -335,6 +335,27 @@ func TestImportNotAnExport(t *testing.T) {
 	}
 }
 
+// A UTF-16 file, as Windows PowerShell 5.1 writes by default, is refused
+// as bad input with a message that says how to save it as UTF-8.
+func TestImportUTF16(t *testing.T) {
+	le := []byte{0xff, 0xfe}
+	be := []byte{0xfe, 0xff}
+	for _, c := range page3 {
+		le = append(le, byte(c), 0)
+		be = append(be, 0, byte(c))
+	}
+	for name, data := range map[string][]byte{"le": le, "be": be, "gzip le": gzipped(t, le)} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := runImport(t, 0, savedFile{"users.json", data})
+			var ie *ImportError
+			if !errors.Is(err, ErrNotExport) || !errors.As(err, &ie) || ie.Line != 1 ||
+				!strings.Contains(err.Error(), "UTF-16") || !strings.Contains(err.Error(), "-Encoding utf8") {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+}
+
 // A line past the body cap stops the import rather than holding it.
 func TestImportLineTooLong(t *testing.T) {
 	huge := io.MultiReader(strings.NewReader("{\"id\":\"a\"}\n{\"id\":\""),
