@@ -105,11 +105,19 @@ type BackfillOptions struct {
 	// Budget, AllowEmpty, Tool, RawURL and aggregate settings; Raw,
 	// Prefix, Sink, RunID and Build are set per slice.
 	Replay ReplayOptions
+	// Plan, when set, is what PlanBackfill returned for these options:
+	// Backfill carries it out instead of planning again. Each slice is
+	// checked again once its lease is held.
+	Plan []SlicePlan
 	// Started is called as a slice starts replaying, Finished as any
 	// slice ends, skipped ones included. Calls are never concurrent.
 	Started  func(SlicePlan)
 	Finished func(SliceResult)
 }
+
+// ErrRawZone: the raw zone could not be listed or read, so no plan could be
+// made.
+var ErrRawZone = errors.New("the raw zone cannot be read")
 
 func (o *BackfillOptions) defaults() error {
 	if o.Raw == nil || o.Sink == nil {
@@ -153,7 +161,13 @@ func PlanBackfill(ctx context.Context, o BackfillOptions) ([]SlicePlan, error) {
 func plan(ctx context.Context, o BackfillOptions) ([]SlicePlan, error) {
 	found, err := extract.ListRawSlices(ctx, o.Raw, o.From, o.To, o.Tenants)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrRawZone, err)
+	}
+	var loaded map[schemas.Key]string // BigQuery's slices, when the sink loads it
+	if bs, ok := o.Sink.(bigQuerySink); ok && bs.BigQueryDataset() != "" {
+		if loaded, err = bs.LoadedRuns(ctx, o.From, o.To); err != nil {
+			return nil, err
+		}
 	}
 	bySlice := map[schemas.Key]extract.RawSlice{}
 	tenants := slices.Clone(o.Tenants)
@@ -177,7 +191,7 @@ func plan(ctx context.Context, o BackfillOptions) ([]SlicePlan, error) {
 				continue
 			}
 			p.Endpoint, p.RawRun, p.RawPrefix, p.Records = idx.Endpoint, idx.RunID, idx.Prefix, snapshotRecords(idx)
-			p.Action, p.Why, err = upToDate(ctx, manifests, key, idx, o)
+			p.Action, p.Why, err = upToDate(ctx, manifests, key, idx, o, loaded)
 			if err != nil {
 				return nil, err
 			}
@@ -216,7 +230,7 @@ func chooseRun(s extract.RawSlice, ok bool, o BackfillOptions) (extract.RawIndex
 			incomplete++
 		}
 	}
-	why := fmt.Sprintf("no complete raw run (%d incomplete; name one with --raw-run to replay it anyway)", incomplete)
+	why := fmt.Sprintf("no complete raw run (%d incomplete)", incomplete)
 	if other > 0 && incomplete == 0 {
 		why = fmt.Sprintf("no raw run of %s (%d of another endpoint)", o.Endpoint, other)
 	}
@@ -237,7 +251,7 @@ func snapshotRecords(idx extract.RawIndex) int64 {
 // upToDate decides whether the slice's published manifest already says it
 // was built from this raw run, unchanged, with this schema and this build.
 func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, idx extract.RawIndex,
-	o BackfillOptions) (SliceAction, string, error) {
+	o BackfillOptions, loaded map[schemas.Key]string) (SliceAction, string, error) {
 	data, err := manifests.ReadManifest(ctx, key)
 	if errors.Is(err, load.ErrNotFound) {
 		return ActionReplay, "no slice yet", nil
@@ -251,7 +265,7 @@ func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, id
 	}
 	switch {
 	case o.Force:
-		return ActionReplay, "--force", nil
+		return ActionReplay, "forced", nil
 	case !strings.EqualFold(m.Raw.Prefix, idx.Prefix):
 		return ActionReplay, "built from another raw run (" + runOf(m) + ")", nil
 	case m.Raw.Digest == "":
@@ -263,8 +277,12 @@ func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, id
 	case !m.Build.Same(o.Build):
 		return ActionReplay, "built by another credreg build (" + m.Build.String() + ")", nil
 	}
-	if bs, ok := o.Sink.(bigQuerySink); ok && bs.BigQueryDataset() != "" && !loadedInto(m, bs.BigQueryDataset()) {
-		return ActionLoad, "up to date, but not loaded into " + bs.BigQueryDataset(), nil
+	if bs, ok := o.Sink.(bigQuerySink); ok && bs.BigQueryDataset() != "" && loaded[key] != m.RunID {
+		why := "up to date, but not in " + bs.BigQueryDataset()
+		if loaded[key] != "" {
+			why = "up to date, but " + bs.BigQueryDataset() + " holds run " + loaded[key]
+		}
+		return ActionLoad, why, nil
 	}
 	return ActionUpToDate, "up to date", nil
 }
@@ -326,9 +344,12 @@ func Backfill(ctx context.Context, o BackfillOptions) (BackfillResult, error) {
 	if err := o.defaults(); err != nil {
 		return BackfillResult{}, err
 	}
-	plans, err := plan(ctx, o)
-	if err != nil {
-		return BackfillResult{}, err
+	plans := o.Plan
+	if plans == nil {
+		var err error
+		if plans, err = plan(ctx, o); err != nil {
+			return BackfillResult{}, err
+		}
 	}
 	results := make([]SliceResult, len(plans))
 	var mu sync.Mutex // serializes the callbacks
@@ -384,12 +405,56 @@ func backfillSlice(ctx context.Context, p SlicePlan, o BackfillOptions, call fun
 	ro.Raw, ro.Prefix, ro.Sink, ro.Build = o.Raw, p.RawPrefix, o.Sink, o.Build
 	ro.RunID = NewRunID(start)
 	ro.AllowIncomplete = o.RawRun != ""
+	ro.Precondition = func(ctx context.Context) error { return stillPlanned(ctx, p, o) }
 	m, err := ReplayTenant(ctx, ro)
 	r := SliceResult{SlicePlan: p, Outcome: OutcomeReplayed, Manifest: m, Elapsed: time.Since(start)}
+	var done *doneMeanwhile
+	if errors.As(err, &done) {
+		r.Outcome, r.Why, r.Manifest = OutcomeUpToDate, done.Error(), nil
+		return r
+	}
 	if err != nil {
 		// Manifest stays set for a slice published in Parquet whose
 		// BigQuery load failed.
 		r.Outcome, r.Err = OutcomeFailed, err
 	}
 	return r
+}
+
+// doneMeanwhile: another process published the slice, up to date, between
+// the plan and the replay taking its lease.
+type doneMeanwhile struct{ why string }
+
+func (e *doneMeanwhile) Error() string { return e.why }
+
+// ErrRawZoneChanged: the raw run a slice was planned from is no longer the
+// one to replay (a newer run landed while the backfill ran).
+var ErrRawZoneChanged = errors.New("the raw zone changed while the backfill ran; run it again")
+
+// stillPlanned checks a slice's plan again once its lease is held: a run
+// may have published it, or landed a newer raw run, since the plan was
+// made, and a backfill must not swap older data back in.
+func stillPlanned(ctx context.Context, p SlicePlan, o BackfillOptions) error {
+	found, err := extract.ListRawSlices(ctx, o.Raw, p.Key.Date, p.Key.Date, []string{p.Key.Tenant})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRawZone, err)
+	}
+	var s extract.RawSlice
+	if len(found) == 1 {
+		s = found[0]
+	}
+	idx, why := chooseRun(s, len(found) == 1, o)
+	if why != "" {
+		return fmt.Errorf("%w (planned from raw run %s; now %s)", ErrRawZoneChanged, p.RawRun, why)
+	}
+	action, why, err := upToDate(ctx, o.Sink.(SliceManifests), p.Key, idx, o, nil)
+	switch {
+	case err != nil:
+		return err
+	case action == ActionUpToDate:
+		return &doneMeanwhile{why: "published meanwhile by another process: " + why}
+	case idx.Prefix != p.RawPrefix:
+		return fmt.Errorf("%w (planned from raw run %s; the newest is now %s)", ErrRawZoneChanged, p.RawRun, idx.RunID)
+	}
+	return nil
 }

@@ -240,3 +240,51 @@ func TestBackfillFailsSlicesAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A slice published by another process between the plan and its replay is
+// not swapped back to older data: checked again under the slice's lease,
+// it is reported up to date when it is, and refused when a newer raw run
+// landed.
+func TestBackfillChecksItsPlanUnderTheLease(t *testing.T) {
+	e := newBackfillEnv(t)
+	ctx := context.Background()
+	other := Build{Version: "v9.9.9", Revision: "0123456789abcdef"}
+	o := e.backfillOptions(other)
+	o.Tenants = []string{e.tenants[0]}
+	plan, err := PlanBackfill(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile: a run lands a newer raw run of day 0 and publishes it,
+	// and another backfill by the same build publishes day 1.
+	run := e.o
+	run.Key = e.days[0]
+	rm, err := RunTenant(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := e.backfillOptions(other)
+	one.Tenants, one.From, one.To = []string{e.tenants[0]}, e.days[1].Date, e.days[1].Date
+	if res, err := Backfill(ctx, one); err != nil || res.Count(OutcomeReplayed) != 1 {
+		t.Fatalf("backfill of day 1: %v %v", err, outcomes(res))
+	}
+
+	o.Plan = plan
+	res, err := Backfill(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0, d1, d2 := res.Slices[0], res.Slices[1], res.Slices[2]
+	if !errors.Is(d0.Err, ErrRawZoneChanged) {
+		t.Errorf("day 0, whose newer raw run was published meanwhile: %s %v, want ErrRawZoneChanged", d0.Outcome, d0.Err)
+	}
+	if m, err := e.wh.ReadManifest(ctx, e.days[0]); err != nil || !strings.Contains(string(m), rm.RunID) {
+		t.Errorf("day 0's slice is no longer the run's (%v)", err)
+	}
+	if d1.Outcome != OutcomeUpToDate || !strings.Contains(d1.Why, "published meanwhile") {
+		t.Errorf("day 1, published meanwhile by the same build: %s %q", d1.Outcome, d1.Why)
+	}
+	if d2.Outcome != OutcomeReplayed {
+		t.Errorf("day 2: %s %v, want replayed", d2.Outcome, d2.Err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/load/bq"
@@ -15,6 +16,9 @@ import (
 // BigQueryLoader loads a published slice into BigQuery; *bq.Sink is one.
 type BigQueryLoader interface {
 	LoadSlice(ctx context.Context, key schemas.Key, runID string, files []bq.File, manifestJSON []byte) ([]bq.Loaded, error)
+	// LoadedRuns names, per slice of the days from..to that BigQuery
+	// holds, the run whose rows it holds: BigQuery's own record.
+	LoadedRuns(ctx context.Context, from, to time.Time) (map[schemas.Key]string, error)
 	String() string
 }
 
@@ -80,18 +84,21 @@ func loadPublished(ctx context.Context, s ParquetSink, key schemas.Key, runID st
 	return res, nil
 }
 
-// loadedInto says whether a manifest records its slice as loaded into the
-// sink's BigQuery dataset: the manifest is where a slice's loads are
-// recorded, written under the slice's lease once the load committed.
-func loadedInto(m Manifest, dataset string) bool {
-	return m.BigQuery != nil && m.BigQuery.Status == "loaded" && m.BigQuery.Dataset == dataset
-}
-
 // bigQuerySink is a sink that also loads BigQuery: a ParquetSink, or a
 // sink embedding one.
 type bigQuerySink interface {
 	BigQueryDataset() string
+	LoadedRuns(ctx context.Context, from, to time.Time) (map[schemas.Key]string, error)
 	LoadPublished(ctx context.Context, key schemas.Key) (*Manifest, error)
+}
+
+// LoadedRuns is BigQueryLoader.LoadedRuns of the sink's BigQuery; nil
+// when it loads none.
+func (s ParquetSink) LoadedRuns(ctx context.Context, from, to time.Time) (map[schemas.Key]string, error) {
+	if s.BigQuery == nil {
+		return nil, nil
+	}
+	return s.BigQuery.LoadedRuns(ctx, from, to)
 }
 
 // BigQueryDataset names the dataset the sink loads; "" when it loads none.
@@ -111,7 +118,7 @@ func (s ParquetSink) LoadPublished(ctx context.Context, key schemas.Key) (*Manif
 	if s.BigQuery == nil {
 		return nil, errors.New("no BigQuery to load into")
 	}
-	lease, err := s.Warehouse.Lease(ctx, key, load.LeaseOptions{RunID: "load-" + key.DateString(), Wait: s.Options.LockWait})
+	lease, err := s.Warehouse.Lease(ctx, key, load.LeaseOptions{RunID: NewRunID(time.Now()), Wait: s.Options.LockWait})
 	if err != nil {
 		return nil, err
 	}

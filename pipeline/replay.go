@@ -91,6 +91,10 @@ type ReplayOptions struct {
 	// AllowIncomplete replays a raw run whose index says it did not
 	// complete (an operator named it): its pages are what it landed.
 	AllowIncomplete bool
+	// Precondition, when set, runs once the slice's lease is held and
+	// before anything is read: its error stops the replay, the slice
+	// untouched (a backfill checks its plan still holds).
+	Precondition func(ctx context.Context) error
 }
 
 // ReplayRef names the raw run a replayed slice was built from.
@@ -135,6 +139,11 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("opening %s: %w", o.Sink, err)
 	}
 	defer sw.Abort()
+	if o.Precondition != nil {
+		if err := o.Precondition(ctx); err != nil {
+			return nil, err
+		}
+	}
 	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows, Winners: winners})
 		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
