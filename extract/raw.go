@@ -155,12 +155,30 @@ func (z *RawZone) Finish(ctx context.Context, idx RawIndex, complete bool) error
 	z.mu.Unlock()
 	slices.SortFunc(idx.Pages, func(a, b RawPage) int { return cmp.Compare(a.Seq, b.Seq) })
 	idx.Complete = complete
+	return writeRawIndex(ctx, z.bucket, z.prefix, idx)
+}
+
+// MarkIncomplete rewrites the _index.json of the run folder prefix (as
+// RawZone.Prefix returns it) with Complete false, keeping the rest. A
+// run whose replay was refused must not stay the newest complete run of
+// its day, or a later backfill would pick it again. A folder without an
+// index is ErrNoRawIndex.
+func MarkIncomplete(ctx context.Context, bucket *blob.Bucket, prefix string) error {
+	idx, err := ReadRawIndex(ctx, bucket, prefix)
+	if err != nil {
+		return err
+	}
+	idx.Complete = false
+	return writeRawIndex(ctx, bucket, prefix, idx)
+}
+
+func writeRawIndex(ctx context.Context, bucket *blob.Bucket, prefix string, idx RawIndex) error {
 	data, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := z.bucket.WriteAll(ctx, z.prefix+"_index.json", data, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
-		return fmt.Errorf("raw zone: writing index: %w", err)
+	if err := bucket.WriteAll(ctx, prefix+rawIndexName, data, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("raw zone: writing %s%s: %w", prefix, rawIndexName, err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package extract
 
 import (
 	"context"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,60 @@ func TestListRawSlices(t *testing.T) {
 	tenants, err := RawTenants(ctx, bucket)
 	if err != nil || strings.Join(tenants, ",") != "t1,t2" {
 		t.Errorf("tenants %q, %v", tenants, err)
+	}
+}
+
+// A run marked incomplete keeps everything else of its index, and is no
+// longer the newest complete run of its day; a folder without an index
+// cannot be marked.
+func TestMarkIncomplete(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	const users = schemas.UserRegistrationDetails
+	landRun(t, bucket, "t1", "2026-11-20", users, "20261120T080000Z-a", "complete")
+	z := NewRawZone(bucket, schemas.Key{Tenant: "t1", Date: testDay}, users, "20261120T090000Z-im")
+	p := Page{URL: "import:a.json#1", Body: []byte(`{"value":[]}`), ReceivedAt: testDay}
+	if _, err := z.Land(ctx, 1, "all", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Finish(ctx, RawIndex{Tenant: "t1", SnapshotDate: "2026-11-20", Endpoint: users, RunID: "20261120T090000Z-im",
+		Listing: "unsharded", Imported: true, Sources: []string{"a.json"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	before, err := ReadRawIndex(ctx, bucket, z.Prefix())
+	if err != nil || !before.Complete {
+		t.Fatalf("before: %+v, %v", before, err)
+	}
+	for range 2 { // marking twice changes nothing more
+		if err := MarkIncomplete(ctx, bucket, z.Prefix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := ReadRawIndex(ctx, bucket, z.Prefix())
+	if err != nil || after.Complete {
+		t.Fatalf("after: %+v, %v", after, err)
+	}
+	after.Complete = true
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("index changed beyond Complete:\n%+v\n%+v", before, after)
+	}
+	got, err := ListRawSlices(ctx, bucket, testDay, testDay, nil)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("slices %+v, %v", got, err)
+	}
+	if r, ok := got[0].Newest(users); !ok || r.RunID != "20261120T080000Z-a" {
+		t.Errorf("newest %s, %t; want the run before the marked one", r.RunID, ok)
+	}
+
+	landRun(t, bucket, "t1", "2026-11-20", users, "20261120T100000Z-c", "") // crashed
+	crashed := RawPrefix(schemas.Key{Tenant: "t1", Date: testDay}, users) + "run_id=20261120T100000Z-c/"
+	for _, prefix := range []string{crashed, RawPrefix(schemas.Key{Tenant: "t1", Date: testDay}, users) + "run_id=none/"} {
+		if err := MarkIncomplete(ctx, bucket, prefix); !errors.Is(err, ErrNoRawIndex) {
+			t.Errorf("%s: err %v, want ErrNoRawIndex", prefix, err)
+		}
+	}
+	if _, err := bucket.Attributes(ctx, crashed+"_index.json"); err == nil {
+		t.Error("MarkIncomplete wrote an index for a run that had none")
 	}
 }
