@@ -28,7 +28,8 @@ type ImportOptions struct {
 // new raw run marked imported, then replays that slice exactly as a
 // backfill would, under the slice's lease and the data contract. The raw
 // run is returned even when the replay fails; a run whose files could not
-// all be read is landed incomplete and nothing is published.
+// all be read, or whose replay was refused, is left incomplete (replayed
+// only when named) and nothing is published.
 func Import(ctx context.Context, o ImportOptions) (extract.RawIndex, *Manifest, error) {
 	if o.Raw == nil || o.Replay.Sink == nil {
 		return extract.RawIndex{}, nil, errors.New("import: no raw zone or no sink")
@@ -48,5 +49,17 @@ func Import(ctx context.Context, o ImportOptions) (extract.RawIndex, *Manifest, 
 	ro := o.Replay
 	ro.Raw, ro.Prefix, ro.RunID = o.Raw, idx.Prefix, runID
 	m, err := ReplayTenant(ctx, ro)
+	if err != nil && m == nil {
+		// The import's own run, read by nothing else yet: were it left
+		// complete, a later backfill would take it for the day's newest
+		// and fail (or publish it) again.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if merr := extract.MarkIncomplete(mctx, o.Raw, idx.Prefix); merr != nil {
+			err = errors.Join(err, merr)
+		} else {
+			idx.Complete = false
+		}
+	}
 	return idx, m, err
 }

@@ -40,10 +40,10 @@ func (o *backfillOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.To, "to", "", "last snapshot date to rebuild, YYYY-MM-DD, inclusive (default: --from, one day)")
 	f.StringSliceVar(&o.Tenants, "tenant", nil, "tenant id to rebuild; repeat (or separate with commas) for several (default: every tenant with raw data)")
 	f.StringVar(&o.Endpoint, "endpoint", "", "replay raw runs of this report only: userRegistrationDetails or credentialUserRegistrationDetails (default: per date, the report of that date's newest complete raw run)")
-	f.IntVar(&o.Parallel, "parallel", 2, "tenants replayed at once (each tenant's dates run in order)")
+	f.IntVar(&o.Parallel, "parallel", pipeline.DefaultParallel, "tenants replayed at once (each tenant's dates run in order)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be replayed, skipped and why, and write nothing")
 	f.BoolVar(&o.Force, "force", false, "replay slices that are up to date too")
-	f.StringVar(&o.RawRun, "raw-run", "", "replay this raw run id (as in a manifest's raw.prefix), even an incomplete one, for a single date (--from alone); slices without it are reported as having no raw data")
+	f.StringVar(&o.RawRun, "raw-run", "", "replay this raw run id (the <id> of a run_id=<id> folder of the raw zone, or a manifest's replayed_from.run_id), even an incomplete one, for a single date (--from alone); slices without it are reported as having no raw data")
 	o.replayFlags.AddFlags(cmd)
 }
 
@@ -77,7 +77,7 @@ done and replays the rest; and a new credreg build rebuilds everything.
 Tenants are replayed --parallel at a time, each tenant's dates in order. The
 error budget and the data contract are run's: a slice over the budget is not
 published and keeps its old files (exit status 4 when every failed slice failed
-that way, 3 when others were replayed). A slice another process is writing
+that way, 3 when other slices are whole). A slice another process is writing
 fails with exit status 7, or is waited for with --lock-wait.
 
 --to defaults to --from. A range that ends after today (UTC), --from after --to,
@@ -212,11 +212,14 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 		Replay: o.replayOptions(&plan.budget, rawLoc),
 	}
 	slices, err := pipeline.PlanBackfill(ctx, bo)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, pipeline.ErrRawZone):
 		return usagef("--raw: cannot read the raw zone %s: %v", rawLoc, err)
+	default:
+		return fmt.Errorf("planning the backfill: %w", err)
 	}
 	if len(slices) == 0 {
 		return usagef("the raw zone %s holds no tenant to rebuild: no tenant_id= folder (pass --raw if the raw zone is elsewhere)", rawLoc)
@@ -226,6 +229,7 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 		return writeBackfillPlan(stdout, log, o.logOptions, slices, wh.String())
 	}
 
+	bo.Plan = slices
 	prog := newSliceProgress(ui, o.logOptions, slices)
 	finished := 0
 	bo.Started = prog.start
@@ -242,7 +246,7 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return usagef("--raw: cannot read the raw zone %s: %v", rawLoc, err)
+		return err
 	}
 	if err := writeBackfillReport(stdout, log, o.logOptions, res, wh.String()); err != nil {
 		return err
@@ -348,7 +352,7 @@ func (o *replayFlags) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "the raw zone, where runs landed their pages (default <warehouse>/_raw)")
-	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another process is writing a slice, wait this long for it (e.g. 10m); 0: fail that slice at once with exit status 7")
+	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another process is writing a slice, wait this long for it (e.g. 10m); 0: fail that slice at once (exit status 7 when it is the only slice, else 3)")
 	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
 	f.Int64Var(&o.MaxRejects, "max-rejects", -1, "largest number of rejected records (negative: no limit by count)")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a slice even when its raw run holds no users (by default that fails with exit status 4 and keeps the old slice)")

@@ -181,14 +181,18 @@ func runImport(ctx context.Context, o importOptions, args []string, stdin io.Rea
 	replay.Sink = sink
 	idx, m, err := pipeline.Import(ctx, pipeline.ImportOptions{Raw: raw, Key: plan.key, Endpoint: plan.endpoint,
 		Files: plan.files, Replay: replay})
+	if errors.Is(err, pipeline.ErrNotLoaded) && m != nil {
+		// Published in Parquet; BigQuery lacks it: the summary says so.
+		if serr := writeSummary(stdout, log, o.logOptions, m, wh.String()); serr != nil {
+			return serr
+		}
+		return err
+	}
 	if err != nil {
 		if idx.RunID != "" {
-			what := "the files are landed as a complete raw run; once the cause is fixed, credreg backfill --from " +
-				plan.key.DateString() + " --tenant " + plan.key.Tenant + " publishes it"
-			if !idx.Complete {
-				what = "the raw run is kept, incomplete, for inspection; it is never replayed"
-			}
-			log.Error("import: nothing published; "+what, "raw_run", idx.RunID, "raw", rawLoc, "prefix", idx.Prefix)
+			log.Error("import: nothing published; the raw run is kept, marked incomplete, for inspection "+
+				"(credreg backfill --raw-run names it to replay it anyway)",
+				"raw_run", idx.RunID, "raw", rawLoc, "prefix", idx.Prefix)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -83,13 +83,16 @@ func (p *sliceProgress) finish(r pipeline.SliceResult) {
 	}
 	log := p.ui.logger
 	switch {
+	case r.Outcome == pipeline.OutcomeFailed && r.Manifest != nil && p.text:
+		log.Error("slice published in the Parquet warehouse, NOT loaded into BigQuery", "date", r.Key.DateString(),
+			"tenant", r.Key.Tenant, "raw_run", r.RawRun, "err", r.Err)
 	case r.Outcome == pipeline.OutcomeFailed && p.text:
 		log.Error("slice failed; its old files are kept", "date", r.Key.DateString(), "tenant", r.Key.Tenant,
 			"raw_run", r.RawRun, "err", r.Err)
 	case p.lines:
 		log.Info("slice "+label(r.Outcome), "date", r.Key.DateString(), "tenant", r.Key.Tenant,
 			"raw_run", r.RawRun, "users", usersOf(r), "seconds", r.Elapsed.Round(10*time.Millisecond).Seconds(),
-			"done", fmt.Sprintf("%d/%d", done, p.slices))
+			"done", fmt.Sprintf("%d/%d", done, p.slices), "progress", p.line())
 	}
 }
 
@@ -107,10 +110,25 @@ func usersOf(r pipeline.SliceResult) int64 {
 // whyOf is the last column of a slice's line: its error when it failed,
 // else why it was (or was not) replayed.
 func whyOf(r pipeline.SliceResult) string {
+	if r.Err != nil && r.Manifest != nil {
+		return "published in Parquet, NOT loaded into BigQuery (a backfill with --sink parquet,bigquery loads it): " +
+			oneLine(r.Err.Error())
+	}
 	if r.Err != nil {
 		return oneLine(r.Err.Error())
 	}
-	return r.Why
+	return planWhy(r.Why)
+}
+
+// planWhy words a plan's reason for people, with the flag that changes it.
+func planWhy(why string) string {
+	switch {
+	case strings.HasPrefix(why, "no complete raw run ("):
+		return why + "; name one with --raw-run to replay it anyway"
+	case why == "forced":
+		return "--force"
+	}
+	return why
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -204,7 +222,7 @@ func writeBackfillPlan(w io.Writer, log *slog.Logger, o logOptions, plan []pipel
 			recs = fmt.Sprint(s.Records)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key.DateString(), s.Key.Tenant, label(s.Action),
-			dash(string(s.Endpoint)), dash(s.RawRun), recs, s.Why)
+			dash(string(s.Endpoint)), dash(s.RawRun), recs, planWhy(s.Why))
 	}
 	tw.Flush()
 	fmt.Fprintf(&b, "%d to replay (%d records), %d up to date (skipped), ", count[pipeline.ActionReplay], records,
