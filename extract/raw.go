@@ -71,9 +71,13 @@ type RawIndex struct {
 	Imported bool     `json:"imported,omitempty"`
 	Sources  []string `json:"sources,omitempty"`
 	// NoIndex marks a run folder without an _index.json (a run that
-	// crashed, or one still running), as ListRawRuns reports it; such a
+	// crashed, or one still running), as ListRawRuns reports it, or, as
+	// ListRawSlices reports it, with one that cannot be decoded; such a
 	// run is never complete. Not stored.
 	NoIndex bool `json:"-"`
+	// Damaged says why a run's _index.json could not be decoded, when
+	// ListRawSlices lists the run as NoIndex for that reason. Not stored.
+	Damaged string `json:"-"`
 	// Prefix is the run's folder as found in the bucket (what
 	// ReadRawIndex and ReplayTenant take), in the folder's own case: a
 	// folder written before tenant ids were lowercased keeps its

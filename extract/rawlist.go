@@ -3,11 +3,14 @@ package extract
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -39,7 +42,12 @@ func (s RawSlice) Newest(e schemas.Endpoint) (RawIndex, bool) {
 // UTC day, inclusive), of the tenants given (compared in lowercase) or of
 // every tenant when none is, sorted by tenant then date. A day folder
 // holding no run folder is no slice. It lists folders, not pages: one
-// listing per tenant folder, then ListRawRuns per day in range.
+// listing per tenant folder, then the runs of each day in range, as
+// ListRawRuns would but for a run whose _index.json cannot be decoded:
+// that one is listed like a run without an index (NoIndex, never
+// Complete) with Damaged saying why, so that one bad run does not stop a
+// backfill of the range. Only a failure to list or read the bucket fails
+// the listing.
 func ListRawSlices(ctx context.Context, bucket *blob.Bucket, from, to time.Time, tenants []string) ([]RawSlice, error) {
 	from, to = utcDay(from), utcDay(to)
 	want := map[string]bool{}
@@ -74,7 +82,7 @@ func ListRawSlices(ctx context.Context, bucket *blob.Bucket, from, to time.Time,
 			if err != nil || date.Before(from) || date.After(to) {
 				continue
 			}
-			runs, err := ListRawRuns(ctx, bucket, schemas.Key{Tenant: folder, Date: date})
+			runs, err := listDayRuns(ctx, bucket, schemas.Key{Tenant: folder, Date: date})
 			if err != nil {
 				return nil, err
 			}
@@ -101,6 +109,58 @@ func ListRawSlices(ctx context.Context, bucket *blob.Bucket, from, to time.Time,
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), a.Date.Compare(b.Date))
 	})
 	return out, nil
+}
+
+// listDayRuns lists the runs of key's tenant folder and day, a damaged
+// index listed as none (see ListRawSlices), in no particular order.
+func listDayRuns(ctx context.Context, bucket *blob.Bucket, key schemas.Key) ([]RawIndex, error) {
+	day := fmt.Sprintf("tenant_id=%s/snapshot_date=%s/", key.Tenant, key.DateString())
+	endpoints, err := subfolders(ctx, bucket, day)
+	if err != nil {
+		return nil, err
+	}
+	var runs []RawIndex
+	for _, ep := range endpoints {
+		folders, err := subfolders(ctx, bucket, ep)
+		if err != nil {
+			return nil, err
+		}
+		for _, run := range folders {
+			runID, ok := strings.CutPrefix(strings.TrimSuffix(strings.TrimPrefix(run, ep), "/"), "run_id=")
+			if !ok {
+				continue // not a run folder
+			}
+			idx, damaged, err := readListedIndex(ctx, bucket, run)
+			if err != nil {
+				return nil, err
+			}
+			if idx == nil {
+				idx = &RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), RunID: runID, NoIndex: true,
+					Damaged: damaged, Prefix: run, Endpoint: schemas.Endpoint(strings.TrimSuffix(strings.TrimPrefix(ep, day), "/"))}
+			}
+			runs = append(runs, *idx)
+		}
+	}
+	return runs, nil
+}
+
+// readListedIndex reads the index of the run folder prefix: nil when
+// there is none, or when it cannot be decoded, then with why. Its error
+// is a failure to read the bucket.
+func readListedIndex(ctx context.Context, bucket *blob.Bucket, prefix string) (*RawIndex, string, error) {
+	data, err := bucket.ReadAll(ctx, prefix+rawIndexName)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("raw zone: reading %s%s: %w", prefix, rawIndexName, err)
+	}
+	var idx RawIndex
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Sprintf("%s is not a valid run index: %v", rawIndexName, err), nil
+	}
+	idx.Prefix = prefix
+	return &idx, "", nil
 }
 
 // RawTenants lists the tenants (lowercase, sorted, each once) that have

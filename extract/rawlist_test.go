@@ -3,12 +3,16 @@ package extract
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
 
 	"github.com/credreg/credreg/internal/odata"
@@ -193,5 +197,66 @@ func TestMarkIncomplete(t *testing.T) {
 	}
 	if _, err := bucket.Attributes(ctx, crashed+"_index.json"); err == nil {
 		t.Error("MarkIncomplete wrote an index for a run that had none")
+	}
+}
+
+// A run whose index cannot be decoded is listed like a run without one,
+// saying why, and hides neither its day's other runs nor other days; a
+// failure to read the bucket still fails the listing.
+func TestListRawSlicesDamagedIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bucket, err := fileblob.OpenBucket(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	const users = schemas.UserRegistrationDetails
+	landRun(t, bucket, "t1", "2026-11-20", users, "20261120T080000Z-a", "complete")
+	landRun(t, bucket, "t1", "2026-11-20", users, "20261120T090000Z-b", "complete")
+	landRun(t, bucket, "t1", "2026-11-20", users, "20261120T100000Z-c", "complete")
+	landRun(t, bucket, "t1", "2026-11-21", users, "20261121T080000Z-d", "complete")
+	day := "tenant_id=t1/snapshot_date=2026-11-20/userRegistrationDetails/"
+	for run, index := range map[string]string{
+		"run_id=20261120T090000Z-b/": `{"run_id":"20261120T090000Z-b","complete":tr`, // cut short
+		"run_id=20261120T100000Z-c/": `{"run_id":"20261120T100000Z-c","complete":"yes"}`,
+	} {
+		if err := bucket.WriteAll(ctx, day+run+"_index.json", []byte(index), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := testDay.AddDate(0, 0, 1)
+	got, err := ListRawSlices(ctx, bucket, testDay, to, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || runIDs(got[0].Runs) != "20261120T100000Z-c,20261120T090000Z-b,20261120T080000Z-a" ||
+		runIDs(got[1].Runs) != "20261121T080000Z-d" {
+		t.Fatalf("slices %+v", got)
+	}
+	for _, r := range got[0].Runs[:2] {
+		if !r.NoIndex || r.Complete || !strings.HasPrefix(r.Damaged, "_index.json is not a valid run index: ") ||
+			r.Endpoint != users || r.Tenant != "t1" || r.SnapshotDate != "2026-11-20" || r.Prefix != day+"run_id="+r.RunID+"/" {
+			t.Errorf("damaged run %+v", r)
+		}
+	}
+	if a := got[0].Runs[2]; a.NoIndex || a.Damaged != "" || !a.Complete {
+		t.Errorf("good run %+v", a)
+	}
+	if r, ok := got[0].Newest(users); !ok || r.RunID != "20261120T080000Z-a" {
+		t.Errorf("newest %s, %t", r.RunID, ok)
+	}
+
+	// An _index.json that is a symbolic link to itself cannot be read
+	// at all (the file system says so, whoever runs the test).
+	if err := bucket.WriteAll(ctx, day+"run_id=20261120T110000Z-e/page-000001.json.gz", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	loop := filepath.Join(dir, filepath.FromSlash(day+"run_id=20261120T110000Z-e/_index.json"))
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if got, err := ListRawSlices(ctx, bucket, testDay, to, nil); !errors.Is(err, syscall.ELOOP) {
+		t.Errorf("listed a run whose index cannot be read: %+v, %v", got, err)
 	}
 }
