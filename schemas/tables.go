@@ -8,7 +8,7 @@ import (
 // file. Bump it on any change to a table's columns, types or meaning.
 // TestSchemaGolden enforces this against testdata/schema.golden.json:
 // after a bump, refresh it with `go test ./schemas -run TestSchemaGolden -update`.
-const Version = "2"
+const Version = "3"
 
 // Column is one column of a table, defined once for every target.
 type Column struct {
@@ -107,7 +107,7 @@ var UserRegistrationDetailsTable = newTable("user_registration_details",
 // UserAuthMethodsTable: one row per (user, registered method) per snapshot.
 var UserAuthMethodsTable = newTable("user_auth_methods",
 	"The registered methods exploded: one row per user and method per snapshot.",
-	[]string{ColTenantID, "user_id", "method_family"},
+	[]string{ColTenantID, "method_family", "user_id"},
 	Column{Name: "user_id", Type: str, Description: "User object id, as in user_registration_details."},
 	Column{Name: "user_principal_name", Type: str, Description: "userPrincipalName: the sign-in name."},
 	Column{Name: "source", Type: str, Description: sourceDesc},
