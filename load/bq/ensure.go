@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/bigquery"
@@ -133,9 +134,10 @@ func (s *Sink) Ensure(ctx context.Context) error {
 		return fmt.Errorf("bq: read dataset %s: %w", s, err)
 	}
 	type update struct {
-		t      *schemas.Table
-		schema bigquery.Schema
-		etag   string
+		t          *schemas.Table
+		schema     bigquery.Schema // nil: unchanged
+		clustering bool            // the clustering columns changed
+		etag       string
 	}
 	var creates []*schemas.Table
 	var updates []update
@@ -155,8 +157,9 @@ func (s *Sink) Ensure(ctx context.Context) error {
 		}
 		next, errs := reconcile(t, md.Schema)
 		incompatible = append(incompatible, errs...)
-		if next != nil {
-			updates = append(updates, update{t, next, md.ETag})
+		reclustered := md.Clustering == nil || !slices.Equal(md.Clustering.Fields, t.Clustering)
+		if next != nil || reclustered {
+			updates = append(updates, update{t, next, reclustered, md.ETag})
 		}
 		if p := md.TimePartitioning; p == nil || p.Field != schemas.ColSnapshotDate {
 			s.cfg.Logger.Warn("BigQuery table is not partitioned on snapshot_date: every slice swap scans it whole",
@@ -193,10 +196,20 @@ func (s *Sink) Ensure(ctx context.Context) error {
 	for _, u := range updates {
 		// The etag makes the update fail rather than overwrite a schema
 		// someone changed since it was read.
-		if _, err := ds.Table(u.t.Name).Update(ctx, bigquery.TableMetadataToUpdate{Schema: u.schema}, u.etag); err != nil {
-			return fmt.Errorf("bq: update the schema of table %s of %s: %w", u.t.Name, s, err)
+		// A new clustering applies to the rows written from now on;
+		// BigQuery reclusters the rest in the background.
+		var change bigquery.TableMetadataToUpdate
+		if u.schema != nil {
+			change.Schema = u.schema
 		}
-		s.cfg.Logger.Info("BigQuery table schema updated", "table", u.t.Name, "dataset", s.String())
+		if u.clustering {
+			change.Clustering = &bigquery.Clustering{Fields: u.t.Clustering}
+		}
+		if _, err := ds.Table(u.t.Name).Update(ctx, change, u.etag); err != nil {
+			return fmt.Errorf("bq: update the schema or clustering of table %s of %s: %w", u.t.Name, s, err)
+		}
+		s.cfg.Logger.Info("BigQuery table updated", "table", u.t.Name, "dataset", s.String(),
+			"schema", u.schema != nil, "clustering", u.clustering)
 	}
 	return nil
 }

@@ -20,7 +20,9 @@ import (
 // has, which a dropped, recreated or truncated dataset empties. One query,
 // pruned to the range's partitions.
 func (s *Sink) LoadedRuns(ctx context.Context, from, to time.Time) (map[schemas.Key]string, error) {
-	if err := s.locate(ctx); err != nil {
+	if err := s.locate(ctx); isNotFound(err) {
+		return map[schemas.Key]string{}, nil
+	} else if err != nil {
 		return nil, err
 	}
 	q := s.client.Query(fmt.Sprintf("SELECT %s, %s, run_id, loaded_at FROM %s WHERE %s BETWEEN @from AND @to",
@@ -30,6 +32,9 @@ func (s *Sink) LoadedRuns(ctx context.Context, from, to time.Time) (map[schemas.
 		{Name: "to", Value: civil.DateOf(to.UTC())},
 	}
 	it, err := q.Read(ctx)
+	if isNotFound(err) {
+		return map[schemas.Key]string{}, nil // no dataset or no table yet: nothing loaded
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bq: read load_runs of %s: %w", s, err)
 	}

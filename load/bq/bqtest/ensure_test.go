@@ -125,3 +125,29 @@ func TestEnsureRefusesAnIncompatibleTable(t *testing.T) {
 		t.Errorf("the table changed: etag %s -> %s", before.ETag, after.ETag)
 	}
 }
+
+// A table clustered otherwise than schemas says (an older credreg's
+// order) is given today's clustering, which applies to the rows written
+// from then on.
+func TestEnsureReclustersAnExistingTable(t *testing.T) {
+	e := newEmulator(t)
+	createUsersTable(t, e, func(s bigquery.Schema) bigquery.Schema { return s }) // no clustering
+	mark := e.mark()
+	if err := e.open(t, e.config()).Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	md, err := e.client(t).Dataset(dataset).Table("user_registration_details").Metadata(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Clustering == nil || !slices.Equal(md.Clustering.Fields, schemas.UserRegistrationDetailsTable.Clustering) {
+		t.Errorf("clustering %+v after Ensure, want %v", md.Clustering, schemas.UserRegistrationDetailsTable.Clustering)
+	}
+	var patched bool
+	for _, c := range changes(e.requests(mark)) {
+		patched = patched || strings.HasSuffix(c, "/tables/user_registration_details") && !strings.HasPrefix(c, "POST")
+	}
+	if !patched {
+		t.Errorf("Ensure sent no update of the table: %v", changes(e.requests(mark)))
+	}
+}

@@ -109,7 +109,7 @@ func TestWhatTheClientSends(t *testing.T) {
 
 	clustering := map[string][]string{
 		"user_registration_details": {"tenant_id", "user_id"},
-		"user_auth_methods":         {"tenant_id", "user_id", "method_family"},
+		"user_auth_methods":         {"tenant_id", "method_family", "user_id"},
 		"rejected_records":          {"tenant_id", "reason_code"},
 		"load_runs":                 {"tenant_id"},
 	}
