@@ -211,6 +211,9 @@ func chooseRun(s extract.RawSlice, ok bool, o BackfillOptions) (extract.RawIndex
 			if r.RunID != o.RawRun {
 				continue
 			}
+			if r.Damaged != "" {
+				return r, "raw run " + r.RunID + ": " + r.Damaged
+			}
 			if r.NoIndex {
 				return r, "raw run " + r.RunID + " has no index (it crashed or is still running): its pages cannot be trusted to be all there"
 			}
