@@ -349,6 +349,12 @@ func (s *SliceWriter) runAfterPublish(ctx context.Context, infos []FileInfo, man
 	}
 	m, err := s.opts.AfterPublish(ctx, slices.Clone(infos), manifestJSON)
 	if m != nil {
+		// A bucket lease may have been lost during a long AfterPublish:
+		// then another writer may have published since, and the
+		// manifest is theirs to write.
+		if lerr := s.lease.check(); lerr != nil {
+			return errors.Join(err, lerr)
+		}
 		if werr := s.w.WriteManifest(context.WithoutCancel(ctx), s.key, m); werr != nil {
 			err = errors.Join(err, werr)
 		}

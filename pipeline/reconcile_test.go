@@ -259,9 +259,15 @@ func checkReplaySameRows(t *testing.T, e *env, o Options, m *Manifest) *Manifest
 // rowStrings renders every row but its run_id, sorted.
 func rowStrings(t *testing.T, tab arrow.Table) []string {
 	t.Helper()
+	return rowStringsWithout(t, tab, "run_id")
+}
+
+// rowStringsWithout renders every row but the skipped columns, sorted.
+func rowStringsWithout(t *testing.T, tab arrow.Table, skip ...string) []string {
+	t.Helper()
 	rows := make([]strings.Builder, tab.NumRows())
 	for c, f := range tab.Schema().Fields() {
-		if f.Name == "run_id" {
+		if slices.Contains(skip, f.Name) {
 			continue
 		}
 		i := 0

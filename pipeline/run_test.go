@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -432,7 +433,43 @@ func TestRunTenantFixtures(t *testing.T) {
 			} else if rt.NumRows() != 0 {
 				t.Errorf("%d rejects", rt.NumRows())
 			}
+			checkImportSameRows(t, e, o, c.body)
 		})
+	}
+}
+
+// checkImportSameRows imports body, saved as a file, into a warehouse of
+// its own and compares every table with the run's: the same rows but for
+// run_id and extracted_at (an import has no received time of its own).
+func checkImportSameRows(t *testing.T, e *env, o Options, body string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	wh, err := load.OpenWarehouse(ctx, filepath.Join(dir, "warehouse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	raw, err := load.OpenBucket(ctx, filepath.Join(dir, "raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	files := []extract.ImportFile{{Name: "saved.json", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}}
+	idx, m, err := Import(ctx, ImportOptions{Raw: raw, Key: o.Key, Endpoint: o.Endpoint, Files: files,
+		Replay: ReplayOptions{Sink: ParquetSink{Warehouse: wh}, Budget: o.Budget}})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if m.ReplayedFrom == nil || !m.ReplayedFrom.Imported || !idx.Imported {
+		t.Errorf("the import's manifest does not say so: %+v", m.ReplayedFrom)
+	}
+	for _, table := range schemas.Tables {
+		want := rowStringsWithout(t, readSlice(t, e.wh, table, o.Key), "run_id", "extracted_at")
+		got := rowStringsWithout(t, readSlice(t, wh, table, o.Key), "run_id", "extracted_at")
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the import has %d rows, the run %d, or they differ:\n%q\n%q", table.Name, len(got), len(want), got, want)
+		}
 	}
 }
 

@@ -62,10 +62,9 @@ func TestSinkConformanceInBigQuery(t *testing.T) {
 	e := newEmulator(t)
 	sinktest.Run(t, sinktest.Harness{
 		New: func(t *testing.T) pipeline.Sink {
-			// A dataset per subtest: each starts from nothing.
-			c := e.config()
-			c.Dataset = dataset
-			s := ensured(t, e, c)
+			// One dataset, emptied for each subtest; the suite's run ids
+			// come again, as after a dataset is truncated.
+			s := ensured(t, e, e.config())
 			truncateAll(t, e)
 			wh, err := load.OpenWarehouse(context.Background(), t.TempDir())
 			if err != nil {
