@@ -386,6 +386,6 @@ func (o *replayFlags) check() (pipeline.ErrorBudget, error) {
 
 // replayOptions is the template of every slice's replay.
 func (o *replayFlags) replayOptions(budget *pipeline.ErrorBudget, rawLoc string) pipeline.ReplayOptions {
-	return pipeline.ReplayOptions{Budget: budget, RawURL: rawLoc, AllowEmpty: o.AllowEmpty, Tool: "credreg " + version,
+	return pipeline.ReplayOptions{Budget: budget, RawURL: rawLoc, AllowEmpty: o.AllowEmpty, Tool: tool(),
 		MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs}
 }

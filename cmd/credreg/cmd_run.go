@@ -358,7 +358,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 			Key: schemas.Key{Date: plan.day}, Endpoint: plan.endpoint, Source: src,
 			Sink: sink, Failed: pipeline.ParquetSink{Warehouse: failed},
 			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
-			Logger: log, Progress: o.progress(bars.update), Tool: "credreg " + version, AllowEmpty: o.AllowEmpty,
+			Logger: log, Progress: o.progress(bars.update), Tool: tool(), AllowEmpty: o.AllowEmpty,
 			History: pipeline.ParquetSink{Warehouse: wh}, MaxLookups: maxLookups(o.MaxLookups),
 			MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs,
 		},

@@ -18,9 +18,6 @@ import (
 	"github.com/credreg/credreg/pipeline"
 )
 
-// version is set by the build (-ldflags "-X main.version=…").
-var version = "dev"
-
 // Exit statuses, for schedulers. Documented in README.md.
 const (
 	exitOK          = 0
@@ -169,7 +166,7 @@ user's registered authentication methods into rows, and publishes one dated,
 atomic Parquet snapshot per tenant and day.
 
 Try it without a tenant:  credreg run --demo`,
-		Version:       version,
+		Version:       pipeline.CurrentBuild().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -177,11 +174,13 @@ Try it without a tenant:  credreg run --demo`,
 	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate)", args[0])
+			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate, version)", args[0])
 		}
 		return nil
 	}
-	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd())
+	root.SetVersionTemplate(versionText())
+	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd(),
+		newVersionCmd())
 	return root
 }
 
