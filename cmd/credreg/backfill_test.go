@@ -223,6 +223,7 @@ func TestBackfillFromTheRawZone(t *testing.T) {
 	base, want := backfillBase(t)
 	t.Run("rebuild", func(t *testing.T) { backfillRebuilds(t, base, want) })
 	t.Run("killed", func(t *testing.T) { backfillResumes(t, base, want) })
+	t.Run("killed mid-publish", func(t *testing.T) { backfillResumesMidPublish(t, base, want) })
 }
 
 // The first "Done when": a backfill of the range rebuilds the
@@ -389,6 +390,21 @@ func backfillResumes(t *testing.T, base string, want map[string][]string) {
 	}
 	if summary == nil || summary["up_to_date"] != 3.0 || summary["replayed"] != float64(n-3) || summary["failed"] != 0.0 {
 		t.Errorf("summary record: %v", summary)
+	}
+	sameRows(t, warehouseRows(t, wh, "run_id"), want)
+	checkReplayedManifests(t, wh)
+}
+
+// A backfill killed (SIGKILL) in the middle of a slice's publish, between
+// two tables' renames, run again, finishes or undoes that publish under
+// the slice's lease and ends with every table as the runs wrote it.
+func backfillResumesMidPublish(t *testing.T, base string, want map[string][]string) {
+	wh := copyWarehouse(t, base)
+	dropSlices(t, wh)
+	args := []string{"backfill", "--from", backfillFrom, "--to", backfillTo, "--warehouse", wh, "--progress", "none", "--parallel", "1"}
+	killedRun(t, nil, args, load.StepPublishedMethods)
+	if code, out, errs := backfill(t, os.Args[0], nil, args[1:]...); code != 0 {
+		t.Fatalf("backfill after the kill: exit %d\n%s%s", code, out, errs)
 	}
 	sameRows(t, warehouseRows(t, wh, "run_id"), want)
 	checkReplayedManifests(t, wh)

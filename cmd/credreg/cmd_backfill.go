@@ -200,7 +200,9 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	log := ui.logger
 
 	// A dry run asks BigQuery nothing: it only needs to know the dataset.
-	sink, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log}, log,
+	// AfterStep is nil but in the kill test.
+	sink, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log,
+		AfterStep: o.afterStep}, log,
 		o.changed, !o.DryRun)
 	if err != nil {
 		return err
