@@ -259,6 +259,17 @@ func backfillRebuilds(t *testing.T, base string, want map[string][]string) {
 	if !sameHashes(before, treeHashes(t, wh)) {
 		t.Error("--dry-run changed the warehouse")
 	}
+	// Into a warehouse not made yet, from the raw zone of another: every
+	// slice to replay, and still nothing made.
+	fresh := filepath.Join(t.TempDir(), "not-yet")
+	code, out, errs = backfill(t, self, nil, "--from", backfillFrom, "--to", backfillTo, "--warehouse", fresh,
+		"--raw", filepath.Join(wh, "_raw"), "--dry-run")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d to replay (", slicesInRange)) || !strings.Contains(out, "(not made yet)") {
+		t.Errorf("dry run into a warehouse not made yet: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--dry-run made the warehouse folder: %v", err)
+	}
 
 	code, out, errs = backfill(t, self, nil, args...)
 	if code != 0 {

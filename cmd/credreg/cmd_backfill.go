@@ -190,7 +190,13 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 		return err
 	}
 	defer raw.Close()
-	wh, err := openWarehouse(ctx, o.Warehouse, !o.DryRun)
+	where := o.Warehouse
+	if o.DryRun && missingFolder(where) {
+		// A dry run creates nothing: a warehouse not made yet holds no
+		// slice, as an empty one in memory does.
+		where = "mem://"
+	}
+	wh, err := openWarehouse(ctx, where, !o.DryRun)
 	if err != nil {
 		return err
 	}
@@ -228,7 +234,11 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	}
 	if o.DryRun {
 		ui.close()
-		return writeBackfillPlan(stdout, log, o.logOptions, slices, wh.String())
+		label := wh.String()
+		if where != o.Warehouse {
+			label = o.Warehouse + " (not made yet)"
+		}
+		return writeBackfillPlan(stdout, log, o.logOptions, slices, label)
 	}
 
 	bo.Plan = slices
@@ -390,4 +400,13 @@ func (o *replayFlags) check() (pipeline.ErrorBudget, error) {
 func (o *replayFlags) replayOptions(budget *pipeline.ErrorBudget, rawLoc string) pipeline.ReplayOptions {
 	return pipeline.ReplayOptions{Budget: budget, RawURL: rawLoc, AllowEmpty: o.AllowEmpty, Tool: tool(),
 		MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs}
+}
+
+// missingFolder says whether location is a local folder that does not exist.
+func missingFolder(location string) bool {
+	if strings.Contains(location, "://") {
+		return false
+	}
+	_, err := os.Stat(location)
+	return errors.Is(err, fs.ErrNotExist)
 }
