@@ -570,3 +570,48 @@ func TestBackfillRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A backfill and a `credreg run` of the same slice at the same time, in
+// two processes: the backfill finds the run holding the slice and fails
+// naming it (exit 7); the run publishes its slice whole.
+func TestBackfillWhileARunWritesTheSlice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow pages on purpose")
+	}
+	url, ca := startSimulator(t, "--users", "300", "--date", "2026-11-20", "--latency", "1s")
+	wh := filepath.Join(t.TempDir(), "wh")
+	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none", "--shards", "off", "--force"}
+	if out, err := credregCmd(context.Background(), simEnv(url, ca), args...).CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	// The second run reads six slow pages: the backfill comes while it
+	// holds the slice.
+	args = append(args, "--page-size", "50")
+	runs := func() int {
+		m, _ := filepath.Glob(filepath.Join(wh, "_raw", "tenant_id=*", "snapshot_date=2026-11-20", "*", "run_id=*"))
+		return len(m)
+	}
+	second := credregCmd(context.Background(), simEnv(url, ca), args...)
+	var out bytes.Buffer
+	second.Stdout, second.Stderr = &out, &out
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The run holds the slice's lease before its first request, and its
+	// raw run folder appears with its first page.
+	deadline := time.Now().Add(30 * time.Second)
+	for runs() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, bout, berrs := backfill(t, os.Args[0], nil, "--from", "2026-11-20", "--warehouse", wh, "--force", "--progress", "none")
+	if err := second.Wait(); err != nil {
+		t.Fatalf("the run: %v\n%s", err, out.String())
+	}
+	if code != exitLeaseHeld || !strings.Contains(bout+berrs, "is being written by run") {
+		t.Errorf("backfill while the run holds the slice: exit %d, want %d naming the holder\n%s%s", code, exitLeaseHeld, bout, berrs)
+	}
+	m, err := os.ReadFile(filepath.Join(wh, "_manifests", "snapshot_date=2026-11-20", "tenant_id="+graphsim.DefaultTenantID+".json"))
+	if err != nil || strings.Contains(string(m), `"replayed_from"`) {
+		t.Errorf("the slice is not the run's: %v\n%s", err, m)
+	}
+}
