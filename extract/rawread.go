@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -58,34 +57,13 @@ func ReadRawIndex(ctx context.Context, bucket *blob.Bucket, prefix string) (RawI
 
 // ListRawRuns returns every raw run of key's tenant and day, of any
 // endpoint, newest first by run id (run ids sort by time). A run folder
-// without an index is listed, not skipped: NoIndex set, Complete false,
-// its tenant, day, endpoint and run id taken from the folder names.
+// without an index, or with one that cannot be decoded, is listed, not
+// skipped: NoIndex set (and Damaged saying why), Complete false, its
+// tenant, day, endpoint and run id taken from the folder names.
 func ListRawRuns(ctx context.Context, bucket *blob.Bucket, key schemas.Key) ([]RawIndex, error) {
-	day := fmt.Sprintf("tenant_id=%s/snapshot_date=%s/", key.Tenant, key.DateString())
-	endpoints, err := subfolders(ctx, bucket, day)
+	runs, err := listDayRuns(ctx, bucket, key)
 	if err != nil {
 		return nil, err
-	}
-	var runs []RawIndex
-	for _, ep := range endpoints {
-		folders, err := subfolders(ctx, bucket, ep)
-		if err != nil {
-			return nil, err
-		}
-		for _, run := range folders {
-			runID, ok := strings.CutPrefix(strings.TrimSuffix(strings.TrimPrefix(run, ep), "/"), "run_id=")
-			if !ok {
-				continue // not a run folder
-			}
-			idx, err := ReadRawIndex(ctx, bucket, run)
-			if errors.Is(err, ErrNoRawIndex) {
-				idx = RawIndex{Tenant: key.Tenant, SnapshotDate: key.DateString(), RunID: runID, NoIndex: true, Prefix: run,
-					Endpoint: schemas.Endpoint(strings.TrimSuffix(strings.TrimPrefix(ep, day), "/"))}
-			} else if err != nil {
-				return nil, err
-			}
-			runs = append(runs, idx)
-		}
 	}
 	slices.SortStableFunc(runs, func(a, b RawIndex) int { return cmp.Compare(b.RunID, a.RunID) })
 	return runs, nil
