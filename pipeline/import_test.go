@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"gocloud.dev/blob"
+
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/schemas"
@@ -17,17 +19,7 @@ import (
 // incomplete: a later backfill does not take it for the day's newest.
 func TestImportRefusedLeavesItsRunIncomplete(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	wh, err := load.OpenWarehouse(ctx, filepath.Join(dir, "warehouse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	raw, err := load.OpenBucket(ctx, filepath.Join(dir, "raw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	wh, raw := newImportTarget(t)
 	lines := `{"id":"00000000-0000-4000-8000-000000000001","userPrincipalName":"a@contoso.example","methodsRegistered":[]}
 {"userPrincipalName":"no-id@contoso.example"}
 {"userPrincipalName":"no-id-either@contoso.example"}
@@ -48,4 +40,21 @@ func TestImportRefusedLeavesItsRunIncomplete(t *testing.T) {
 	if err != nil || len(plan) != 1 || plan[0].Action != ActionNoRaw {
 		t.Errorf("backfill plan after a refused import: %+v %v, want no raw data", plan, err)
 	}
+}
+
+// newImportTarget is an empty warehouse and raw zone of the test's own.
+func newImportTarget(t *testing.T) (*load.Warehouse, *blob.Bucket) {
+	t.Helper()
+	dir := t.TempDir()
+	wh, err := load.OpenWarehouse(context.Background(), filepath.Join(dir, "warehouse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	raw, err := load.OpenBucket(context.Background(), filepath.Join(dir, "raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return wh, raw
 }

@@ -444,17 +444,7 @@ func TestRunTenantFixtures(t *testing.T) {
 func checkImportSameRows(t *testing.T, e *env, o Options, body string) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	wh, err := load.OpenWarehouse(ctx, filepath.Join(dir, "warehouse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	raw, err := load.OpenBucket(ctx, filepath.Join(dir, "raw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	wh, raw := newImportTarget(t)
 	files := []extract.ImportFile{{Name: "saved.json", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}}
 	idx, m, err := Import(ctx, ImportOptions{Raw: raw, Key: o.Key, Endpoint: o.Endpoint, Files: files,
 		Replay: ReplayOptions{Sink: ParquetSink{Warehouse: wh}, Budget: o.Budget}})
