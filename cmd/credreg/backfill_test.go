@@ -438,16 +438,7 @@ func TestBackfillOfAHeldSlice(t *testing.T) {
 	wh := copyWarehouse(t, base)
 	dropSlices(t, wh)
 	ctx := context.Background()
-	w, err := load.OpenWarehouse(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	day, _ := time.Parse(time.DateOnly, sliceDate)
-	lease, err := w.Lease(ctx, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID}, load.LeaseOptions{RunID: "held-by-the-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lease := holdSlice(t, wh)
 	self := os.Args[0]
 	code, out, errs := backfill(t, self, nil, "--from", sliceDate, "--warehouse", wh, "--progress", "none")
 	if code != exitLeaseHeld {

@@ -24,16 +24,7 @@ func TestRunLeaseHeldExitStatus(t *testing.T) {
 	url, ca := startSimulator(t, "--users", "100", "--date", sliceDate, "--no-throttle")
 	wh := filepath.Join(t.TempDir(), "wh")
 	ctx := context.Background()
-	w, err := load.OpenWarehouse(ctx, wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	day, _ := time.Parse(time.DateOnly, sliceDate)
-	lease, err := w.Lease(ctx, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID}, load.LeaseOptions{RunID: "held-by-the-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lease := holdSlice(t, wh)
 	args := []string{"run", "--date", sliceDate, "--warehouse", wh, "--progress", "none", "--tenant-rate", "10000/1s"}
 	out, err := credregCmd(ctx, simEnv(url, ca), args...).CombinedOutput()
 	var ee *exec.ExitError
@@ -162,4 +153,22 @@ func waitForHolder(t *testing.T, wh string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("no run took the slice's lease within 30 s")
+}
+
+// holdSlice takes the lease of the demo tenant's slice of sliceDate in the
+// warehouse at wh, as another writer would, as run "held-by-the-test".
+func holdSlice(t *testing.T, wh string) *load.Lease {
+	t.Helper()
+	ctx := context.Background()
+	w, err := load.OpenWarehouse(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	day, _ := time.Parse(time.DateOnly, sliceDate)
+	lease, err := w.Lease(ctx, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID}, load.LeaseOptions{RunID: "held-by-the-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lease
 }
