@@ -174,13 +174,13 @@ Try it without a tenant:  credreg run --demo`,
 	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate, version)", args[0])
+			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate, version, config)", args[0])
 		}
 		return nil
 	}
 	root.SetVersionTemplate(versionText())
 	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd(),
-		newVersionCmd())
+		newVersionCmd(), newConfigCmd())
 	return root
 }
 
