@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,19 +14,7 @@ import (
 // exit status, stdout and stderr.
 func configCheck(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := credregCmd(context.Background(), env, append([]string{"config", "check"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &ee):
-		return ee.ExitCode(), stdout.String(), stderr.String()
-	}
-	t.Fatal(err)
-	return 0, "", ""
+	return runCmd(t, credregCmd(context.Background(), env, append([]string{"config", "check"}, args...)...))
 }
 
 // settingLine matches the text table's row of a setting.
