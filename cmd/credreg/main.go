@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,10 +42,85 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], deps{})
-	stop()
-	os.Exit(code)
+	os.Exit(runStoppable(os.Args[1:], deps{}))
+}
+
+// runStoppable is run as a process runs it: stopped gracefully by its
+// first SIGINT or SIGTERM, at once by the second (see stopOnSignal).
+func runStoppable(args []string, d deps) int {
+	ctx, stop := stopOnSignal(context.Background(), os.Stderr, jsonLogs(args))
+	defer stop()
+	return run(ctx, args, d)
+}
+
+// stopNotice is what the first signal prints: what happens now, and how
+// to stop sooner.
+const stopNotice = "stopping: finishing or undoing what is in flight; a second signal stops at once"
+
+// stopOnSignal returns a context cancelled at the first SIGINT or SIGTERM
+// (Ctrl-C; Kubernetes or systemd stopping the process): the command then
+// finishes or undoes what is in flight and exits 130 within seconds. At
+// that first signal both signals get their default action back, before
+// the notice is written to stderr (as a JSON record when asJSON), so that a
+// second signal ends the process at once, without cleanup. That is still
+// safe: a slice's publish survives SIGKILL at any step (kill_test.go) —
+// readers find the old slice or the new one, never a mix, and the next
+// run of the slice rolls the unfinished publish forward or back — and a
+// local lease dies with its process, a bucket lease expires (the next
+// run waits for it with --lock-wait).
+//
+// stop releases the signals and cancels the context; call it when the
+// command is done.
+func stopOnSignal(parent context.Context, stderr io.Writer, asJSON bool) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	// Room for two: a second signal that comes before signal.Stop below
+	// waits here instead of being dropped, and is raised again.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs) // the default action again: terminate
+			select {
+			case again := <-sigs:
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					p.Signal(again)
+				}
+			default:
+			}
+			if asJSON {
+				slog.New(slog.NewJSONHandler(stderr, nil)).Warn(stopNotice, "signal", s.String())
+			} else {
+				fmt.Fprintf(stderr, "credreg: %v: %s\n", s, stopNotice)
+			}
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(done)
+			signal.Stop(sigs)
+			cancel()
+		})
+	}
+}
+
+// jsonLogs says whether args ask for JSON logs on stderr, where a
+// scheduler parses every line; the flag is not parsed yet when a signal
+// may come.
+func jsonLogs(args []string) bool {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--log-format=json" || (a == "--log-format" && i+1 < len(args) && args[i+1] == "json") {
+			return true
+		}
+	}
+	return false
 }
 
 // deps is what a caller of run may plug into the CLI besides its
