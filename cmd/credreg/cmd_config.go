@@ -95,8 +95,11 @@ type configIdentity struct {
 	Source    string `json:"source"`
 }
 
+// warehouseProbe is what run's writability probe found; Checked is false
+// when the config file did not load (the warehouse is not known).
 type warehouseProbe struct {
 	Location string `json:"location"`
+	Checked  bool   `json:"checked"`
 	Writable bool   `json:"writable"`
 }
 
@@ -162,13 +165,17 @@ func runConfigCheck(ctx context.Context, o *runOptions, flags *pflag.FlagSet, ge
 		}
 	}
 
-	rep.Warehouse.Location = load.Location(o.Warehouse)
-	rawLoc, err := probeWarehouse(ctx, o)
-	if err != nil {
-		problems = append(problems, err)
-	} else {
-		rep.Warehouse.Writable = true
-		setValue(rep.Settings, "raw", rawLoc)
+	// A config file that does not load may name another warehouse than
+	// the default: probing the default would write where run never does.
+	if o.Config == "" || o.Demo || cfg != nil {
+		rep.Warehouse = warehouseProbe{Location: load.Location(o.Warehouse), Checked: true}
+		rawLoc, err := probeWarehouse(ctx, o)
+		if err != nil {
+			problems = append(problems, err)
+		} else {
+			rep.Warehouse.Writable = true
+			setValue(rep.Settings, "raw", rawLoc)
+		}
 	}
 	if plan != nil {
 		setValue(rep.Settings, "date", plan.day.Format(time.DateOnly))
@@ -409,8 +416,11 @@ func (r configReport) writeText(w io.Writer) error {
 			return err
 		}
 	}
-	if r.Warehouse.Writable {
+	switch {
+	case r.Warehouse.Writable:
 		fmt.Fprintf(w, "\nwarehouse %s: writable (a probe file was written in _staging and removed)\n", r.Warehouse.Location)
+	case !r.Warehouse.Checked:
+		fmt.Fprintln(w, "\nwarehouse: not checked (the config file did not load)")
 	}
 	if len(r.Problems) == 0 {
 		_, err := fmt.Fprintln(w, "\nOK: credreg run would start with this configuration (Graph was not called).")

@@ -153,7 +153,9 @@ tenants:
 	}
 }
 
-// A bad flag or setting is a usage error with run's message.
+// A bad flag or setting is a usage error with run's message; the checks
+// after it still run (the warehouse is probed) unless the config file
+// does not load: then no warehouse is known, and none is probed.
 func TestConfigCheckBadFlags(t *testing.T) {
 	cfg := writeConfig(t, `
 tenants:
@@ -162,24 +164,32 @@ tenants:
     client_secret_env: CONTOSO_SECRET
 `)
 	env := []string{"CONTOSO_SECRET=s"}
-	wh := filepath.Join(t.TempDir(), "wh")
 	cases := []struct {
-		args []string
-		want string
+		args   []string
+		want   string
+		probed bool
 	}{
-		{[]string{"--nope"}, "unknown flag: --nope"},
-		{[]string{"--config", cfg, "--page-size", "0"}, "--page-size 0: want 1 to 999"},
-		{[]string{"--config", cfg, "--tenant", tenantA}, "--tenant and --config do not go together"},
-		{[]string{"--config", cfg, "--sink", "bigquery"}, "say --sink parquet,bigquery"},
-		{[]string{"--tenant", "contoso.onmicrosoft.com"}, "the tenant id is not a GUID"},
-		{[]string{"--log-format", "xml"}, `--log-format "xml": want text or json`},
-		{[]string{"extra"}, "takes no arguments"},
+		{[]string{"--nope"}, "unknown flag: --nope", false},
+		{[]string{"--config", cfg, "--page-size", "0"}, "--page-size 0: want 1 to 999", true},
+		{[]string{"--config", cfg, "--tenant", tenantA}, "--tenant and --config do not go together", true},
+		{[]string{"--config", cfg, "--sink", "bigquery"}, "say --sink parquet,bigquery", true},
+		{[]string{"--tenant", "contoso.onmicrosoft.com"}, "the tenant id is not a GUID", true},
+		{[]string{"--log-format", "xml"}, `--log-format "xml": want text or json`, false},
+		{[]string{"extra"}, "takes no arguments", false},
+		{[]string{"--config", "none.yaml"}, "--config: open none.yaml: no such file", false},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			code, out, errOut := configCheck(t, env, append(c.args, "--warehouse", wh)...)
+			dir := t.TempDir() // the working folder, where ./warehouse would go
+			cmd := credregCmd(context.Background(), env, append([]string{"config", "check"}, c.args...)...)
+			cmd.Dir = dir
+			code, out, errOut := runCmd(t, cmd)
 			if code != exitUsage || !strings.Contains(errOut, c.want) {
 				t.Errorf("exit %d, want %d with %q\n%s%s", code, exitUsage, c.want, out, errOut)
+			}
+			_, err := os.Stat(filepath.Join(dir, "warehouse", "_staging"))
+			if probed := err == nil; probed != c.probed {
+				t.Errorf("warehouse probed: %v, want %v", probed, c.probed)
 			}
 		})
 	}
