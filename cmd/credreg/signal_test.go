@@ -172,15 +172,7 @@ func TestSIGTERMStopsARunGracefully(t *testing.T) {
 	if n := strings.Count(stderr, stopNotice); n != 1 {
 		t.Errorf("stderr says %q %d times, want once:\n%s", stopNotice, n, stderr)
 	}
-	after := hashTree(t, wh)
-	if len(after) != len(before) {
-		t.Errorf("files a reader finds: %d before, %d after:\n%v\n%v", len(before), len(after), before, after)
-	}
-	for f, h := range before {
-		if after[f] != h {
-			t.Errorf("%s changed", f)
-		}
-	}
+	sameTree(t, before, hashTree(t, wh))
 }
 
 // A second SIGTERM ends a run at once, even one stuck in a step that the
@@ -217,10 +209,20 @@ func TestSecondSIGTERMStopsAtOnce(t *testing.T) {
 	if s := readSlice(t, wh); s != old || !s.whole() {
 		t.Errorf("the slice was %+v, is %+v", old, s)
 	}
-	after := hashTree(t, wh)
+	sameTree(t, before, hashTree(t, wh))
+}
+
+// sameTree reports each file of hashTree's that is gone, new or changed.
+func sameTree(t *testing.T, before, after map[string]string) {
+	t.Helper()
 	for f, h := range before {
 		if after[f] != h {
-			t.Errorf("%s changed", f)
+			t.Errorf("%s changed or gone", f)
+		}
+	}
+	for f := range after {
+		if _, ok := before[f]; !ok {
+			t.Errorf("%s is new", f)
 		}
 	}
 }
