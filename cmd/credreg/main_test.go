@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -29,10 +28,8 @@ import (
 // separate processes without a build step.
 func TestMain(m *testing.M) {
 	if os.Getenv("CREDREG_TEST_AS_MAIN") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], deps{afterStep: killAt(os.Getenv("CREDREG_TEST_KILL_AT"))})
-		stop()
-		os.Exit(code)
+		// As main does, signals and all, with the kill test's hook.
+		os.Exit(runStoppable(os.Args[1:], deps{afterStep: killAt(os.Getenv("CREDREG_TEST_KILL_AT"))}))
 	}
 	os.Exit(m.Run())
 }
