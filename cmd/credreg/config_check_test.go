@@ -44,15 +44,7 @@ func TestConfigCheckGood(t *testing.T) {
 endpoint: credentialUserRegistrationDetails
 warehouse: `+wh+`
 shards: "8"
-tenants:
-  - id: 11111111-1111-4111-8111-111111111111
-    name: contoso
-    client_id: c1
-    client_secret_env: CONTOSO_SECRET
-  - id: 22222222-2222-4222-8222-222222222222
-    client_id: c2
-    client_secret_file: `+secretFile+`
-`)
+`+twoTenants(secretFile))
 	env := []string{"CONTOSO_SECRET=" + envSecret, "CREDREG_GRAPH_URL=https://graph.example.test"}
 	before := treeHashes(t, wh)
 
@@ -126,15 +118,7 @@ func TestConfigCheckProblems(t *testing.T) {
 	missingFile := filepath.Join(dir, "no-such-secret")
 	cfg := writeConfig(t, `
 warehouse: `+filepath.Join(dir, "wh")+`
-tenants:
-  - id: 11111111-1111-4111-8111-111111111111
-    name: contoso
-    client_id: c1
-    client_secret_env: CONTOSO_SECRET
-  - id: 22222222-2222-4222-8222-222222222222
-    client_id: c2
-    client_secret_file: `+missingFile+`
-`)
+`+twoTenants(missingFile))
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			code, out, errOut := configCheck(t, nil, "--config", cfg, "--log-format", format)

@@ -31,15 +31,7 @@ func TestConfigTenants(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	path := writeConfig(t, `
 endpoint: credentialUserRegistrationDetails
-tenants:
-  - id: 11111111-1111-4111-8111-111111111111
-    name: contoso
-    client_id: c1
-    client_secret_env: CONTOSO_SECRET
-  - id: 22222222-2222-4222-8222-222222222222
-    client_id: c2
-    client_secret_file: `+secretFile+`
-`)
+`+twoTenants(secretFile))
 	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +187,17 @@ func TestRunContractBreachExitStatus(t *testing.T) {
 	if !strings.Contains(string(out), "rejected       9 (bad_timestamp=1, duplicate_id=1, invalid_json=1,") {
 		t.Errorf("summary:\n%s", out)
 	}
+}
+
+// twoTenants is the tenants of a config file: contoso with its secret in
+// CONTOSO_SECRET, and a second tenant with its secret in secretFile.
+func twoTenants(secretFile string) string {
+	return `tenants:
+  - id: 11111111-1111-4111-8111-111111111111
+    name: contoso
+    client_id: c1
+    client_secret_env: CONTOSO_SECRET
+  - id: 22222222-2222-4222-8222-222222222222
+    client_id: c2
+    client_secret_file: ` + secretFile + "\n"
 }
