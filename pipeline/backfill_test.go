@@ -255,6 +255,9 @@ func TestBackfillChecksItsPlanUnderTheLease(t *testing.T) {
 	// and another backfill by the same build publishes day 1.
 	run := e.o
 	run.Key = e.days[0]
+	// Run ids sort by the second they start in: this one is newer even
+	// when the environment's runs started within the same second.
+	run.RunID = NewRunID(time.Now().Add(time.Minute))
 	rm, err := RunTenant(ctx, run)
 	if err != nil {
 		t.Fatal(err)
