@@ -151,13 +151,20 @@ func (z *RawZone) land(ctx context.Context, key string, entry RawPage, body []by
 	return key, nil
 }
 
+// Pages returns the entries landed so far, by sequence number: what
+// Finish writes into the index.
+func (z *RawZone) Pages() []RawPage {
+	z.mu.Lock()
+	pages := slices.Clone(z.pages)
+	z.mu.Unlock()
+	slices.SortFunc(pages, func(a, b RawPage) int { return cmp.Compare(a.Seq, b.Seq) })
+	return pages
+}
+
 // Finish writes the run's _index.json. complete is false for a run that
 // failed: the pages stay for inspection and a replay skips the run.
 func (z *RawZone) Finish(ctx context.Context, idx RawIndex, complete bool) error {
-	z.mu.Lock()
-	idx.Pages = append([]RawPage(nil), z.pages...)
-	z.mu.Unlock()
-	slices.SortFunc(idx.Pages, func(a, b RawPage) int { return cmp.Compare(a.Seq, b.Seq) })
+	idx.Pages = z.Pages()
 	idx.Complete = complete
 	return writeRawIndex(ctx, z.bucket, z.prefix, idx)
 }

@@ -340,11 +340,7 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 	if err := r.raw.Finish(ctx, r.rawIndex(), true); err != nil {
 		return nil, err
 	}
-	idx, err := extract.ReadRawIndex(ctx, o.Raw, r.raw.Prefix())
-	if err != nil {
-		return nil, err
-	}
-	r.rawDigest = rawDigest(idx)
+	r.rawDigest = rawDigest(extract.RawIndex{Pages: r.raw.Pages()})
 	if n := r.tr.Superseded(); n > 0 {
 		// Users read twice whose later copy won were written as both:
 		// transform the landed pages again, loading only the winners.
