@@ -296,20 +296,14 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	wh, err := load.OpenWarehouse(ctx, o.Warehouse)
+	wh, err := openWarehouse(ctx, o.Warehouse, true)
 	if err != nil {
-		return openError("--warehouse", o.Warehouse, err)
+		return err
 	}
 	defer wh.Close()
-	if err := wh.CheckWritable(ctx); err != nil {
-		return usagef("--warehouse: %v", err)
-	}
-	raw, rawLoc, err := load.OpenRaw(ctx, o.Warehouse, o.Raw)
+	raw, rawLoc, err := openRaw(ctx, o.Warehouse, o.Raw)
 	if err != nil {
-		if o.Raw != "" {
-			return openError("--raw", o.Raw, err)
-		}
-		return openError("--warehouse", o.Warehouse, err)
+		return err
 	}
 	defer raw.Close()
 	ui := newUI(o.logOptions, stderr)
