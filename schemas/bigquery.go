@@ -54,6 +54,8 @@ func bigQueryType(t arrow.DataType) string {
 		return "BOOLEAN"
 	case arrow.INT64:
 		return "INTEGER"
+	case arrow.FLOAT64:
+		return "FLOAT"
 	case arrow.DATE32:
 		return "DATE"
 	case arrow.TIMESTAMP:

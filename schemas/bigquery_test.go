@@ -15,7 +15,7 @@ import (
 func TestBigQueryDerivedFromArrow(t *testing.T) {
 	bqType := map[arrow.Type]string{
 		arrow.STRING: "STRING", arrow.BOOL: "BOOLEAN", arrow.INT64: "INTEGER",
-		arrow.DATE32: "DATE", arrow.TIMESTAMP: "TIMESTAMP",
+		arrow.DATE32: "DATE", arrow.TIMESTAMP: "TIMESTAMP", arrow.FLOAT64: "FLOAT",
 	}
 	for _, tab := range BigQueryTables() {
 		t.Run(tab.Name, func(t *testing.T) {
@@ -63,7 +63,8 @@ func TestLoadRunsIsBigQueryOnly(t *testing.T) {
 	for _, tab := range BigQueryTables() {
 		bq = append(bq, tab.Name)
 	}
-	want := []string{"user_registration_details", "user_auth_methods", "rejected_records", "load_runs"}
+	want := []string{"user_registration_details", "user_auth_methods", "rejected_records",
+		"registration_daily_summary", "load_runs"}
 	if !slices.Equal(bq, want) {
 		t.Errorf("BigQueryTables() = %v, want %v", bq, want)
 	}

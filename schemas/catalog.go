@@ -24,6 +24,14 @@ const (
 	FamilyUnknown MethodFamily = "unknown"
 )
 
+// MethodFamilies lists every family in a fixed order (the daily summary's
+// column order).
+func MethodFamilies() []MethodFamily {
+	return []MethodFamily{FamilyAuthenticatorApp, FamilyPhone, FamilyEmail, FamilySecurityQuestion,
+		FamilySoftwareOTP, FamilyHardwareOTP, FamilyPasskey, FamilyWindowsHello, FamilyPlatformCredential,
+		FamilyTemporaryAccessPass, FamilyAppPassword, FamilyCertificate, FamilyExternal, FamilyUnknown}
+}
+
 // Method is one catalog entry.
 type Method struct {
 	Value  string

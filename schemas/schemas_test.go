@@ -44,6 +44,26 @@ func TestAppendersMatchSchemas(t *testing.T) {
 			r.UserID = ptr("u9")
 			r.Append(b)
 		}},
+		{RegistrationDailySummaryTable, func(b *array.RecordBuilder) {
+			v1 := SummaryRow{Key: key, Source: UserRegistrationDetails, Users: 3, Members: ptr(int64(2)), Guests: ptr(int64(1)),
+				Flags:  []*int64{ptr(int64(2)), ptr(int64(1)), ptr(int64(1)), ptr(int64(3)), ptr(int64(1)), ptr(int64(0))},
+				Admins: ptr(int64(1)), AdminsWithoutMFA: ptr(int64(0)), UsersWithoutMethods: 1, MethodRows: 4,
+				Families: []int64{1, 2}, RunID: "r"}
+			v1.Append(b)
+			zero := ptr(int64(0))
+			beta := SummaryRow{Key: key, Source: CredentialUserRegistrationDetails, RunID: "r",
+				Flags: []*int64{zero, nil, zero, zero, zero, nil}}
+			beta.Append(b)
+		}},
+	}
+	covered := map[*Table]bool{}
+	for _, c := range cases {
+		covered[c.table] = true
+	}
+	for _, tab := range Tables {
+		if !covered[tab] {
+			t.Errorf("table %s has no appender case here", tab.Name)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.table.Name, func(t *testing.T) {

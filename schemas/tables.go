@@ -8,7 +8,7 @@ import (
 // file. Bump it on any change to a table's columns, types or meaning.
 // TestSchemaGolden enforces this against testdata/schema.golden.json:
 // after a bump, refresh it with `go test ./schemas -run TestSchemaGolden -update`.
-const Version = "3"
+const Version = "4"
 
 // Column is one column of a table, defined once for every target.
 type Column struct {
@@ -45,6 +45,7 @@ var (
 	str        = arrow.BinaryTypes.String
 	boolean    = arrow.FixedWidthTypes.Boolean
 	int64Type  = arrow.PrimitiveTypes.Int64
+	float64T   = arrow.PrimitiveTypes.Float64
 	date32     = arrow.FixedWidthTypes.Date32
 	stringList = arrow.ListOf(arrow.BinaryTypes.String)
 )
@@ -134,7 +135,8 @@ var RejectedRecordsTable = newTable("rejected_records",
 )
 
 // Tables lists every table in load order.
-var Tables = []*Table{UserRegistrationDetailsTable, UserAuthMethodsTable, RejectedRecordsTable}
+var Tables = []*Table{UserRegistrationDetailsTable, UserAuthMethodsTable, RejectedRecordsTable,
+	RegistrationDailySummaryTable}
 
 // TableByName finds a table by its name.
 func TableByName(name string) (*Table, bool) {
