@@ -64,7 +64,7 @@ func TestLoadRunsIsBigQueryOnly(t *testing.T) {
 		bq = append(bq, tab.Name)
 	}
 	want := []string{"user_registration_details", "user_auth_methods", "rejected_records",
-		"registration_daily_summary", "load_runs"}
+		"registration_daily_summary", "registration_changes", "load_runs"}
 	if !slices.Equal(bq, want) {
 		t.Errorf("BigQueryTables() = %v, want %v", bq, want)
 	}

@@ -55,6 +55,15 @@ func TestAppendersMatchSchemas(t *testing.T) {
 				Flags: []*int64{zero, nil, zero, zero, zero, nil}}
 			beta.Append(b)
 		}},
+		{RegistrationChangesTable, func(b *array.RecordBuilder) {
+			fam := FamilyPasskey
+			added := ChangeRow{Key: key, PreviousDate: arrow.Date32FromTime(key.Date.AddDate(0, 0, -1)), UserID: "u1",
+				UserPrincipalName: "a@b", Change: ChangeMethodAdded, AuthMethod: ptr("fido2"), MethodFamily: &fam, RunID: "r"}
+			added.Append(b)
+			gone := ChangeRow{Key: key, PreviousDate: added.PreviousDate, UserID: "u2", UserPrincipalName: "c@d",
+				Change: ChangeDisappeared, RunID: "r"}
+			gone.Append(b)
+		}},
 	}
 	covered := map[*Table]bool{}
 	for _, c := range cases {

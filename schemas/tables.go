@@ -8,7 +8,7 @@ import (
 // file. Bump it on any change to a table's columns, types or meaning.
 // TestSchemaGolden enforces this against testdata/schema.golden.json:
 // after a bump, refresh it with `go test ./schemas -run TestSchemaGolden -update`.
-const Version = "4"
+const Version = "5"
 
 // Column is one column of a table, defined once for every target.
 type Column struct {
@@ -136,7 +136,7 @@ var RejectedRecordsTable = newTable("rejected_records",
 
 // Tables lists every table in load order.
 var Tables = []*Table{UserRegistrationDetailsTable, UserAuthMethodsTable, RejectedRecordsTable,
-	RegistrationDailySummaryTable}
+	RegistrationDailySummaryTable, RegistrationChangesTable}
 
 // TableByName finds a table by its name.
 func TableByName(name string) (*Table, bool) {
