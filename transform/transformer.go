@@ -42,6 +42,10 @@ type Options struct {
 	// copy to load of each user read in more than one shard (see
 	// Transformer.Winners); the other copies count as moved.
 	Winners map[string]RecordRef
+	// History, when set, is told of every user loaded and derives the
+	// summary and change tables; its change batches come out with the
+	// Transformer's. A second pass gets the same History, Reset.
+	History *History
 }
 
 // Batch is a full (or, from Finish, final) Arrow record batch of one table.
@@ -257,6 +261,9 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	u.Append(t.builders[usersTable])
 	out = t.added(out, usersTable)
 	t.countFlags(&u)
+	if t.opts.History != nil {
+		out = t.opts.History.user(out, &u, rec.Methods)
+	}
 	for _, value := range rec.Methods {
 		count(t.stats.MethodUsers, value)
 		m, known := schemas.LookupMethod(value)

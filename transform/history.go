@@ -1,0 +1,364 @@
+package transform
+
+import (
+	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// HistoryOptions configure a History.
+type HistoryOptions struct {
+	Key      schemas.Key
+	RunID    string
+	Endpoint schemas.Endpoint
+	// Previous is the tenant's previous snapshot; nil when there is none
+	// (the first snapshot, or one from the other report): no change rows.
+	Previous  *Previous
+	BatchRows int
+	Allocator memory.Allocator
+}
+
+// History derives the two tables that look across a slice's users rather
+// than at one record: registration_daily_summary (counts of the users the
+// Transformer loads) and registration_changes (how they differ from the
+// previous snapshot). A Transformer given it in Options.History reports
+// every user it loads, once, as it loads it; the change rows come back in
+// the Transformer's batches.
+//
+// The comparison streams: the previous snapshot is held as a compact state
+// per user (tracked flags and a bitset of interned methods, keyed by the id
+// packed into 16 bytes), never as rows, and the new snapshot's users are
+// compared as they arrive, in whatever order Graph listed them. The users
+// of the previous snapshot not seen by the end are its disappeared users;
+// Gone finds their names in a second read of the previous file.
+type History struct {
+	o        HistoryOptions
+	prevDate arrow.Date32
+	builder  *array.RecordBuilder
+	rows     int
+	changes  int64
+	sum      summaryCounts
+	famIndex map[schemas.MethodFamily]int
+	// scratch for a user's methods, interned.
+	curExtra []uint16
+}
+
+type summaryCounts struct {
+	users, members, guests, admins, adminsWithoutMFA, withoutMethods, methodRows int64
+	flags                                                                        [8]int64
+	families                                                                     []int64
+}
+
+// NewHistory returns a History for one slice.
+func NewHistory(o HistoryOptions) *History {
+	if o.BatchRows <= 0 {
+		o.BatchRows = DefaultBatchRows
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	o.Endpoint = reportFor(o.Endpoint).endpoint
+	h := &History{o: o, famIndex: map[schemas.MethodFamily]int{}}
+	for i, f := range schemas.MethodFamilies() {
+		h.famIndex[f] = i
+	}
+	h.sum.families = make([]int64, len(h.famIndex))
+	if o.Previous != nil {
+		h.prevDate = arrow.Date32FromTime(o.Previous.Date)
+	}
+	h.builder = array.NewRecordBuilder(o.Allocator, schemas.RegistrationChangesTable.Arrow())
+	return h
+}
+
+// Compared says whether change rows are derived: there is a previous
+// snapshot to compare with.
+func (h *History) Compared() bool { return h.o.Previous != nil }
+
+// Changes is how many change rows the History has produced.
+func (h *History) Changes() int64 { return h.changes }
+
+// userFlag is the state of the UserRow's column col ("" for none).
+func userFlag(u *schemas.UserRow, col string) *bool {
+	switch col {
+	case "is_mfa_registered":
+		return u.IsMfaRegistered
+	case "is_mfa_capable":
+		return u.IsMfaCapable
+	case "is_sspr_registered":
+		return u.IsSsprRegistered
+	case "is_sspr_enabled":
+		return u.IsSsprEnabled
+	case "is_sspr_capable":
+		return u.IsSsprCapable
+	case "is_passwordless_capable":
+		return u.IsPasswordlessCapable
+	case "is_admin":
+		return u.IsAdmin
+	case "is_registered":
+		return u.IsRegistered
+	case "is_enabled":
+		return u.IsEnabled
+	case "is_capable":
+		return u.IsCapable
+	}
+	return nil
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// summaryColumn is the user_registration_details column of a summary state
+// in endpoint's report.
+func summaryColumn(f schemas.SummaryFlag, endpoint schemas.Endpoint) string {
+	if endpoint == schemas.CredentialUserRegistrationDetails {
+		return f.Beta
+	}
+	return f.V1
+}
+
+// user is called by the Transformer for every user it loads, with the
+// methods as Graph listed them; it returns the change batches filled.
+func (h *History) user(out []Batch, u *schemas.UserRow, methods []string) []Batch {
+	h.count(u, methods)
+	p := h.o.Previous
+	if p == nil {
+		return out
+	}
+	var cur flagSet
+	for i, f := range schemas.ChangeFlags() {
+		if isTrue(userFlag(u, flagColumn(f, h.o.Endpoint))) {
+			cur |= 1 << i
+		}
+	}
+	var curMethods uint64
+	h.curExtra = h.curExtra[:0]
+	for _, m := range methods {
+		if i := p.intern(m); i < 64 {
+			curMethods |= 1 << i
+		} else {
+			h.curExtra = appendUnique(h.curExtra, i)
+		}
+	}
+	prev, found := p.get(u.UserID)
+	var prevExtra []uint16
+	if found {
+		prev.seen = true
+		p.put(u.UserID, prev)
+		prevExtra = p.extra[u.UserID]
+	} else {
+		out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeAppeared, "")
+	}
+	out = h.flips(out, u.UserID, u.UserPrincipalName, prev.flags, cur)
+	out = h.methodDiff(out, u.UserID, u.UserPrincipalName, curMethods&^prev.methods, schemas.ChangeMethodAdded)
+	out = h.methodDiff(out, u.UserID, u.UserPrincipalName, prev.methods&^curMethods, schemas.ChangeMethodRemoved)
+	for _, i := range h.curExtra {
+		if !containsU16(prevExtra, i) {
+			out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeMethodAdded, p.values[i])
+		}
+	}
+	for _, i := range prevExtra {
+		if !containsU16(h.curExtra, i) {
+			out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeMethodRemoved, p.values[i])
+		}
+	}
+	return out
+}
+
+// count adds the user to the summary.
+func (h *History) count(u *schemas.UserRow, methods []string) {
+	s := &h.sum
+	s.users++
+	if u.UserType != nil {
+		switch *u.UserType {
+		case "member":
+			s.members++
+		case "guest":
+			s.guests++
+		}
+	}
+	for i, f := range schemas.SummaryFlags() {
+		if isTrue(userFlag(u, summaryColumn(f, h.o.Endpoint))) {
+			s.flags[i]++
+		}
+	}
+	if isTrue(u.IsAdmin) {
+		s.admins++
+		if !isTrue(u.IsMfaRegistered) {
+			s.adminsWithoutMFA++
+		}
+	}
+	if len(methods) == 0 {
+		s.withoutMethods++
+	}
+	s.methodRows += int64(len(methods))
+	var fams uint32
+	for _, m := range methods {
+		meth, _ := schemas.LookupMethod(m)
+		fams |= 1 << h.famIndex[meth.Family]
+	}
+	for fams != 0 {
+		i := bits.TrailingZeros32(fams)
+		s.families[i]++
+		fams &^= 1 << i
+	}
+}
+
+// flips adds the *_gained and *_lost rows between two flag sets.
+func (h *History) flips(out []Batch, id, upn string, prev, cur flagSet) []Batch {
+	for i, f := range schemas.ChangeFlags() {
+		bit := flagSet(1) << i
+		switch {
+		case cur&bit != 0 && prev&bit == 0:
+			out = h.add(out, id, upn, f.Gained(), "")
+		case cur&bit == 0 && prev&bit != 0:
+			out = h.add(out, id, upn, f.Lost(), "")
+		}
+	}
+	return out
+}
+
+// methodDiff adds one row of kind per method in set.
+func (h *History) methodDiff(out []Batch, id, upn string, set uint64, kind schemas.ChangeKind) []Batch {
+	for set != 0 {
+		i := bits.TrailingZeros64(set)
+		out = h.add(out, id, upn, kind, h.o.Previous.values[i])
+		set &^= 1 << i
+	}
+	return out
+}
+
+// add appends one change row; method is "" for the kinds without one.
+func (h *History) add(out []Batch, id, upn string, kind schemas.ChangeKind, method string) []Batch {
+	row := schemas.ChangeRow{Key: h.o.Key, PreviousDate: h.prevDate, UserID: id, UserPrincipalName: upn,
+		Change: kind, RunID: h.o.RunID}
+	if method != "" || kind == schemas.ChangeMethodAdded || kind == schemas.ChangeMethodRemoved {
+		m, _ := schemas.LookupMethod(method)
+		row.AuthMethod, row.MethodFamily = &method, &m.Family
+	}
+	row.Append(h.builder)
+	h.changes++
+	h.rows++
+	if h.rows >= h.o.BatchRows {
+		out = append(out, h.cut())
+	}
+	return out
+}
+
+func (h *History) cut() Batch {
+	h.rows = 0
+	return Batch{Table: schemas.RegistrationChangesTable, Record: h.builder.NewRecordBatch()}
+}
+
+// GoneColumns are the previous snapshot's user_registration_details
+// columns Gone reads.
+func (h *History) GoneColumns() []string { return []string{"user_id", "user_principal_name"} }
+
+// Gone reads a batch of the previous snapshot's user_registration_details
+// again, once every user of the new snapshot is in, and adds the rows of
+// the users the new snapshot does not have: disappeared, with each method
+// removed and each true flag lost.
+func (h *History) Gone(rec arrow.RecordBatch) ([]Batch, error) {
+	p := h.o.Previous
+	if p == nil {
+		return nil, nil
+	}
+	ids, err := stringColumn(rec, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	upns, err := stringColumn(rec, "user_principal_name")
+	if err != nil {
+		return nil, err
+	}
+	var out []Batch
+	for r := range ids.Len() {
+		id := ids.Value(r)
+		u, ok := p.get(id)
+		if !ok || u.seen {
+			continue
+		}
+		u.seen = true // a file listing a user twice must not remove it twice
+		p.put(id, u)
+		upn := upns.Value(r)
+		out = h.add(out, id, upn, schemas.ChangeDisappeared, "")
+		out = h.flips(out, id, upn, u.flags, 0)
+		out = h.methodDiff(out, id, upn, u.methods, schemas.ChangeMethodRemoved)
+		for _, i := range p.extra[id] {
+			out = h.add(out, id, upn, schemas.ChangeMethodRemoved, p.values[i])
+		}
+	}
+	return out, nil
+}
+
+// Finish returns the change rows left and the slice's summary row. Call it
+// once per pass, after Gone.
+func (h *History) Finish() []Batch {
+	var out []Batch
+	if h.rows > 0 {
+		out = append(out, h.cut())
+	}
+	b := array.NewRecordBuilder(h.o.Allocator, schemas.RegistrationDailySummaryTable.Arrow())
+	defer b.Release()
+	row := h.summaryRow()
+	row.Append(b)
+	return append(out, Batch{Table: schemas.RegistrationDailySummaryTable, Record: b.NewRecordBatch()})
+}
+
+func (h *History) summaryRow() schemas.SummaryRow {
+	s := h.sum
+	ptr := func(v int64) *int64 { return &v }
+	row := schemas.SummaryRow{Key: h.o.Key, Source: h.o.Endpoint, Users: s.users,
+		UsersWithoutMethods: s.withoutMethods, MethodRows: s.methodRows, Families: s.families, RunID: h.o.RunID}
+	for i, f := range schemas.SummaryFlags() {
+		var v *int64
+		if summaryColumn(f, h.o.Endpoint) != "" {
+			v = ptr(s.flags[i])
+		}
+		row.Flags = append(row.Flags, v)
+	}
+	if h.o.Endpoint == schemas.UserRegistrationDetails {
+		row.Members, row.Guests = ptr(s.members), ptr(s.guests)
+		row.Admins, row.AdminsWithoutMFA = ptr(s.admins), ptr(s.adminsWithoutMFA)
+	}
+	return row
+}
+
+// Reset forgets every user reported so far and drops the change rows not
+// yet returned, for a second pass over the same pages.
+func (h *History) Reset() {
+	h.sum = summaryCounts{families: make([]int64, len(h.famIndex))}
+	h.changes = 0
+	if h.rows > 0 {
+		h.cut().Record.Release()
+	}
+	if h.o.Previous != nil {
+		h.o.Previous.unsee()
+	}
+}
+
+// Release frees the rows not yet returned in a batch.
+func (h *History) Release() {
+	if h.builder != nil {
+		h.builder.Release()
+		h.builder = nil
+	}
+}
+
+func appendUnique(s []uint16, v uint16) []uint16 {
+	if containsU16(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func containsU16(s []uint16, v uint16) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

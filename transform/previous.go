@@ -1,0 +1,232 @@
+package transform
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// flagSet holds a user's tracked states: bit i is schemas.ChangeFlags()[i].
+type flagSet uint8
+
+// guid is a user id in Graph's lowercase 8-4-4-4-12 form, packed into 16
+// bytes: the key of the previous snapshot's users, so a million of them
+// cost their state, not a million strings.
+type guid [16]byte
+
+// parseGUID packs a lowercase GUID; ok is false for any other id (kept by
+// its string). Uppercase hex is not packed: ids compare as strings, exactly
+// as SQL compares them, and packing would merge two that differ in case.
+func parseGUID(s string) (g guid, ok bool) {
+	if len(s) != 36 {
+		return g, false
+	}
+	n := 0
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return g, false
+			}
+			continue
+		}
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return g, false
+		}
+		g[n/2] |= v << (4 * (1 - n%2))
+		n++
+	}
+	return g, true
+}
+
+// prevUser is one user of the previous snapshot.
+type prevUser struct {
+	methods uint64 // bit i: the user had Previous.values[i] (i < 64)
+	flags   flagSet
+	seen    bool // the snapshot being written has the user
+}
+
+// Previous is what History needs of a tenant's previous snapshot: for each
+// user, its tracked states and its methods, interned. The pipeline fills it
+// from the previous slice's files (AddUsers, AddMethods) before the new
+// snapshot's pages are transformed.
+type Previous struct {
+	// Date and RunID name the snapshot, for the change rows and the manifest.
+	Date     time.Time
+	RunID    string
+	endpoint schemas.Endpoint
+	byGUID   map[guid]prevUser
+	byString map[string]prevUser
+	// extra holds, by user id, the methods interned at 64 or later: only
+	// a vocabulary grown past 64 values (malformed data) needs it.
+	extra  map[string][]uint16
+	values []string
+	index  map[string]uint16
+}
+
+// NewPrevious returns an empty Previous of a snapshot of endpoint.
+func NewPrevious(date time.Time, runID string, endpoint schemas.Endpoint) *Previous {
+	return &Previous{Date: date, RunID: runID, endpoint: reportFor(endpoint).endpoint,
+		byGUID: map[guid]prevUser{}, byString: map[string]prevUser{}, extra: map[string][]uint16{},
+		index: map[string]uint16{}}
+}
+
+// Users is how many users the previous snapshot has.
+func (p *Previous) Users() int { return len(p.byGUID) + len(p.byString) }
+
+// Endpoint is the report the previous snapshot came from.
+func (p *Previous) Endpoint() schemas.Endpoint { return p.endpoint }
+
+// flagColumn is the user_registration_details column holding flag f in
+// endpoint's report, "" when that report lacks it.
+func flagColumn(f schemas.ChangeFlag, endpoint schemas.Endpoint) string {
+	if endpoint == schemas.CredentialUserRegistrationDetails {
+		return f.Beta
+	}
+	return f.V1
+}
+
+// UserColumns are the user_registration_details columns AddUsers reads.
+func (p *Previous) UserColumns() []string {
+	cols := []string{"user_id"}
+	for _, f := range schemas.ChangeFlags() {
+		if c := flagColumn(f, p.endpoint); c != "" {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}
+
+// MethodColumns are the user_auth_methods columns AddMethods reads.
+func (p *Previous) MethodColumns() []string { return []string{"user_id", "auth_method"} }
+
+// stringColumn finds a string column of rec by name.
+func stringColumn(rec arrow.RecordBatch, name string) (*array.String, error) {
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("the previous snapshot has no %s column", name)
+	}
+	c, ok := rec.Column(idx[0]).(*array.String)
+	if !ok {
+		return nil, fmt.Errorf("the previous snapshot's %s is %s, want a string", name, rec.Column(idx[0]).DataType())
+	}
+	return c, nil
+}
+
+// AddUsers adds a batch of the previous snapshot's user_registration_details
+// with (at least) UserColumns. A flag column the file lacks counts as false.
+func (p *Previous) AddUsers(rec arrow.RecordBatch) error {
+	ids, err := stringColumn(rec, "user_id")
+	if err != nil {
+		return err
+	}
+	var flags [8]*array.Boolean
+	for i, f := range schemas.ChangeFlags() {
+		c := flagColumn(f, p.endpoint)
+		if idx := rec.Schema().FieldIndices(c); c != "" && len(idx) > 0 {
+			if b, ok := rec.Column(idx[0]).(*array.Boolean); ok {
+				flags[i] = b
+			}
+		}
+	}
+	for r := range ids.Len() {
+		var fs flagSet
+		for i, b := range flags {
+			if b != nil && b.IsValid(r) && b.Value(r) {
+				fs |= 1 << i
+			}
+		}
+		id := ids.Value(r)
+		if g, ok := parseGUID(id); ok {
+			p.byGUID[g] = prevUser{flags: fs}
+		} else {
+			p.byString[strings.Clone(id)] = prevUser{flags: fs}
+		}
+	}
+	return nil
+}
+
+// AddMethods adds a batch of the previous snapshot's user_auth_methods with
+// MethodColumns. Rows of users AddUsers did not add are ignored.
+func (p *Previous) AddMethods(rec arrow.RecordBatch) error {
+	ids, err := stringColumn(rec, "user_id")
+	if err != nil {
+		return err
+	}
+	methods, err := stringColumn(rec, "auth_method")
+	if err != nil {
+		return err
+	}
+	for r := range ids.Len() {
+		id := ids.Value(r)
+		u, ok := p.get(id)
+		if !ok {
+			continue
+		}
+		i := p.intern(methods.Value(r))
+		if i < 64 {
+			u.methods |= 1 << i
+			p.put(id, u)
+		} else {
+			p.extra[strings.Clone(id)] = append(p.extra[id], i)
+		}
+	}
+	return nil
+}
+
+// intern returns the method value's index, adding it when new.
+func (p *Previous) intern(v string) uint16 {
+	if i, ok := p.index[v]; ok {
+		return i
+	}
+	i := uint16(len(p.values))
+	v = strings.Clone(v)
+	p.values = append(p.values, v)
+	p.index[v] = i
+	return i
+}
+
+func (p *Previous) get(id string) (prevUser, bool) {
+	if g, ok := parseGUID(id); ok {
+		u, ok := p.byGUID[g]
+		return u, ok
+	}
+	u, ok := p.byString[id]
+	return u, ok
+}
+
+// put updates a user get found.
+func (p *Previous) put(id string, u prevUser) {
+	if g, ok := parseGUID(id); ok {
+		p.byGUID[g] = u
+		return
+	}
+	p.byString[id] = u
+}
+
+// unsee forgets which users the snapshot being written has.
+func (p *Previous) unsee() {
+	for k, u := range p.byGUID {
+		if u.seen {
+			u.seen = false
+			p.byGUID[k] = u
+		}
+	}
+	for k, u := range p.byString {
+		if u.seen {
+			u.seen = false
+			p.byString[k] = u
+		}
+	}
+}
