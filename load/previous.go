@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -56,48 +57,74 @@ func (w *Warehouse) Previous(ctx context.Context, tenant string, before time.Tim
 // cost their ids, not their rows. errors.Is(err, ErrNotFound) when the
 // slice has no file.
 func (w *Warehouse) ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error) {
+	var ids []string
+	err := w.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, key, []string{"user_id"}, func(rec arrow.RecordBatch) error {
+		c, ok := rec.Column(0).(*array.String)
+		if !ok {
+			return fmt.Errorf("load: user_id is %s, want a string", rec.Column(0).DataType())
+		}
+		for i := range c.Len() {
+			ids = append(ids, strings.Clone(c.Value(i)))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// ScanColumns streams the named columns of a slice's file of table to fn,
+// a batch at a time, in the file's row order: it reads the footer and those
+// columns' chunks with range reads, so a reader of a million users holds
+// one batch, not the table. The batches have the columns in the order
+// asked, except those the file lacks (written by an older schema version),
+// which are left out: fn finds columns by name. fn must not keep a batch.
+// errors.Is(err, ErrNotFound) when the slice has no file.
+func (w *Warehouse) ScanColumns(ctx context.Context, table *schemas.Table, key schemas.Key, cols []string,
+	fn func(arrow.RecordBatch) error) error {
 	if err := validateKey(key); err != nil {
-		return nil, err
+		return err
 	}
-	k := w.prefix + partKey(schemas.UserRegistrationDetailsTable.Name, key)
+	k := w.prefix + partKey(table.Name, key)
 	attrs, err := w.bucket.Attributes(ctx, k)
 	if err != nil {
-		return nil, blobError("read", k, err)
+		return blobError("read", k, err)
 	}
 	ra := &rangeReaderAt{ctx: ctx, b: w.bucket, key: k, size: attrs.Size}
 	mem := memory.DefaultAllocator
 	pf, err := file.NewParquetReader(ra, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
-		return nil, fmt.Errorf("load: read Parquet %s: %w", k, err)
+		return fmt.Errorf("load: read Parquet %s: %w", k, err)
 	}
 	defer pf.Close()
-	col := pf.MetaData().Schema.ColumnIndexByName("user_id")
-	if col < 0 {
-		return nil, fmt.Errorf("load: %s has no user_id column", k)
+	var idx []int
+	for _, c := range cols {
+		if i := pf.MetaData().Schema.ColumnIndexByName(c); i >= 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return fmt.Errorf("load: %s has none of the columns %s", k, strings.Join(cols, ", "))
+	}
+	if pf.NumRows() == 0 {
+		return nil
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("load: read Parquet %s: %w", k, err)
+		return fmt.Errorf("load: read Parquet %s: %w", k, err)
 	}
-	rr, err := fr.GetRecordReader(ctx, []int{col}, nil)
+	rr, err := fr.GetRecordReader(ctx, idx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("load: read user_id of %s: %w", k, err)
+		return fmt.Errorf("load: read %s: %w", k, err)
 	}
 	defer rr.Release()
-	ids := make([]string, 0, pf.NumRows())
 	for rr.Next() {
-		c, ok := rr.RecordBatch().Column(0).(*array.String)
-		if !ok {
-			return nil, fmt.Errorf("load: user_id of %s is %s, want a string", k, rr.RecordBatch().Column(0).DataType())
-		}
-		for i := range c.Len() {
-			ids = append(ids, strings.Clone(c.Value(i)))
+		if err := fn(rr.RecordBatch()); err != nil {
+			return err
 		}
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("load: read user_id of %s: %w", k, err)
+		return fmt.Errorf("load: read %s: %w", k, err)
 	}
-	return ids, nil
+	return nil
 }
 
 // rangeReaderAt reads an object by ranges, so that the Parquet reader
