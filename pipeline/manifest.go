@@ -45,10 +45,15 @@ type Manifest struct {
 	// ReplayedFrom names the raw run a replay rebuilt the slice from; nil
 	// for a slice read from Graph.
 	ReplayedFrom *ReplayRef `json:"replayed_from,omitempty"`
+	// Pseudonymization, when set, says the slice's names are pseudonyms
+	// and under which key; absent for real names (see pseudonym.go).
+	Pseudonymization *Pseudonymization `json:"pseudonymization,omitempty"`
 	// Reconcile accounts for users a sharded listing read twice or missed.
 	Reconcile Reconcile `json:"reconcile"`
 	// GraphAggregates compares the snapshot with Graph's own counts.
 	GraphAggregates GraphAggregates `json:"graph_aggregates"`
+	// Changes says what registration_changes compared the slice with.
+	Changes Changes `json:"changes"`
 	// BigQueryJobs lists the load job ids of a BigQuery sink; empty for Parquet.
 	BigQueryJobs []string `json:"bigquery_jobs"`
 	// BigQuery says how the slice's load into BigQuery went, when the run
