@@ -258,6 +258,7 @@ Try it without a tenant:  credreg run --demo`,
 	root.SetVersionTemplate(versionText())
 	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd(),
 		newVersionCmd(), newConfigCmd())
+	root.AddCommand(newEraseCmd())
 	return root
 }
 
