@@ -6,6 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/credreg/credreg/schemas"
 )
 
 // pseudonymKey is 32 bytes, the shortest key accepted.
@@ -131,4 +136,110 @@ func FuzzRejectJSON(f *testing.F) {
 			t.Fatalf("rewrote %q into invalid JSON %q", raw, out)
 		}
 	})
+}
+
+// Two days through the Transformer and its History: every string of every
+// table is free of the names, and the same user has the same pseudonym
+// on both days, in every table, its disappearance included.
+func TestTransformerPseudonymizes(t *testing.T) {
+	p := testPseudonymizer(t, pseudonymKey)
+	real := []string{"Ada.Brown@contoso.example.com", "ada.brown@", "Ada Brown", "Bob.Stone@contoso.example.com",
+		"bob.stone@", "Bob Stone", "carol@contoso.example.com", "Carol", "dan@contoso.example.com", "Dan", "Eve", "eve@"}
+	day1 := []string{
+		`{"id":"u1","userPrincipalName":"Ada.Brown@contoso.example.com","userDisplayName":"Ada Brown","methodsRegistered":["email"],"isMfaRegistered":false}`,
+		`{"id":"u2","userPrincipalName":"Bob.Stone@contoso.example.com","userDisplayName":"Bob Stone","methodsRegistered":["fido2"],"isAdmin":true}`,
+		`{"id":"u9","userPrincipalName":"carol@contoso.example.com","userDisplayName":"Carol","isAdmin":"yes","mail":"CAROL@contoso.example.com"}`,
+		`{"id":"u8","userPrincipalName":"dan@contoso.example.com","userDisplayName":"Dan","methodsRegistered":{"email","sms"}}`,
+	}
+	day2 := []string{
+		`{"id":"u1","userPrincipalName":"ada.brown@CONTOSO.example.com","userDisplayName":"Ada Brown","methodsRegistered":["email","fido2"],"isMfaRegistered":true}`,
+		`{"id":"u3","userPrincipalName":"eve@contoso.example.com","userDisplayName":"Eve","methodsRegistered":[]}`,
+	}
+	key1 := schemas.Key{Date: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), Tenant: "tenant-1"}
+	key2 := schemas.Key{Date: key1.Date.AddDate(0, 0, 1), Tenant: "tenant-1"}
+
+	first := collected{}
+	defer first.release()
+	h1 := NewHistory(HistoryOptions{Key: key1, RunID: "r1"})
+	defer h1.Release()
+	tr := New(Options{Key: key1, RunID: "r1", History: h1, Pseudonymize: p})
+	first.add(t, tr.AddPage(1, testReceived, split(t, day1...)))
+	first.add(t, tr.Finish())
+	first.add(t, h1.Finish())
+	tr.Release()
+
+	prev := NewPrevious(key1.Date, "r1", schemas.UserRegistrationDetails)
+	for _, r := range first[schemas.UserRegistrationDetailsTable.Name] {
+		if err := prev.AddUsers(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range first[schemas.UserAuthMethodsTable.Name] {
+		if err := prev.AddMethods(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := collected{}
+	defer second.release()
+	h2 := NewHistory(HistoryOptions{Key: key2, RunID: "r2", Previous: prev})
+	defer h2.Release()
+	tr = New(Options{Key: key2, RunID: "r2", History: h2, Pseudonymize: p})
+	second.add(t, tr.AddPage(1, testReceived, split(t, day2...)))
+	second.add(t, tr.Finish())
+	for _, r := range first[schemas.UserRegistrationDetailsTable.Name] {
+		gone, err := h2.Gone(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.add(t, gone)
+	}
+	second.add(t, h2.Finish())
+	tr.Release()
+
+	// Every string cell of every table, as "table.column=value".
+	cells := map[string]bool{}
+	for _, c := range []collected{first, second} {
+		for table, recs := range c {
+			for _, r := range recs {
+				for i, col := range r.Columns() {
+					s, ok := col.(*array.String)
+					if !ok {
+						continue
+					}
+					for j := range s.Len() {
+						v := s.Value(j)
+						for _, name := range real {
+							if strings.Contains(strings.ToLower(v), strings.ToLower(name)) {
+								t.Errorf("%s.%s holds %q: %s", table, r.ColumnName(i), name, v)
+							}
+						}
+						cells[table+"."+r.ColumnName(i)+"="+v] = true
+					}
+				}
+			}
+		}
+	}
+	ada, bob := p.UPN("ada.brown@contoso.example.com"), p.UPN("bob.stone@contoso.example.com")
+	for _, want := range []string{
+		"user_registration_details.user_principal_name=" + ada,
+		"user_registration_details.user_display_name=" + p.DisplayName("Ada Brown"),
+		"user_auth_methods.user_principal_name=" + ada,
+		"registration_changes.user_principal_name=" + ada,                              // fido2 added, MFA gained
+		"registration_changes.user_principal_name=" + bob,                              // disappeared
+		"registration_changes.user_principal_name=" + p.UPN("eve@contoso.example.com"), // appeared
+		`rejected_records.raw_json={"id":"u9","userPrincipalName":"` + p.UPN("carol@contoso.example.com") +
+			`","userDisplayName":"` + p.DisplayName("Carol") + `","isAdmin":"yes","mail":"` + p.UPN("carol@contoso.example.com") + `"}`,
+		"rejected_records.raw_json=",
+	} {
+		if !cells[want] {
+			t.Errorf("no cell %s", want)
+		}
+	}
+	withheld := false
+	for c := range cells {
+		withheld = withheld || strings.HasPrefix(c, "rejected_records.reason_detail=") && strings.HasSuffix(c, withheldNote)
+	}
+	if !withheld {
+		t.Error("no reject says its raw_json is withheld")
+	}
 }

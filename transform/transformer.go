@@ -46,6 +46,10 @@ type Options struct {
 	// summary and change tables; its change batches come out with the
 	// Transformer's. A second pass gets the same History, Reset.
 	History *History
+	// Pseudonymize, when set, replaces the names of each user before any
+	// row (or History) sees them, and those in rejects' raw_json (see
+	// pseudonym.go); nil keeps the names.
+	Pseudonymize *Pseudonymizer
 }
 
 // Batch is a full (or, from Finish, final) Arrow record batch of one table.
@@ -225,6 +229,9 @@ func pageSyntaxDetail(err error) string {
 }
 
 func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) []Batch {
+	if t.opts.Pseudonymize != nil {
+		t.opts.Pseudonymize.record(rec)
+	}
 	id := strings.Clone(rec.ID)
 	t.stats.Users++
 	for _, f := range rec.UnknownFields {
@@ -296,7 +303,12 @@ func (t *Transformer) reject(out []Batch, seq int64, r odata.Record, err error) 
 	}
 	t.stats.Rejected++
 	t.stats.RejectsByReason[re.Code]++
-	raw, note := rawJSON(r.Raw)
+	raw, note := "", ""
+	if t.opts.Pseudonymize != nil {
+		raw, note = t.opts.Pseudonymize.rejectRaw(r.Raw)
+	} else {
+		raw, note = rawJSON(r.Raw)
+	}
 	row := schemas.RejectRow{
 		Key:          t.opts.Key,
 		Source:       t.opts.Endpoint,
