@@ -39,7 +39,9 @@ func newConfigCheckCmd() *cobra.Command {
 file, without calling Graph or signing in: print each setting with its value and
 where it came from (flag, env (VAR), file (PATH) or default), each tenant with
 its client id and how it signs in, and whether the secret, certificate or token
-file it names is there. Secrets are never printed: a secret shows as the
+file it names is there. For a run spread over several workers (--worker-count,
+or the environment of an Indexed Job or a Cloud Run job), it shows this
+worker's index, its share of --app-rate and the tenants it takes. Secrets are never printed: a secret shows as the
 variable or file that holds it, and whether it is set or readable.
 
 The warehouse gets the probe run makes before it asks Graph for anything: a
@@ -73,6 +75,7 @@ type configReport struct {
 	Settings  []configSetting  `json:"settings"`
 	Tenants   []configIdentity `json:"tenants"`
 	Warehouse warehouseProbe   `json:"warehouse"`
+	Worker    *configWorker    `json:"worker,omitempty"` // a run spread over several workers
 	Problems  []string         `json:"problems"`
 }
 
@@ -179,6 +182,7 @@ func runConfigCheck(ctx context.Context, o *runOptions, flags *pflag.FlagSet, ge
 	}
 	if plan != nil {
 		setValue(rep.Settings, "date", plan.day.Format(time.DateOnly))
+		rep.Worker = plan.workerReport(rep.Settings)
 	}
 
 	problems = distinct(problems)
@@ -416,6 +420,7 @@ func (r configReport) writeText(w io.Writer) error {
 			return err
 		}
 	}
+	r.Worker.writeText(w)
 	switch {
 	case r.Warehouse.Writable:
 		fmt.Fprintf(w, "\nwarehouse %s: writable (a probe file was written in _staging and removed)\n", r.Warehouse.Location)

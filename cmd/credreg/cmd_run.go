@@ -47,6 +47,7 @@ type runOptions struct {
 	StrictAggs     bool
 	sinkOptions
 	logOptions
+	workerOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
 	changed func(name string) bool
@@ -72,6 +73,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Shards, "shards", "auto", "split each tenant's listing into $filter shards read side by side: auto (4), off, or 2, 4, 8, 16")
 	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
 	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app)")
+	o.workerOptions.AddFlags(f)
 	f.IntVar(&o.Concurrency, "concurrency", 0, "tenants read at once (default: enough to keep the app-wide limit busy)")
 	f.IntVar(&o.PageSize, "page-size", extract.MaxPageSize, "users per page ($top), 1 to 999: the largest costs the fewest requests")
 	f.IntVar(&o.MaxAttempts, "max-attempts", 10, "attempts per page before a tenant fails")
@@ -112,6 +114,15 @@ same date again replaces that slice. Tenants run side by side under one throttle
 that keeps the whole process within Graph's limits; one failing tenant does not
 stop the others (exit status 3).
 
+Many tenants can be spread over several workers, e.g. the tasks of a Kubernetes
+Indexed Job or a Cloud Run job, each run with the same config and its own
+--worker-index of --worker-count (read from JOB_COMPLETION_INDEX and
+CREDREG_WORKER_COUNT, or CLOUD_RUN_TASK_INDEX and CLOUD_RUN_TASK_COUNT, when no
+flag gives them). Each worker takes the tenants a stable hash of their id gives
+it, and floor(N/workers) of the --app-rate of N requests (at least 1), so that
+together they keep within Graph's app-wide limit; the per-tenant rate is the
+same (a tenant is on one worker). A worker that no tenant falls to exits 0.
+
 Credentials come the azidentity way: AZURE_TENANT_ID, AZURE_CLIENT_ID and one of
 AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE;
 AZURE_AUTHORITY_HOST for another authority. Extra CAs: SSL_CERT_FILE. For tenants
@@ -132,6 +143,7 @@ is not published; its rejected records and manifest go to
   credreg run --demo --demo-tenants 20 --demo-users 2000
   credreg run --tenant "$AZURE_TENANT_ID" --warehouse 'gs://my-bucket?prefix=credreg/'
   credreg run --config credreg.yaml --shards 8
+  credreg run --config credreg.yaml --worker-index 0 --worker-count 3
   credreg run --endpoint credentialUserRegistrationDetails --date 2026-11-27`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -153,6 +165,10 @@ type runPlan struct {
 	budget     pipeline.ErrorBudget
 	tenants    []pipeline.TenantSource
 	fromConfig bool
+	// worker is this process's share of a run spread over several
+	// workers; limits.App is then its share of appRate, --app-rate.
+	worker  worker
+	appRate int
 }
 
 // plan checks the options and merges the config file into them.
@@ -193,6 +209,10 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 	if p.limits.App, p.limits.AppWindow, err = parseRate("--app-rate", o.AppRate); err != nil {
 		return nil, err
 	}
+	if p.worker, err = o.workerOptions.resolve(changed, getenv); err != nil {
+		return nil, err
+	}
+	p.appRate, p.limits = p.limits.App, pipeline.ShareAppLimit(p.limits, p.worker.count)
 	if o.Concurrency < 0 {
 		return nil, usagef("--concurrency %d: want a positive count (0: automatic)", o.Concurrency)
 	}
@@ -328,7 +348,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		src.HTTPClient = sim.Client()
 		plan.tenants = tenants
 		log.Info("demo: simulated tenants started", "url", sim.URL(), "tenants", len(tenants), "users_each", o.DemoUsers)
-	} else {
+	}
+	if !plan.takeShare(log) {
+		return nil // another worker takes every tenant: nothing to do
+	}
+	if !o.Demo {
 		if err := checkPastDate(ctx, wh, plan.day, time.Now(), plan.tenants, o.Force, log); err != nil {
 			return err
 		}
