@@ -46,8 +46,10 @@ func main() {
 }
 
 // runStoppable is run as a process runs it: stopped gracefully by its
-// first SIGINT or SIGTERM, at once by the second (see stopOnSignal).
+// first SIGINT or SIGTERM, at once by the second (see stopOnSignal); and
+// writing no file others may read (see restrictFileModes).
 func runStoppable(args []string, d deps) int {
+	restrictFileModes()
 	ctx, stop := stopOnSignal(context.Background(), os.Stderr, jsonLogs(args))
 	defer stop()
 	return run(ctx, args, d)
