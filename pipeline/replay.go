@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -144,8 +145,17 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
+	// Replays of a tenant's days in date order compare each with the one
+	// just rebuilt.
+	hist, err := openHistory(ctx, snapshotsOf(o.Sink), key, idx.Endpoint, o.RunID, o.BatchRows, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer hist.release()
 	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
-		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows, Winners: winners})
+		hist.hist.Reset()
+		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows,
+			Winners: winners, History: hist.hist})
 		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		if err == nil {
@@ -174,6 +184,9 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		}
 	}
 	defer tr.Release()
+	if err := hist.finish(ctx, func(b transform.Batch) error { return writeBatch(ctx, sw, b) }); err != nil {
+		return nil, err
+	}
 	cs := tr.Stats()
 	if err := o.Budget.check(cs.RecordsIn-cs.MovedBetweenShards, cs.Rejected); err != nil {
 		return nil, err
@@ -224,7 +237,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			Shards: idx.Shards, Budget: *o.Budget, Counts: counts,
 			Raw:             RawRef{Location: o.RawURL, Prefix: o.Prefix, Pages: counts.Pages, Digest: rawDigest(idx)},
 			ReplayedFrom:    &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix, Imported: idx.Imported},
-			GraphAggregates: ga, Reconcile: rec}
+			GraphAggregates: ga, Reconcile: rec, Changes: hist.changes}
 		m.setPublished(p)
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}

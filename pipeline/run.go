@@ -233,7 +233,9 @@ type tenantRun struct {
 	// rawDigest is the checksum of the finished raw run, for the manifest.
 	rawDigest string
 	tr        *transform.Transformer
-	counts    Counts
+	// hist derives the summary and change tables; tr reports to it.
+	hist   *sliceHistory
+	counts Counts
 	// seq numbers the run's pages and lookups as they arrive.
 	seq atomic.Int64
 	// sw is the slice being written; a reread or second pass replaces it.
@@ -288,7 +290,7 @@ func newTenantRun(o Options) (*tenantRun, error) {
 		return nil, err
 	}
 	r.raw = extract.NewRawZone(o.Raw, o.Key, o.Endpoint, o.RunID)
-	r.tr = transform.New(transform.Options{Key: o.Key, Endpoint: o.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows})
+	r.tr = transform.New(r.transformOptions(nil)) // run gives it the History
 	return r, nil
 }
 
@@ -304,6 +306,14 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 			r.sw.Abort()
 		}
 	}()
+	r.hist, err = openHistory(ctx, snapshotsOf(o.History, o.Sink), o.Key, o.Endpoint, o.RunID, o.BatchRows, r.log)
+	if err != nil {
+		return nil, err
+	}
+	defer r.hist.release()
+	old := r.tr
+	r.tr = transform.New(r.transformOptions(nil))
+	old.Release()
 
 	r.log.Info("extracting", "endpoint", o.Endpoint, "graph", r.client.Host(), "shards", len(r.plan))
 	err = r.stream(ctx, r.sw)
@@ -348,6 +358,9 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		if err := r.secondPass(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.hist.finish(ctx, func(b transform.Batch) error { return r.write(ctx, r.sw, b) }); err != nil {
+		return nil, err
 	}
 	r.finishReconcile()
 	cs := r.tr.Stats()
@@ -421,10 +434,23 @@ func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.Re
 		r.failed = nil
 	}
 	old := r.tr
-	r.tr = transform.New(transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
-		BatchRows: r.o.BatchRows, Winners: winners})
+	if r.hist != nil {
+		r.hist.hist.Reset()
+	}
+	r.tr = transform.New(r.transformOptions(winners))
 	old.Release()
 	return nil
+}
+
+// transformOptions configure the run's transformer, loading only winners
+// when given.
+func (r *tenantRun) transformOptions(winners map[string]transform.RecordRef) transform.Options {
+	o := transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
+		BatchRows: r.o.BatchRows, Winners: winners}
+	if r.hist != nil {
+		o.History = r.hist.hist
+	}
+	return o
 }
 
 // reread reads the whole listing again, unsharded, into a fresh slice.
@@ -469,6 +495,9 @@ func (r *tenantRun) manifest(status string, p Published) *Manifest {
 		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st, Build: CurrentBuild(),
 		Raw:       RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages, Digest: r.rawDigest},
 		Reconcile: r.rec, GraphAggregates: r.aggs,
+	}
+	if r.hist != nil {
+		m.Changes = r.hist.changes
 	}
 	m.setPublished(p)
 	m.FinishedAt = time.Now().UTC()

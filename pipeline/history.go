@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/credreg/credreg/schemas"
+	"github.com/credreg/credreg/transform"
+)
+
+// Changes is the manifest's account of the slice's registration_changes:
+// which snapshot it was compared with, or why there is nothing to compare.
+type Changes struct {
+	// FirstSnapshot: the tenant has no earlier snapshot, so no changes.
+	FirstSnapshot        bool   `json:"first_snapshot,omitempty"`
+	PreviousSnapshotDate string `json:"previous_snapshot_date,omitempty"`
+	PreviousRunID        string `json:"previous_run_id,omitempty"`
+	Rows                 int64  `json:"rows"`
+	// Skipped says why a slice that has an earlier snapshot has no change
+	// rows (it came from the other report, or could not be read).
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// Snapshots reads earlier slices of the warehouse for the derived tables.
+// ParquetSink implements it.
+type Snapshots interface {
+	Previous(ctx context.Context, tenant string, before time.Time) (key schemas.Key, ok bool, err error)
+	ReadManifest(ctx context.Context, key schemas.Key) ([]byte, error)
+	ScanColumns(ctx context.Context, table *schemas.Table, key schemas.Key, cols []string, fn func(arrow.RecordBatch) error) error
+}
+
+// ScanColumns streams columns of a slice's table (see load.Warehouse.ScanColumns).
+func (s ParquetSink) ScanColumns(ctx context.Context, table *schemas.Table, key schemas.Key, cols []string, fn func(arrow.RecordBatch) error) error {
+	return s.Warehouse.ScanColumns(ctx, table, key, cols, fn)
+}
+
+// snapshotsOf finds, among a run's collaborators, the first that can read
+// earlier slices.
+func snapshotsOf(candidates ...any) Snapshots {
+	for _, c := range candidates {
+		if s, ok := c.(Snapshots); ok && s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// sliceHistory is a slice's History with what the manifest says of it.
+type sliceHistory struct {
+	hist    *transform.History
+	snaps   Snapshots
+	prev    schemas.Key
+	changes Changes
+}
+
+// openHistory reads the tenant's previous snapshot (its users' states and
+// methods, streamed into a compact form) and returns the History that
+// derives the slice's summary and changes. A previous snapshot that cannot
+// be used leaves the slice without change rows, and its manifest says why:
+// a night's snapshot is never lost for the sake of the comparison.
+func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint schemas.Endpoint, runID string,
+	batchRows int, log *slog.Logger) (*sliceHistory, error) {
+	sh := &sliceHistory{snaps: snaps}
+	o := transform.HistoryOptions{Key: key, RunID: runID, Endpoint: endpoint, BatchRows: batchRows}
+	if snaps == nil {
+		sh.changes.Skipped = "no warehouse to read the previous snapshot from"
+		sh.hist = transform.NewHistory(o)
+		return sh, nil
+	}
+	prev, ok, err := snaps.Previous(ctx, key.Tenant, key.Date)
+	if err != nil {
+		return nil, fmt.Errorf("finding the previous snapshot: %w", err)
+	}
+	if !ok {
+		sh.changes.FirstSnapshot = true
+		sh.hist = transform.NewHistory(o)
+		return sh, nil
+	}
+	sh.prev = prev
+	sh.changes.PreviousSnapshotDate = prev.DateString()
+	p, why := readPrevious(ctx, snaps, prev, endpoint)
+	if why != "" {
+		log.Warn("no registration_changes for this slice", "previous_snapshot", prev.DateString(), "why", why)
+		sh.changes.Skipped = why
+	} else {
+		sh.changes.PreviousRunID = p.RunID
+		o.Previous = p
+	}
+	sh.hist = transform.NewHistory(o)
+	return sh, nil
+}
+
+// readPrevious loads a previous slice into a transform.Previous; why says
+// why it cannot be compared with.
+func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoint schemas.Endpoint) (*transform.Previous, string) {
+	raw, err := snaps.ReadManifest(ctx, prev)
+	if err != nil {
+		return nil, fmt.Sprintf("the previous snapshot's manifest could not be read: %v", err)
+	}
+	var m struct {
+		RunID    string           `json:"run_id"`
+		Endpoint schemas.Endpoint `json:"endpoint"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Sprintf("the previous snapshot's manifest is not valid JSON: %v", err)
+	}
+	if m.Endpoint == "" {
+		m.Endpoint = schemas.UserRegistrationDetails
+	}
+	if m.Endpoint != endpoint {
+		return nil, fmt.Sprintf("the previous snapshot (%s) is from the %s report and this one from %s: their methods and states are not comparable",
+			prev.DateString(), m.Endpoint, endpoint)
+	}
+	p := transform.NewPrevious(prev.Date, m.RunID, m.Endpoint)
+	if err := snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, prev, p.UserColumns(), p.AddUsers); err != nil {
+		return nil, fmt.Sprintf("the previous snapshot's users could not be read: %v", err)
+	}
+	if err := snaps.ScanColumns(ctx, schemas.UserAuthMethodsTable, prev, p.MethodColumns(), p.AddMethods); err != nil {
+		return nil, fmt.Sprintf("the previous snapshot's methods could not be read: %v", err)
+	}
+	return p, ""
+}
+
+// finish writes what the slice's History derives once every user is in:
+// the previous snapshot's users who are gone, then the summary row.
+func (sh *sliceHistory) finish(ctx context.Context, write func(transform.Batch) error) error {
+	if sh.hist.Compared() {
+		err := sh.snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, sh.prev, sh.hist.GoneColumns(),
+			func(rec arrow.RecordBatch) error {
+				batches, err := sh.hist.Gone(rec)
+				if err != nil {
+					return err
+				}
+				return writeBatches(batches, write)
+			})
+		if err != nil {
+			return fmt.Errorf("reading the previous snapshot's users again for registration_changes: %w", err)
+		}
+	}
+	if err := writeBatches(sh.hist.Finish(), write); err != nil {
+		return err
+	}
+	sh.changes.Rows = sh.hist.Changes()
+	return nil
+}
+
+func (sh *sliceHistory) release() {
+	if sh != nil {
+		sh.hist.Release()
+	}
+}
