@@ -57,7 +57,9 @@ func sliceStates(t *testing.T, wh *load.Warehouse, key schemas.Key, endpoint sch
 // SQL's EXCEPT computes it, independently of transform.History.
 func wantChanges(prev, cur map[string]userState) []string {
 	var out []string
-	row := func(id, upn, kind, method string) { out = append(out, strings.Join([]string{id, upn, kind, method}, "|")) }
+	row := func(id, upn, kind, method string) {
+		out = append(out, strings.Join([]string{id, upn, kind, method}, "|"))
+	}
 	diff := func(a, b map[string]userState, added bool) {
 		for id, u := range a {
 			upn := u.upn
@@ -208,7 +210,7 @@ func TestDerivedTablesFollowTheSnapshots(t *testing.T) {
 	ctx := context.Background()
 	run := func(day time.Time, endpoint schemas.Endpoint) (*Manifest, schemas.Key) {
 		t.Helper()
-		clock.Advance(day.Add(10*time.Hour).Sub(clock.Now()))
+		clock.Advance(day.Add(10 * time.Hour).Sub(clock.Now()))
 		o := e.options(t, endpoint)
 		o.Key.Date = day
 		o.History = ParquetSink{Warehouse: e.wh}
