@@ -24,7 +24,9 @@ var families = []string{"authenticator_app", "phone", "email", "security_questio
 func expectedSummarySQL(dir string) string {
 	const beta = "'credentialUserRegistrationDetails'"
 	count := func(cond string) string { return "count(*) FILTER (WHERE " + cond + ")" }
-	v1Only := func(expr string) string { return "CASE WHEN any_value(source) = " + beta + " THEN NULL ELSE " + expr + " END" }
+	v1Only := func(expr string) string {
+		return "CASE WHEN any_value(source) = " + beta + " THEN NULL ELSE " + expr + " END"
+	}
 	bySource := func(v1, b string) string {
 		return "CASE WHEN any_value(source) = " + beta + " THEN " + count(b) + " ELSE " + count(v1) + " END"
 	}
