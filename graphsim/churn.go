@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"cmp"
 	"hash/fnv"
 	"math"
 	"slices"
@@ -61,8 +62,9 @@ func (c Churn) withDefaults() Churn {
 }
 
 // member is one user who exists at some tick of a (tenant, day): the
-// universe a listing walks, in ID order, is every such user, so a
-// position in it stays valid when users appear, change or vanish.
+// universe a listing walks, in the day's listing order, is every such
+// user, so a position in it stays valid when users appear, change or
+// vanish.
 type member struct {
 	// states[0] is the user before changeAt (or always), states[1] after.
 	states [2]*User
@@ -73,6 +75,8 @@ type member struct {
 	// frozen is the index in Users(tenant, day), -1 for a created user;
 	// defects follow frozen users.
 	frozen int32
+	// key orders the universe (see listingKey).
+	key uint64
 }
 
 // at is the member's state at relative tick k, nil when it does not exist then.
@@ -86,8 +90,27 @@ func (m *member) at(k int64) *User {
 	return m.states[0]
 }
 
-// id is the member's user id, the universe's sort key.
+// id is the member's user id.
 func (m *member) id() string { return m.states[0].ID }
+
+// listingKey places a user in the listing order of tenant t's day d: a
+// hash of (tenant, day, id), so the order is not the ids' (real Graph
+// promises none), differs from day to day, yet is one fixed order for the
+// whole day, which page positions (skip tokens) rely on. Users created
+// during the read take their place in it like everyone else.
+func (t *tenantData) listingKey(d int, id string) uint64 {
+	return hash3(t.salt, uint64(d), idHash(id)^0x11571)
+}
+
+// sortListing puts members in listing order: by key, ties by id.
+func sortListing(ms []member) {
+	slices.SortFunc(ms, func(a, b member) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id(), b.id())
+	})
+}
 
 // Salts of the churn draws.
 const (
@@ -102,13 +125,15 @@ const (
 // read start: far above any population, so their ids are no one else's.
 const createdIndex = 1 << 40
 
-// universe builds the members of tenant t on day d from its frozen users.
+// universe builds the members of tenant t on day d from its frozen
+// users, in listing order.
 func (t *tenantData) universe(d int, frozen []User, c Churn) []member {
 	out := make([]member, len(frozen))
 	for j := range frozen {
-		out[j] = member{states: [2]*User{&frozen[j]}, frozen: int32(j)}
+		out[j] = member{states: [2]*User{&frozen[j]}, frozen: int32(j), key: t.listingKey(d, frozen[j].ID)}
 	}
 	if !c.enabled() {
+		sortListing(out)
 		return out
 	}
 	dayH := hash3(t.salt, uint64(d), 0xc4a8)
@@ -126,30 +151,16 @@ func (t *tenantData) universe(d int, frozen []User, c Churn) []member {
 		}
 	}
 	n := int(math.Round(float64(len(frozen)) * c.Created))
-	if n == 0 {
-		return out
-	}
-	created := make([]member, n)
-	vi := make([]int, 0, len(vocabulary))
-	for j := range created {
+	var sc scratch
+	for j := range n {
 		// The day is part of the index, so each day's new users are new.
 		i := createdIndex + d<<21 + j
-		u := t.user(i, d, guid(t.h(i, fID1), t.h(i, fID2)), vi)
-		created[j] = member{states: [2]*User{&u}, from: tick(hash3(dayH, uint64(j), fChurnTick)), frozen: -1}
+		u := t.user(i, d, guid(t.h(i, fID1), t.h(i, fID2)), &sc)
+		out = append(out, member{states: [2]*User{&u}, from: tick(hash3(dayH, uint64(j), fChurnTick)), frozen: -1,
+			key: t.listingKey(d, u.ID)})
 	}
-	slices.SortFunc(created, func(a, b member) int { return strings.Compare(a.id(), b.id()) })
-	merged := make([]member, 0, len(out)+n)
-	i, j := 0, 0
-	for i < len(out) || j < len(created) {
-		if j == len(created) || (i < len(out) && out[i].id() < created[j].id()) {
-			merged = append(merged, out[i])
-			i++
-		} else {
-			merged = append(merged, created[j])
-			j++
-		}
-	}
-	return merged
+	sortListing(out)
+	return out
 }
 
 func idHash(id string) uint64 {
@@ -314,6 +325,7 @@ func (s *Server) Truth(tenant string, day time.Time, from, to int64) []TruthUser
 		}
 		out = append(out, tu)
 	}
+	slices.SortFunc(out, func(a, b TruthUser) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 

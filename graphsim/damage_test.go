@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/credreg/credreg/internal/odata"
@@ -26,10 +27,14 @@ func TestDamage(t *testing.T) {
 		{DamageMissingBracket, betaPath, `",{"id":`},
 	} {
 		t.Run(string(c.kind)+c.path, func(t *testing.T) {
+			// The damage follows the sixth user the listing serves
+			// (Defect.After indexes Users, in ID order).
+			plain := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: 300}}})
+			u := listingOrder(plain, DefaultTenantID, testDay)[5]
+			after := slices.IndexFunc(plain.Users(DefaultTenantID, testDay), func(x User) bool { return x.ID == u.ID })
 			s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: 300,
-				Defects: []Defect{{After: 5, Kind: c.kind}}}}})
+				Defects: []Defect{{After: after, Kind: c.kind}}}}})
 			tok := accessToken(t, s, DefaultTenantID)
-			u := s.Users(DefaultTenantID, testDay)[5]
 			first := get(t, s, tok, s.URL()+c.path+"?$top=50")
 			again := get(t, s, tok, s.URL()+c.path+"?$top=50")
 			if !bytes.Equal(first.body, again.body) {

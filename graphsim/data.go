@@ -30,8 +30,9 @@ const (
 	// registrations over time.
 	epochDay = 19723
 	// growthPer10k is the population growth: this many users per 10,000 of
-	// Tenant.Users join every day after epochDay (about 11 % a year).
-	growthPer10k = 3
+	// Tenant.Users join every day after the anchor (about 18 % a year;
+	// with leavePer10k leaving, about 9 % net).
+	growthPer10k = 5
 	// spreadDays is the span over which registrations made after epochDay are
 	// spread, with a density that falls over time, so registration rises fast
 	// at first and keeps creeping up for years.
@@ -140,7 +141,9 @@ func (t *tenantData) anchor() int {
 	return dayNumber(t.UsersOn)
 }
 
-// count is the population on day d: Tenant.Users, plus the growth since the anchor.
+// count is how many user indexes exist by day d: Tenant.Users, plus the
+// growth since the anchor. Some of them have left, or not joined yet (see
+// present); formers come on top.
 func (t *tenantData) count(d int) int {
 	a := t.anchor()
 	if d <= a {
@@ -149,12 +152,16 @@ func (t *tenantData) count(d int) int {
 	return t.Users + (d-a)*t.Users*growthPer10k/10000
 }
 
-// created is the day user i joined: before epochDay for the first
-// Tenant.Users users, else the first day count exceeds i.
+// created is the day user i joined: in the 2000 days before the anchor
+// for the first Tenant.Users users and for formers (before they left),
+// else the first day count exceeds i.
 func (t *tenantData) created(i int) int {
 	a := t.anchor()
-	if i < t.Users {
+	switch {
+	case i < t.Users:
 		return a - 1 - int(t.h(i, fCreated)%2000)
+	case isFormer(i):
+		return t.left(i) - 1 - int(t.h(i, fCreated)%2000)
 	}
 	rate := t.Users * growthPer10k
 	return a + ((i-t.Users+1)*10000+rate-1)/rate
@@ -162,40 +169,53 @@ func (t *tenantData) created(i int) int {
 
 func (t *tenantData) h(i int, field uint64) uint64 { return hash3(t.salt, uint64(i), field) }
 
-// users returns the population of day d sorted by ID.
+// users returns the population of day d sorted by ID: the users who have
+// joined and not left.
 func (t *tenantData) users(d int) []User {
 	n := t.count(d)
+	f := t.formers()
 	// Sorting small keys and then building users in order is much cheaper
 	// than sorting the users themselves. The key is the GUID's first 8
 	// bytes, which order IDs exactly as their strings do; ties (never seen
 	// in practice) fall back to the strings.
 	type idKey struct {
 		hi    uint64
-		index int32
+		index int
 	}
-	order := make([]idKey, n)
-	for i := range n {
-		order[i] = idKey{guidPrefix(t.h(i, fID1)), int32(i)}
+	order := make([]idKey, 0, n+f)
+	for i := range n + f {
+		if i >= n {
+			i = formerIndex + i - n
+		}
+		if t.present(i, d) {
+			order = append(order, idKey{guidPrefix(t.h(i, fID1)), i})
+		}
 	}
-	id := func(i int32) string { return guid(t.h(int(i), fID1), t.h(int(i), fID2)) }
+	id := func(i int) string { return guid(t.h(i, fID1), t.h(i, fID2)) }
 	slices.SortFunc(order, func(a, b idKey) int {
 		if c := cmp.Compare(a.hi, b.hi); c != 0 {
 			return c
 		}
 		return strings.Compare(id(a.index), id(b.index))
 	})
-	out := make([]User, n)
-	vi := make([]int, 0, len(vocabulary))
+	out := make([]User, len(order))
+	var sc scratch
 	for j, k := range order {
-		out[j] = t.user(int(k.index), d, id(k.index), vi)
+		out[j] = t.user(k.index, d, id(k.index), &sc)
 	}
 	return out
 }
 
+// scratch is reusable memory for building users one after another.
+type scratch struct {
+	vi []int
+	rs []reset
+}
+
 // user is user i on day d. Every draw is a hash of (tenant, i, field), never
-// of d, so a user's identity and registration history are stable and d only
-// decides which of the registrations have happened yet.
-func (t *tenantData) user(i, d int, id string, vi []int) User {
+// of d, so a user's identity and history (registrations, resets, admin
+// spells) are stable and d only decides which of them have happened yet.
+func (t *tenantData) user(i, d int, id string, sc *scratch) User {
 	u := User{ID: id}
 	fi := t.h(i, fFirst) % uint64(len(firstNames))
 	li := t.h(i, fLast) % uint64(len(lastNames))
@@ -208,7 +228,7 @@ func (t *tenantData) user(i, d int, id string, vi []int) User {
 	} else {
 		u.UserType = "member"
 		u.UserPrincipalName = local + "@" + t.short + ".example.com"
-		u.IsAdmin = unit(t.h(i, fAdmin)) < 0.03
+		u.IsAdmin = t.isAdmin(i, d)
 		u.IsSsprEnabled = unit(t.h(i, fSspr)) < 0.85
 	}
 	u.IsSystemPreferredAuthenticationMethodEnabled = unit(t.h(i, fSysPref)) < 0.9
@@ -222,7 +242,8 @@ func (t *tenantData) user(i, d int, id string, vi []int) User {
 	// A day before the user joined (only for days long before epochDay)
 	// shows the join day clamped to d.
 	lastChange := min(created, d)
-	methods := vi[:0]
+	sc.rs = t.resets(i, created, d, !guest, sc.rs[:0])
+	methods := sc.vi[:0]
 	for m := range vocabulary {
 		e := &vocabulary[m]
 		k := fMethod + 16*uint64(m)
@@ -239,16 +260,12 @@ func (t *tenantData) user(i, d int, id string, vi []int) User {
 		if unit(t.h(i, k+3)) < e.removal {
 			off = on + 1 + int(t.h(i, k+4)%e.keepDays)
 		}
-		if on <= d {
-			lastChange = max(lastChange, on)
-		}
-		if off <= d {
-			lastChange = max(lastChange, off)
-		}
-		if on <= d && d < off {
+		lastChange = max(lastChange, lastToggle(on, off, d, e.mfa, sc.rs))
+		if held(on, off, d, e.mfa, sc.rs) {
 			methods = append(methods, m)
 		}
 	}
+	sc.vi = methods
 	u.MethodsRegistered = make([]string, len(methods))
 	for j, m := range methods {
 		u.MethodsRegistered[j] = vocabulary[m].value
@@ -262,10 +279,14 @@ func (t *tenantData) user(i, d int, id string, vi []int) User {
 
 // registrationBase is the day user i first registers: for many existing
 // users before epochDay, for the others after it with a falling density
-// (the product of two uniform draws), for new users soon after they join.
+// (the product of two uniform draws), for new users soon after they join
+// (most within days, at their first sign-in; some take weeks).
 func (t *tenantData) registrationBase(i, created int) int {
 	if created >= epochDay {
-		return created + int(t.h(i, fBaseA)%30)
+		if unit(t.h(i, fBaseB)) < 0.1 {
+			return created + int(t.h(i, fBaseA)%30)
+		}
+		return created + int(t.h(i, fBaseA)%3)
 	}
 	if unit(t.h(i, fBaseEarly)) < 0.45 {
 		return max(created, epochDay-1-int(t.h(i, fBaseA)%900))

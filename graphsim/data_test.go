@@ -214,15 +214,20 @@ func BenchmarkUsers100k(b *testing.B) {
 	}
 }
 
-// UsersOn anchors the population: exactly Users on that day, growing after.
+// UsersOn anchors the population: exactly Users on that day, growing
+// before it (in the history window) and after it, flat before the window.
 func TestUsersOnAnchorsThePopulation(t *testing.T) {
 	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: 5000, UsersOn: day}}})
 	if n := len(s.Users(DefaultTenantID, day)); n != 5000 {
 		t.Errorf("%d users on the anchor day, want 5000", n)
 	}
-	if n := len(s.Users(DefaultTenantID, day.AddDate(0, 0, -30))); n != 5000 {
-		t.Errorf("%d users before the anchor day, want 5000", n)
+	if n := len(s.Users(DefaultTenantID, day.AddDate(0, 0, -30))); n >= 5000 || n < 4800 {
+		t.Errorf("%d users 30 days before the anchor day, want a little fewer than 5000", n)
+	}
+	early, earlier := len(s.Users(DefaultTenantID, day.AddDate(0, 0, -historyDays-1))), len(s.Users(DefaultTenantID, day.AddDate(0, 0, -historyDays-200)))
+	if early != earlier || early >= 5000 {
+		t.Errorf("%d users before the history window, %d 200 days earlier: want a flat population below 5000", early, earlier)
 	}
 	if n := len(s.Users(DefaultTenantID, day.AddDate(0, 0, 100))); n <= 5000 {
 		t.Errorf("%d users 100 days later: no growth", n)

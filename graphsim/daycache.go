@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -21,6 +22,10 @@ type dayEntry struct {
 	// first use from users.
 	membersOnce sync.Once
 	members     []member
+	// byID is members' positions in ID order, for lookups by id, built
+	// on first use.
+	byIDOnce sync.Once
+	byID     []int32
 }
 
 // dayCache holds the generated population of the most recently used
@@ -40,12 +45,34 @@ func (c *dayCache) users(t *tenantData, d int) []User {
 }
 
 // universe returns the members of the tenant's day d under churn ch, in
-// ID order. ch must be the same for every call (the server's Churn). The
-// slice is shared: callers must not modify it.
+// the day's listing order. ch must be the same for every call (the
+// server's Churn). The slice is shared: callers must not modify it.
 func (c *dayCache) universe(t *tenantData, d int, ch Churn) []member {
-	e := c.entry(t, d)
+	return c.members(c.entry(t, d), t, d, ch)
+}
+
+func (c *dayCache) members(e *dayEntry, t *tenantData, d int, ch Churn) []member {
 	e.membersOnce.Do(func() { e.members = t.universe(d, e.users, ch) })
 	return e.members
+}
+
+// find returns the member of the tenant's day d (under churn ch) whose id
+// is id (lowercase), nil when none is.
+func (c *dayCache) find(t *tenantData, d int, ch Churn, id string) *member {
+	e := c.entry(t, d)
+	uni := c.members(e, t, d, ch)
+	e.byIDOnce.Do(func() {
+		e.byID = make([]int32, len(uni))
+		for i := range e.byID {
+			e.byID[i] = int32(i)
+		}
+		slices.SortFunc(e.byID, func(a, b int32) int { return strings.Compare(uni[a].id(), uni[b].id()) })
+	})
+	i, ok := slices.BinarySearchFunc(e.byID, id, func(p int32, id string) int { return strings.Compare(uni[p].id(), id) })
+	if !ok {
+		return nil
+	}
+	return &uni[e.byID[i]]
 }
 
 func (c *dayCache) entry(t *tenantData, d int) *dayEntry {

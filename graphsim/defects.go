@@ -86,8 +86,10 @@ var defectKinds = []DefectKind{
 // disjoint shards meets each defect exactly once. Both reports serve it.
 type Defect struct {
 	// After is a 0-based index into Users(tenant, day), which is in ID
-	// order; 0 <= After < Tenant.Users. As users join, the user at an
-	// index can change from one day to the next.
+	// order (the listing's order is another: the defect follows its user
+	// there); 0 <= After < the day's population, else it is not served.
+	// As users join and leave, the user at an index can change from one
+	// day to the next.
 	After int
 	Kind  DefectKind
 }

@@ -162,12 +162,17 @@ func TestDefectPlacement(t *testing.T) {
 	}
 	s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: users, Defects: defects}}})
 	tok := accessToken(t, s, DefaultTenantID)
-	truth := s.Users(DefaultTenantID, testDay)
+	// Defect.After indexes Users (ID order); the defect follows that
+	// user wherever the listing order puts it.
+	index := map[string]int{}
+	for i, u := range s.Users(DefaultTenantID, testDay) {
+		index[u.ID] = i
+	}
 	var want []string
-	for i, u := range truth {
+	for _, u := range listingOrder(s, DefaultTenantID, testDay) {
 		want = append(want, u.ID)
 		for _, d := range defects {
-			if d.After == i {
+			if d.After == index[u.ID] {
 				want = append(want, string(d.Kind))
 			}
 		}

@@ -68,21 +68,43 @@
 //     The beta report has no aggregates (the catch-all 404).
 //   - Data: users are a pure function of (Seed, tenant ID, UTC day), so the
 //     same inputs give byte-identical pages (the next links differ only in
-//     host:port). The population grows by 3 users per 10,000 of
-//     Tenant.Users per day after 2024-01-01; users register, add and now and
-//     then remove methods over time, MFA registration rising year by year.
-//     Methods are drawn from the v1.0 vocabulary with realistic weights;
-//     about 0.2 % of users carry "qrCodePin", a value the schemas catalog
-//     does not know; some users have no method. The booleans follow the
-//     methods by graphsim's own table of what each method counts for
-//     (methods.go, written from Microsoft's documentation), which a test
-//     holds the client's schemas catalog to.
+//     host:port). From one day to the next the tenant changes as a
+//     directory does, in every way a change table between two snapshots
+//     can see: users join (5 per 10,000 of Tenant.Users a day after the
+//     anchor) and leave, deleted or disabled, so absent from the report,
+//     the lookup (404) and the aggregates' counts (2 in 10,000 a day:
+//     dozens a month in a 5,000-user tenant, the population still growing
+//     net; a user who left never comes back under its id); members are
+//     appointed admin and removed (about 0.3 a day each in 5,000 users,
+//     some admins all along); users register methods, add more and now and
+//     then remove some, and are made to re-register MFA ("require
+//     re-register": every MFA method removed at once, most users
+//     registering again within days or weeks, some never) — admins far more
+//     often than others, so an admin loses MFA in most months of a few
+//     thousand users; MFA registration rises year by year (and a few
+//     tenths of a point a month in 2026). Methods are drawn from the v1.0
+//     vocabulary with realistic weights; about 0.2 % of users carry
+//     "qrCodePin", a value the schemas catalog does not know; some users
+//     have no method. The booleans follow the methods by graphsim's own
+//     table of what each method counts for (methods.go, written from
+//     Microsoft's documentation), which a test holds the client's schemas
+//     catalog to.
+//   - Order: Graph promises no order for these listings, and graphsim
+//     serves none a client could rely on: each (tenant, day) has its own
+//     permutation of the users (by a hash of tenant, day and id), not the
+//     ids' order, another every day, so a client that merges or
+//     deduplicates assuming sorted input fails. Within a day the order is
+//     fixed, so skip tokens stay valid and the same request gives the same
+//     page; a $filter shard serves its users in the same relative order.
+//     Users and Truth return users sorted by id.
 //   - Change during a read (Options.Churn): users change methods, appear
 //     and disappear between the requests of one read, and a listing
 //     serves each page as the data is at that request, filtered at that
-//     request, walking users in ID order. A user whose flag flips between
-//     two shards' pages can be missed or listed twice, as on Graph. The
-//     changed states are self-consistent (flags re-derived from methods).
+//     request, walking the day's users in listing order (users created
+//     during the read take their place in it). A user whose flag flips
+//     between two shards' pages can be missed or listed twice, as on
+//     Graph. The changed states are self-consistent (flags re-derived
+//     from methods).
 //
 // # Simplified
 //
@@ -137,7 +159,16 @@
 //   - Guests' UPNs have the #EXT# form; lastUpdatedDateTime is the last
 //     registration change on or before the day (or the day the user joined),
 //     at a hash-derived time of that day, so it can lie later than Now on
-//     the day itself.
+//     the day itself. An admin appointment or removal does not move it.
+//   - Day-to-day change happens at midnight UTC, all of a day's at once;
+//     within a day only Churn changes anything. Users, appointments and
+//     resets are drawn per user (a constant daily rate), not from any
+//     real tenant's statistics. The population is Tenant.Users on the
+//     anchor day (Tenant.UsersOn, else 2024-01-01); in the 400 days
+//     before it users already join and leave (fewer users than
+//     Tenant.Users then), before those it is flat. Deleted and disabled
+//     users are not told apart: both are simply gone from the report.
+//     Guests are never admins.
 //
 // # Faults
 //

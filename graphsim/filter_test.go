@@ -12,7 +12,7 @@ import (
 func TestFilter(t *testing.T) {
 	s := newServer(t, Options{})
 	tok := accessToken(t, s, DefaultTenantID)
-	users := s.Users(DefaultTenantID, testDay)
+	users := listingOrder(s, DefaultTenantID, testDay)
 	some := users[len(users)/3]
 	quoted := ""
 	for _, u := range users {

@@ -1,10 +1,12 @@
 package graphsim
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +204,19 @@ func userIDs(us []User) []string {
 		out[i] = u.ID
 	}
 	return out
+}
+
+// listingOrder is Users(tenant, day) in the order an unfiltered listing of
+// that day serves them (graphsim's per-day permutation, not ID order).
+func listingOrder(s *Server, tenant string, day time.Time) []User {
+	td := s.tenants[strings.ToLower(tenant)]
+	d := dayNumber(day)
+	us := s.Users(tenant, day)
+	slices.SortFunc(us, func(a, b User) int {
+		if c := cmp.Compare(td.listingKey(d, a.ID), td.listingKey(d, b.ID)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return us
 }

@@ -3,7 +3,6 @@ package graphsim
 import (
 	"bytes"
 	"net/http"
-	"sort"
 	"strings"
 )
 
@@ -18,12 +17,9 @@ const entityContext = "https://graph.microsoft.com/v1.0/$metadata#reports/authen
 func (s *Server) lookup(r *http.Request, rep *report, t *tenantData, tick int64) (servedPage, error) {
 	id := r.PathValue("id")
 	d := dayNumber(s.opts.Now())
-	uni := s.days.universe(t, d, s.opts.Churn)
-	key := strings.ToLower(id)
-	i := sort.Search(len(uni), func(i int) bool { return uni[i].id() >= key })
 	var u *User
-	if i < len(uni) && uni[i].id() == key {
-		u = uni[i].at(s.clocks[t.ID].rel(d, tick))
+	if m := s.days.find(t, d, s.opts.Churn, strings.ToLower(id)); m != nil {
+		u = m.at(s.clocks[t.ID].rel(d, tick))
 	}
 	if u == nil {
 		return servedPage{}, &graphError{http.StatusNotFound, "Request_ResourceNotFound",

@@ -88,7 +88,7 @@ func parseListQuery(rep *report, raw string) (listQuery, error) {
 // where it starts, and the day whose data the listing serves, so that a
 // listing that spans midnight stays on one day. The position is an index
 // into the day's universe (every user who exists at some tick of it, in
-// ID order) and how many of that user's items (its record, then its
+// the day's listing order, see listingKey) and how many of that user's items (its record, then its
 // defects) were served already: it stays valid while users appear,
 // change and vanish under Churn.
 type pageToken struct {

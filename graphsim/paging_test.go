@@ -17,7 +17,7 @@ var graphTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$`)
 func TestPaging(t *testing.T) {
 	s := newServer(t, Options{})
 	tok := accessToken(t, s, DefaultTenantID)
-	users := s.Users(DefaultTenantID, testDay)
+	users := listingOrder(s, DefaultTenantID, testDay)
 	for _, path := range []string{v1Path, betaPath} {
 		t.Run(path, func(t *testing.T) {
 			first := get(t, s, tok, s.URL()+path+"?$top=100")
@@ -26,7 +26,7 @@ func TestPaging(t *testing.T) {
 			}
 			l := listAll(t, s, tok, s.URL()+path+"?$top=100")
 			if got := ids(t, l.records); !slices.Equal(got, userIDs(users)) {
-				t.Fatalf("listing has %d records, want the %d users in ID order", len(got), len(users))
+				t.Fatalf("listing has %d records, want the %d users in the listing order", len(got), len(users))
 			}
 			wantEmpty := l.pages / 4
 			if l.emptyPages != wantEmpty || l.pages != (len(users)+99)/100+wantEmpty {
@@ -120,14 +120,14 @@ func TestPagingEdges(t *testing.T) {
 		wantPages  int
 	}{
 		{"no users", 0, 0, 10, 1},
-		{"exact multiple has no trailing page", 100, -1, 25, 4}, // population before 2024 is exactly Users
+		{"exact multiple has no trailing page", 100, -1, 25, 4}, // population on UsersOn is exactly Users
 		{"empty pages disabled", 100, -1, 10, 10},
 		{"every page but one empty", 100, 1, 50, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			day := time.Date(2023, 6, 1, 0, 0, 0, 0, time.UTC)
-			s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: tt.users}},
+			s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: tt.users, UsersOn: day}},
 				EmptyPageEvery: tt.emptyEvery, Now: func() time.Time { return day }})
 			l := listAll(t, s, accessToken(t, s, DefaultTenantID), s.URL()+v1Path+"?$top="+strconv.Itoa(tt.top))
 			if len(l.records) != tt.users || l.pages != tt.wantPages {
@@ -184,7 +184,7 @@ func TestSkipToken(t *testing.T) {
 func TestConcurrentListings(t *testing.T) {
 	s := newServer(t, Options{})
 	tok := accessToken(t, s, DefaultTenantID)
-	want := userIDs(s.Users(DefaultTenantID, testDay))
+	want := userIDs(listingOrder(s, DefaultTenantID, testDay))
 	var wg sync.WaitGroup
 	results := make([][]string, 4)
 	for i := range results {

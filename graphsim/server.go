@@ -111,12 +111,18 @@ type Options struct {
 // Tenant is one simulated directory.
 type Tenant struct {
 	ID string // a GUID string
-	// Users is the population up to 2024-01-01; after that it grows by 3
-	// users per 10,000 a day (5000 users on 2024-01-01 are 6500 three years later).
+	// Users is the population on 2024-01-01 (the anchor). After it, 5
+	// users per 10,000 of Users join a day and 2 in 10,000 of the present
+	// users leave (5000 users on 2024-01-01 are about 6500 three years
+	// later). In the 400 days before it the tenant already changes (users
+	// join and leave, so it has fewer users than Users then); before
+	// those its population is flat.
 	Users int
 	// UsersOn, when set, moves that anchor: Users is the population on
-	// this day (flat before it, growing after it). The demo sets it to the
-	// snapshot day so the tenant it serves has exactly the users asked for.
+	// this day. The demo sets it to the snapshot day so the tenant it
+	// serves has exactly the users asked for. For a history of several
+	// days, keep one Server (and one anchor) and move Options.Now: a new
+	// anchor each day would serve the same Users users every day.
 	UsersOn time.Time
 	// NonPremium tenants have no Entra ID P1/P2: the v1.0 report answers 403
 	// Authentication_RequestFromNonPremiumTenantOrB2CTenant.
