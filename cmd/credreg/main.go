@@ -261,6 +261,7 @@ Try it without a tenant:  credreg run --demo`,
 	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd(),
 		newVersionCmd(), newConfigCmd())
 	root.AddCommand(newEraseCmd())
+	root.AddCommand(newTrendsCmd())
 	return root
 }
 
