@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -177,28 +176,66 @@ func plan(ctx context.Context, o BackfillOptions) ([]SlicePlan, error) {
 	}
 	slices.Sort(tenants)
 	tenants = slices.Compact(tenants)
-	manifests := o.Sink.(SliceManifests)
 	var out []SlicePlan
 	for _, t := range tenants {
+		// prev is the slice each day's changes will compare with once
+		// the days before it are done.
+		prev, known, err := publishedBefore(ctx, o, schemas.Key{Date: o.From, Tenant: t})
+		if err != nil {
+			return nil, err
+		}
+		replays := 0
 		for d := o.From; !d.After(o.To); d = d.AddDate(0, 0, 1) {
 			key := schemas.Key{Date: d, Tenant: t}
-			p := SlicePlan{Key: key}
-			s, ok := bySlice[key]
-			idx, why := chooseRun(s, ok, o)
-			if why != "" {
-				p.Action, p.Why = ActionNoRaw, why
-				out = append(out, p)
-				continue
-			}
-			p.Endpoint, p.RawRun, p.RawPrefix, p.Records = idx.Endpoint, idx.RunID, idx.Prefix, snapshotRecords(idx)
-			p.Action, p.Why, err = upToDate(ctx, manifests, key, idx, o, loaded)
+			p, err := planSlice(ctx, o, key, bySlice, loaded, &prev, known)
 			if err != nil {
 				return nil, err
 			}
+			if p.Action == ActionReplay {
+				replays++
+			}
 			out = append(out, p)
+		}
+		if replays > 0 && known {
+			// The first slice after the range compares with the range's
+			// last: rebuilt, it may differ.
+			follow, ok, err := followOn(ctx, o, t, prev)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, follow)
+			}
 		}
 	}
 	return out, nil
+}
+
+// planSlice decides one day of a tenant, given in *prev the slice its
+// changes compare with, and moves *prev to what the day leaves.
+func planSlice(ctx context.Context, o BackfillOptions, key schemas.Key, bySlice map[schemas.Key]extract.RawSlice,
+	loaded map[schemas.Key]string, prev **prevSlice, known bool) (SlicePlan, error) {
+	manifests := o.Sink.(SliceManifests)
+	p := SlicePlan{Key: key}
+	s, ok := bySlice[key]
+	idx, why := chooseRun(s, ok, o)
+	if why != "" {
+		p.Action, p.Why = ActionNoRaw, why
+		// A slice published without raw data (its raw run pruned) still
+		// is the one the next day compares with.
+		if m, err := readSliceManifest(ctx, manifests, key); err == nil {
+			*prev = &prevSlice{date: key.DateString(), digest: m.Raw.Digest}
+		}
+		return p, nil
+	}
+	p.Endpoint, p.RawRun, p.RawPrefix, p.Records = idx.Endpoint, idx.RunID, idx.Prefix, snapshotRecords(idx)
+	var err error
+	p.Action, p.Why, err = upToDate(ctx, manifests, key, idx, o, loaded, *prev, known)
+	if err != nil {
+		return p, err
+	}
+	*prev = &prevSlice{date: key.DateString(), digest: rawDigest(idx)}
+	return p, nil
 }
 
 // chooseRun picks the raw run a slice is rebuilt from, or says why none.
@@ -253,24 +290,28 @@ func snapshotRecords(idx extract.RawIndex) int64 {
 
 // upToDate decides whether the slice's published manifest already says it
 // was built from this raw run, unchanged, with this schema and this build.
+//
+// prev is the slice its changes must compare with (nil: none, the tenant's
+// first); known is false when that cannot be told (a sink that cannot read
+// earlier slices), and the check is left out.
 func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, idx extract.RawIndex,
-	o BackfillOptions, loaded map[schemas.Key]string) (SliceAction, string, error) {
-	data, err := manifests.ReadManifest(ctx, key)
+	o BackfillOptions, loaded map[schemas.Key]string, prev *prevSlice, known bool) (SliceAction, string, error) {
+	m, err := readSliceManifest(ctx, manifests, key)
 	if errors.Is(err, load.ErrNotFound) {
 		return ActionReplay, "no slice yet", nil
 	}
-	if err != nil {
-		return "", "", fmt.Errorf("backfill: reading the manifest of %s %s: %w", key.DateString(), key.Tenant, err)
+	var bad *badManifestError
+	if errors.As(err, &bad) {
+		return ActionReplay, "its manifest cannot be read (" + bad.err.Error() + ")", nil
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return ActionReplay, "its manifest cannot be read (" + err.Error() + ")", nil
+	if err != nil {
+		return "", "", err
 	}
 	switch {
 	case o.Force:
 		return ActionReplay, "forced", nil
 	case !strings.EqualFold(m.Raw.Prefix, idx.Prefix):
-		return ActionReplay, "built from another raw run (" + runOf(m) + ")", nil
+		return ActionReplay, "built from another raw run (" + runOf(*m) + ")", nil
 	case m.Raw.Digest == "":
 		return ActionReplay, "its manifest has no checksum of the raw run", nil
 	case m.Raw.Digest != rawDigest(idx):
@@ -279,6 +320,8 @@ func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, id
 		return ActionReplay, fmt.Sprintf("schema version %s, now %s", m.SchemaVersion, schemas.Version), nil
 	case !m.Build.Same(o.Build):
 		return ActionReplay, "built by another credreg build (" + m.Build.String() + ")", nil
+	case known && !linked(m.Changes, prev):
+		return ActionReplay, "its registration_changes compare with " + comparedWith(m.Changes) + "; the previous snapshot is now " + prev.String(), nil
 	}
 	if bs, ok := o.Sink.(bigQuerySink); ok && bs.BigQueryDataset() != "" && loaded[key] != m.RunID {
 		why := "up to date, but not in " + bs.BigQueryDataset()
@@ -450,7 +493,11 @@ func stillPlanned(ctx context.Context, p SlicePlan, o BackfillOptions) error {
 	if why != "" {
 		return fmt.Errorf("%w (planned from raw run %s; now %s)", ErrRawZoneChanged, p.RawRun, why)
 	}
-	action, why, err := upToDate(ctx, o.Sink.(SliceManifests), p.Key, idx, o, nil)
+	prev, known, err := publishedBefore(ctx, o, p.Key)
+	if err != nil {
+		return err
+	}
+	action, why, err := upToDate(ctx, o.Sink.(SliceManifests), p.Key, idx, o, nil, prev, known)
 	switch {
 	case err != nil:
 		return err

@@ -287,3 +287,82 @@ func TestBackfillChecksItsPlanUnderTheLease(t *testing.T) {
 		t.Errorf("day 2: %s %v, want replayed", d2.Outcome, d2.Err)
 	}
 }
+
+// A rerun of a day leaves the next day's registration_changes comparing
+// with data that is gone: a backfill over the range replays that next day,
+// and a backfill of the rerun day alone replays the first slice after it.
+// Once done, every slice's changes compare with its previous slice as it
+// is, and nothing more is planned.
+func TestBackfillRebuildsChangesThatCompareWithARebuiltDay(t *testing.T) {
+	e := newBackfillEnv(t)
+	ctx := context.Background()
+	digest := func(k schemas.Key) string {
+		m, err := readSliceManifest(ctx, ParquetSink{Warehouse: e.wh}, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Raw.Digest
+	}
+	rerun := func() {
+		o := e.o
+		o.Key = e.days[1]
+		o.Source.PageSize = 37 // other pages: another raw checksum
+		before := digest(e.days[1])
+		if _, err := RunTenant(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if digest(e.days[1]) == before {
+			t.Fatal("the rerun landed the same raw checksum; the test proves nothing")
+		}
+	}
+	actions := func(o BackfillOptions) map[string]SlicePlan {
+		plan, err := PlanBackfill(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]SlicePlan{}
+		for _, p := range plan {
+			if p.Key.Tenant == e.tenants[0] {
+				out[p.Key.DateString()] = p
+			}
+		}
+		return out
+	}
+	o := e.backfillOptions(CurrentBuild())
+	o.Tenants = []string{e.tenants[0]}
+	if res, err := Backfill(ctx, o); err != nil || res.Err() != nil {
+		t.Fatalf("first backfill: %v %v", err, outcomes(res))
+	}
+
+	rerun()
+	plan := actions(o)
+	if p := plan[e.days[2].DateString()]; p.Action != ActionReplay || !strings.Contains(p.Why, "registration_changes") {
+		t.Errorf("the day after a rerun day: %s %q, want a replay for its changes", p.Action, p.Why)
+	}
+	if p := plan[e.days[1].DateString()]; p.Action != ActionUpToDate {
+		t.Errorf("the rerun day itself: %s %q, want up to date", p.Action, p.Why)
+	}
+
+	one := o
+	one.From, one.To, one.Force = e.days[1].Date, e.days[1].Date, true
+	plan = actions(one)
+	follow, ok := plan[e.days[2].DateString()]
+	if !ok || follow.Action != ActionReplay || !strings.Contains(follow.Why, "after the range") {
+		t.Fatalf("a backfill of day 1 alone plans day 2 as %+v, want a replay after the range", follow)
+	}
+	if _, err := Backfill(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	m, err := readSliceManifest(ctx, ParquetSink{Warehouse: e.wh}, e.days[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Changes.PreviousSnapshotDate != e.days[1].DateString() || m.Changes.PreviousRawDigest != digest(e.days[1]) {
+		t.Errorf("day 2's changes compare with %+v, want day 1 as it is now", m.Changes)
+	}
+	for d, p := range actions(o) {
+		if p.Action != ActionUpToDate && p.Action != ActionNoRaw {
+			t.Errorf("%s after the backfills: %s %q", d, p.Action, p.Why)
+		}
+	}
+}

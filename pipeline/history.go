@@ -20,7 +20,11 @@ type Changes struct {
 	FirstSnapshot        bool   `json:"first_snapshot,omitempty"`
 	PreviousSnapshotDate string `json:"previous_snapshot_date,omitempty"`
 	PreviousRunID        string `json:"previous_run_id,omitempty"`
-	Rows                 int64  `json:"rows"`
+	// PreviousRawDigest is the previous slice's raw.digest: a backfill
+	// that rebuilds that slice from other raw data knows this one's
+	// changes compare with what is no longer there.
+	PreviousRawDigest string `json:"previous_raw_digest,omitempty"`
+	Rows              int64  `json:"rows"`
 	// Skipped says why a slice that has an earlier snapshot has no change
 	// rows (it came from the other report, or could not be read).
 	Skipped string `json:"skipped,omitempty"`
@@ -83,32 +87,38 @@ func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint
 	}
 	sh.prev = prev
 	sh.changes.PreviousSnapshotDate = prev.DateString()
-	p, why := readPrevious(ctx, snaps, prev, endpoint)
+	p, why := readPrevious(ctx, snaps, prev, endpoint, &sh.changes)
 	if why != "" {
 		log.Warn("no registration_changes for this slice", "previous_snapshot", prev.DateString(), "why", why)
 		sh.changes.Skipped = why
 	} else {
-		sh.changes.PreviousRunID = p.RunID
 		o.Previous = p
 	}
 	sh.hist = transform.NewHistory(o)
 	return sh, nil
 }
 
-// readPrevious loads a previous slice into a transform.Previous; why says
-// why it cannot be compared with.
-func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoint schemas.Endpoint) (*transform.Previous, string) {
+// prevManifest is what the derived tables read of a slice's manifest.
+type prevManifest struct {
+	RunID    string           `json:"run_id"`
+	Endpoint schemas.Endpoint `json:"endpoint"`
+	Raw      struct {
+		Digest string `json:"digest"`
+	} `json:"raw"`
+}
+
+// readPrevious loads a previous slice into a transform.Previous, noting in
+// c which slice it is; why says why it cannot be compared with.
+func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoint schemas.Endpoint, c *Changes) (*transform.Previous, string) {
 	raw, err := snaps.ReadManifest(ctx, prev)
 	if err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's manifest could not be read: %v", err)
 	}
-	var m struct {
-		RunID    string           `json:"run_id"`
-		Endpoint schemas.Endpoint `json:"endpoint"`
-	}
+	var m prevManifest
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's manifest is not valid JSON: %v", err)
 	}
+	c.PreviousRunID, c.PreviousRawDigest = m.RunID, m.Raw.Digest
 	if m.Endpoint == "" {
 		m.Endpoint = schemas.UserRegistrationDetails
 	}
