@@ -92,6 +92,9 @@ type ReplayOptions struct {
 	// AllowIncomplete replays a raw run whose index says it did not
 	// complete (an operator named it): its pages are what it landed.
 	AllowIncomplete bool
+	// Pseudonymize is as in Options: a replay with the run's key rebuilds
+	// the same pseudonyms.
+	Pseudonymize *transform.Pseudonymizer
 	// Precondition, when set, runs once the slice's lease is held and
 	// before anything is read: its error stops the replay, the slice
 	// untouched (a backfill checks its plan still holds).
@@ -155,7 +158,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
 		hist.hist.Reset()
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows,
-			Winners: winners, History: hist.hist})
+			Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize})
 		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		if err == nil {
@@ -237,7 +240,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 			Shards: idx.Shards, Budget: *o.Budget, Counts: counts,
 			Raw:             RawRef{Location: o.RawURL, Prefix: o.Prefix, Pages: counts.Pages, Digest: rawDigest(idx)},
 			ReplayedFrom:    &ReplayRef{RunID: idx.RunID, Prefix: o.Prefix, Imported: idx.Imported},
-			GraphAggregates: ga, Reconcile: rec, Changes: hist.changes}
+			GraphAggregates: ga, Reconcile: rec, Changes: hist.changes, Pseudonymization: pseudonymizationOf(o.Pseudonymize)}
 		m.setPublished(p)
 		m.FinishedAt = time.Now().UTC()
 		m.Timings = Timings{TotalSeconds: m.FinishedAt.Sub(start).Seconds()}

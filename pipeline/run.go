@@ -170,6 +170,10 @@ type Options struct {
 	// larger one a data-contract failure (ErrAggregateDrift).
 	MaxAggregateDrift float64
 	StrictAggregates  bool
+	// Pseudonymize, when set, replaces the names in every table by their
+	// pseudonyms (see transform.Pseudonymizer) and the manifest names its
+	// key; the raw zone keeps the real names.
+	Pseudonymize *transform.Pseudonymizer
 	// Failed, when set, receives for inspection what a failed run had:
 	// its rejected records and a manifest saying why it failed. It must
 	// not be the warehouse itself (the published slice stays untouched).
@@ -446,7 +450,7 @@ func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.Re
 // when given.
 func (r *tenantRun) transformOptions(winners map[string]transform.RecordRef) transform.Options {
 	o := transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
-		BatchRows: r.o.BatchRows, Winners: winners}
+		BatchRows: r.o.BatchRows, Winners: winners, Pseudonymize: r.o.Pseudonymize}
 	if r.hist != nil {
 		o.History = r.hist.hist
 	}
@@ -494,7 +498,7 @@ func (r *tenantRun) manifest(status string, p Published) *Manifest {
 		SnapshotDate: o.Key.DateString(), Endpoint: o.Endpoint, GraphHost: r.client.Host(), Tool: o.Tool,
 		StartedAt: r.start.UTC(), Shards: r.plan, Budget: *o.Budget, Counts: counts, Requests: st, Build: CurrentBuild(),
 		Raw:       RawRef{Location: o.RawURL, Prefix: r.raw.Prefix(), Pages: counts.Pages, Digest: r.rawDigest},
-		Reconcile: r.rec, GraphAggregates: r.aggs,
+		Reconcile: r.rec, GraphAggregates: r.aggs, Pseudonymization: pseudonymizationOf(o.Pseudonymize),
 	}
 	if r.hist != nil {
 		m.Changes = r.hist.changes
