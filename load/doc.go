@@ -1,6 +1,6 @@
 // Package load is credreg's Parquet sink: it writes the three tables of one
 // snapshot slice — a (snapshot date, tenant) pair — to a warehouse on any
-// gocloud blob URL (file://, gs://, mem://) or a local folder, and reads
+// gocloud blob URL (file://, gs://, azblob://, mem://) or a local folder, and reads
 // slices back.
 //
 // # Layout
@@ -34,15 +34,16 @@
 //     passed is stale: its holder is gone, and the next writer takes it
 //     over. A holder whose lease was taken over learns it at its next
 //     renewal, and Commit then refuses to publish.
-//   - On gs:// each of those steps is one request conditional on the
-//     object's generation: creation only if absent, takeover only of the
-//     stale generation read, renewal only of the generation the holder
-//     last wrote, release (a delete) only of that generation. So of two
+//   - On gs:// and azblob:// each of those steps is one request
+//     conditional on the object's version (its generation on GCS, its
+//     ETag on Azure): creation only if absent, takeover only of the stale
+//     version read, renewal only of the version the holder last wrote,
+//     release (a delete) only of that version. So of two
 //     writers taking over one stale lease exactly one wins, a lease
 //     renewed in time cannot be taken over, and neither a late renewal
 //     nor a late release touches the lease of the writer that took over.
 //   - Other buckets (mem://, which is one process anyway) have no
-//     generations: takeover deletes the stale object and creates it
+//     versions: takeover deletes the stale object and creates it
 //     again, and renewal checks that the object still holds its token,
 //     then rewrites it, a read then a write. A takeover racing a late
 //     renewal (or another takeover) can leave two writers believing they

@@ -41,8 +41,11 @@ var (
 		{"mem", func(t *testing.T) (*Warehouse, string) {
 			return openTest(t, "mem://"), ""
 		}},
+		{"azblob", func(t *testing.T) (*Warehouse, string) {
+			return openAzurite(t, "warehouse"), ""
+		}},
 	}
-	backends = append(rootBackends[:len(rootBackends):len(rootBackends)], subBackend(rootBackends[0]), subBackend(rootBackends[1]))
+	backends = append(rootBackends[:len(rootBackends):len(rootBackends)], subBackend(rootBackends[0]), subBackend(rootBackends[1]), subBackend(rootBackends[2]))
 )
 
 // subBackend opens a Sub of b's warehouse. When the test ends, it checks

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -19,16 +18,17 @@ import (
 // bucketLease creates the slice's lease object if it is absent. A stale
 // one (its expiry passed: its holder stopped renewing) is taken over.
 //
-// On gs:// every step is one conditional request (see lease_gcs.go):
-// creation only if absent, takeover by replacing the stale object only
-// while it is the generation read, renewal only while the object is the
-// generation this lease last wrote, release by deleting only that
-// generation. Of two writers taking over one stale lease exactly one
-// wins, a lease renewed in time cannot be taken over, and a holder that
-// was taken over learns it at its next renewal.
+// On gs:// and azblob:// every step is one conditional request (see
+// lease_gcs.go and azure.go): creation only if absent, takeover by
+// replacing the stale object only while it is the version (generation,
+// ETag) read, renewal only while the object is the version this lease
+// last wrote, release by deleting only that version. Of two writers
+// taking over one stale lease exactly one wins, a lease renewed in time
+// cannot be taken over, and a holder that was taken over learns it at its
+// next renewal.
 //
 // Other buckets (mem://, which is one process anyway, and any other
-// driver) have no generations: a takeover deletes the stale object and
+// driver) have no versions: a takeover deletes the stale object and
 // creates it again, and renewal checks that the object still holds this
 // lease's token, then rewrites it. Those are a read then a write: two
 // writers could both see a stale lease, and the second's delete could
@@ -37,13 +37,13 @@ import (
 // that notices another token marks the lease lost, and Commit then
 // refuses to publish.
 func (w *Warehouse) bucketLease(ctx context.Context, key schemas.Key, h LeaseHolder, opts LeaseOptions) (*Lease, error) {
-	obj := leaseObject{bucket: w.bucket, key: w.prefix + leaseDir + "/" + leaseName(key) + ".json", exact: hasGenerations(w.bucket)}
+	obj := leaseObject{bucket: w.bucket, key: w.prefix + leaseDir + "/" + leaseName(key) + ".json", exact: versionsOf(w.bucket) != nil}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultLeaseTimeout
 	}
 	deadline := time.Now().Add(opts.Wait)
-	var gen int64
+	var gen string
 acquire:
 	for {
 		h.Expires = time.Now().Add(timeout).UTC()
@@ -94,81 +94,113 @@ acquire:
 }
 
 // moved reports an error of a conditional request whose object is no
-// longer the generation it named: rewritten (412) or deleted (404).
+// longer the version it named: rewritten (412) or deleted (404).
 func moved(err error) bool {
 	c := gcerrors.Code(err)
 	return c == gcerrors.FailedPrecondition || c == gcerrors.NotFound
 }
 
-// leaseObject is a slice's lease object. When exact (gs://), each write
-// and delete applies only to the generation it names; otherwise the
-// generations are 0 and writes and deletes are unconditional.
+// leaseObject is a slice's lease object. When exact (gs://, azblob://),
+// each write and delete applies only to the version it names; otherwise
+// the versions are "" and writes and deletes are unconditional.
 type leaseObject struct {
 	bucket *blob.Bucket
 	key    string
 	exact  bool
 }
 
-// read returns the holder the lease names and the generation read.
-func (o leaseObject) read(ctx context.Context) (LeaseHolder, int64, error) {
+// versioning makes the writes and deletes of one object conditional on
+// its version, each in one request: a generation on gs://, an ETag on
+// azblob://. A version is opaque; "" names none.
+type versioning interface {
+	// beforeWrite returns the context to write with, a
+	// WriterOptions.BeforeWrite that applies the write only while the
+	// object is version v ("": any, or none with IfNotExist), and a
+	// function that tells the version written once the writer closed.
+	beforeWrite(ctx context.Context, v string) (context.Context, func(as func(any) bool) error, func() string)
+	// beforeDelete is a DeleteOptions.BeforeDelete that deletes only
+	// version v.
+	beforeDelete(v string) func(as func(any) bool) error
+	// readVersion is the version a reader reads.
+	readVersion(r *blob.Reader) string
+}
+
+// versionsOf is the versioning of b's objects; nil when it has none.
+func versionsOf(b *blob.Bucket) versioning {
+	switch {
+	case hasGenerations(b):
+		return gcsVersions{}
+	case hasETags(b):
+		return azureVersions{}
+	}
+	return nil
+}
+
+// read returns the holder the lease names and the version read.
+func (o leaseObject) read(ctx context.Context) (LeaseHolder, string, error) {
 	var h LeaseHolder
 	r, err := o.bucket.NewReader(ctx, o.key, nil)
 	if err != nil {
-		return h, 0, blobError("read lease", o.key, err)
+		return h, "", blobError("read lease", o.key, err)
 	}
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return h, 0, blobError("read lease", o.key, err)
+		return h, "", blobError("read lease", o.key, err)
 	}
 	if err := json.Unmarshal(data, &h); err != nil {
-		return h, 0, fmt.Errorf("load: read lease %s: %w", o.key, err)
+		return h, "", fmt.Errorf("load: read lease %s: %w", o.key, err)
 	}
-	return h, readGeneration(r), nil
+	if !o.exact {
+		return h, "", nil
+	}
+	return h, versionsOf(o.bucket).readVersion(r), nil
 }
 
 // create writes the lease only if it is absent; a FailedPrecondition
 // error if it is there.
-func (o leaseObject) create(ctx context.Context, h LeaseHolder) (int64, error) {
-	return o.write(ctx, h, 0, true)
+func (o leaseObject) create(ctx context.Context, h LeaseHolder) (string, error) {
+	return o.write(ctx, h, "", true)
 }
 
-// takeOver replaces a stale lease read at generation gen. When exact, the
-// replace applies only if the lease is still that generation; otherwise
-// the stale object is deleted and created again.
-func (o leaseObject) takeOver(ctx context.Context, h LeaseHolder, gen int64) (int64, error) {
+// takeOver replaces a stale lease read at version gen. When exact, the
+// replace applies only if the lease is still that version; otherwise the
+// stale object is deleted and created again.
+func (o leaseObject) takeOver(ctx context.Context, h LeaseHolder, gen string) (string, error) {
 	if o.exact {
 		return o.write(ctx, h, gen, false)
 	}
 	if err := o.bucket.Delete(ctx, o.key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return 0, err
+		return "", err
 	}
 	return o.create(ctx, h)
 }
 
 // write writes h, only if absent when ifAbsent, or when exact only while
-// the lease is generation gen, and returns the generation written.
-func (o leaseObject) write(ctx context.Context, h LeaseHolder, gen int64, ifAbsent bool) (int64, error) {
+// the lease is version gen, and returns the version written.
+func (o leaseObject) write(ctx context.Context, h LeaseHolder, gen string, ifAbsent bool) (string, error) {
 	data, _ := json.Marshal(h)
 	opts := &blob.WriterOptions{ContentType: "application/json", IfNotExist: ifAbsent}
-	var written *storage.Writer
+	written := func() string { return "" }
 	if o.exact {
-		opts.BeforeWrite = writeIfGeneration(gen, &written)
+		ctx, opts.BeforeWrite, written = versionsOf(o.bucket).beforeWrite(ctx, gen)
 	}
 	if err := o.bucket.WriteAll(ctx, o.key, data, opts); err != nil {
-		return 0, err
+		return "", err
 	}
-	if written == nil {
-		return 0, nil
+	v := written()
+	if o.exact && v == "" {
+		// Without it the next write could not be conditional.
+		return "", fmt.Errorf("load: write lease %s: the store did not tell the version written", o.key)
 	}
-	return written.Attrs().Generation, nil
+	return v, nil
 }
 
-// remove deletes the lease; when exact, only if it is generation gen.
-func (o leaseObject) remove(ctx context.Context, gen int64) error {
+// remove deletes the lease; when exact, only if it is version gen.
+func (o leaseObject) remove(ctx context.Context, gen string) error {
 	var opts *blob.DeleteOptions
 	if o.exact {
-		opts = &blob.DeleteOptions{BeforeDelete: deleteIfGeneration(gen)}
+		opts = &blob.DeleteOptions{BeforeDelete: versionsOf(o.bucket).beforeDelete(gen)}
 	}
 	return o.bucket.DeleteWithOptions(ctx, o.key, opts)
 }
@@ -177,7 +209,7 @@ func (o leaseObject) remove(ctx context.Context, gen int64) error {
 type renewer struct {
 	obj     leaseObject
 	holder  LeaseHolder
-	gen     int64 // of the lease last written; only run, then release, use it
+	gen     string // version of the lease last written; only run, then release, use it
 	every   time.Duration
 	timeout time.Duration
 
@@ -229,7 +261,7 @@ func (r *renewer) renew() error {
 		if errors.Is(err, ErrNotFound) {
 			return r.removed()
 		}
-		if _, err := r.obj.write(ctx, h, 0, false); err == nil {
+		if _, err := r.obj.write(ctx, h, "", false); err == nil {
 			r.renewed(h.Expires)
 		}
 		return nil
@@ -243,7 +275,7 @@ func (r *renewer) renew() error {
 	if !moved(err) {
 		return nil
 	}
-	// The lease is no longer the generation we wrote: see who moved it.
+	// The lease is no longer the version we wrote: see who moved it.
 	cur, curGen, err := r.obj.read(ctx)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -252,7 +284,7 @@ func (r *renewer) renew() error {
 		return nil
 	case cur.Token == r.holder.Token:
 		// Ours: a write whose answer was lost, then retried, landed as
-		// another generation. Only this lease writes its token.
+		// another version. Only this lease writes its token.
 		r.gen = curGen
 		r.renewed(cur.Expires)
 		return nil
@@ -318,7 +350,7 @@ func (r *renewer) release() error {
 	if err != nil || cur.Token != r.holder.Token {
 		return nil // gone or taken over: nothing of ours to remove
 	}
-	if err := r.obj.remove(ctx, 0); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+	if err := r.obj.remove(ctx, ""); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return blobError("release lease", r.obj.key, err)
 	}
 	return nil

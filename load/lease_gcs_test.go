@@ -193,18 +193,18 @@ func TestGCSPreconditions(t *testing.T) {
 	ctx := context.Background()
 	obj := leaseObject{bucket: w.bucket, key: leaseDir + "/probe.json", exact: true}
 	g1, err := obj.create(ctx, LeaseHolder{RunID: "one"})
-	if err != nil || g1 == 0 {
-		t.Fatalf("create = %d, %v; want a generation", g1, err)
+	if err != nil || g1 == "" {
+		t.Fatalf("create = %q, %v; want a generation", g1, err)
 	}
 	if _, err := obj.create(ctx, LeaseHolder{RunID: "two"}); gcerrors.Code(err) != gcerrors.FailedPrecondition {
 		t.Fatalf("create of a present object = %v, want FailedPrecondition", err)
 	}
 	if h, g, err := obj.read(ctx); err != nil || g != g1 || h.RunID != "one" {
-		t.Fatalf("read = %+v, %d, %v; want one at generation %d", h, g, err, g1)
+		t.Fatalf("read = %+v, %q, %v; want one at generation %q", h, g, err, g1)
 	}
 	g2, err := obj.write(ctx, LeaseHolder{RunID: "two"}, g1, false)
-	if err != nil || g2 == g1 || g2 == 0 {
-		t.Fatalf("write under the live generation = %d, %v; want a new generation", g2, err)
+	if err != nil || g2 == g1 || g2 == "" {
+		t.Fatalf("write under the live generation = %q, %v; want a new generation", g2, err)
 	}
 	if _, err := obj.write(ctx, LeaseHolder{RunID: "three"}, g1, false); gcerrors.Code(err) != gcerrors.FailedPrecondition {
 		t.Fatalf("write under a past generation = %v, want FailedPrecondition", err)
@@ -213,7 +213,7 @@ func TestGCSPreconditions(t *testing.T) {
 		t.Fatalf("delete of a past generation = %v, want it refused", err)
 	}
 	if h, g, err := obj.read(ctx); err != nil || g != g2 || h.RunID != "two" {
-		t.Fatalf("after the refused writes read = %+v, %d, %v; want two at generation %d", h, g, err, g2)
+		t.Fatalf("after the refused writes read = %+v, %q, %v; want two at generation %q", h, g, err, g2)
 	}
 	if err := obj.remove(ctx, g2); err != nil {
 		t.Fatalf("delete of the live generation: %v", err)

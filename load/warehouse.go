@@ -57,11 +57,13 @@ func localOptions() fileblob.Options {
 	return fileblob.Options{CreateDir: true, NoTempDir: true, Metadata: fileblob.MetadataDontWrite}
 }
 
-// OpenWarehouse accepts a gocloud blob URL (file://, gs://, mem://) or a
-// plain local path (relative or absolute; created if missing).
+// OpenWarehouse accepts a gocloud blob URL (file://, gs://, azblob://,
+// mem://) or a plain local path (relative or absolute; created if missing).
 //
-// The path of a gs:// or mem:// URL is a prefix inside the bucket:
-// gs://bucket/warehouse is the same as gs://bucket?prefix=warehouse/. A
+// The path of a gs://, azblob:// or mem:// URL is a prefix inside the
+// bucket: gs://bucket/warehouse is the same as
+// gs://bucket?prefix=warehouse/. An azblob:// URL names a container that
+// must exist; see openAzure for its credentials. A
 // file:// URL takes fileblob's query parameters, on top of credreg's
 // defaults for local folders.
 func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
@@ -106,6 +108,10 @@ func OpenWarehouse(ctx context.Context, urlOrPath string) (*Warehouse, error) {
 	default:
 		if u, err = pathToPrefix(u); err != nil {
 			return nil, fmt.Errorf("load: warehouse %s: %w", location, err)
+		}
+		if u.Scheme == "azblob" {
+			b, err = openAzure(ctx, u)
+			break
 		}
 		b, err = blob.OpenBucket(ctx, u.String())
 	}
