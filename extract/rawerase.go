@@ -30,17 +30,17 @@ type RawMatch struct {
 
 func (m RawMatch) empty() bool { return len(m.IDs) == 0 && len(m.UPNs) == 0 }
 
-// record reports whether a record's JSON is the person's.
+// record reports whether a record's JSON is the person's. A record that
+// is not valid JSON is theirs when it holds one of the ids or UPNs as a
+// JSON string, quotes included, so that another user whose UPN merely
+// contains theirs keeps their record.
 func (m RawMatch) record(raw []byte, valid bool) bool {
-	if !valid {
-		return m.mentioned(raw)
-	}
 	var r struct {
 		ID  string `json:"id"`
 		UPN string `json:"userPrincipalName"`
 	}
-	if json.Unmarshal(raw, &r) != nil {
-		return m.mentioned(raw)
+	if !valid || json.Unmarshal(raw, &r) != nil {
+		return m.quoted(raw)
 	}
 	return m.is(r.ID, r.UPN)
 }
@@ -61,10 +61,15 @@ func (m RawMatch) is(id, upn string) bool {
 
 // mentioned reports whether b holds any of the ids or UPNs anywhere:
 // the test for bodies whose structure cannot be read.
-func (m RawMatch) mentioned(b []byte) bool {
+func (m RawMatch) mentioned(b []byte) bool { return m.contains(b, "") }
+
+// quoted reports whether b holds any of them as a JSON string.
+func (m RawMatch) quoted(b []byte) bool { return m.contains(b, `"`) }
+
+func (m RawMatch) contains(b []byte, quote string) bool {
 	lb := bytes.ToLower(b)
 	for _, x := range append(append([]string(nil), m.IDs...), m.UPNs...) {
-		if x != "" && bytes.Contains(lb, []byte(strings.ToLower(x))) {
+		if x != "" && bytes.Contains(lb, []byte(quote+strings.ToLower(x)+quote)) {
 			return true
 		}
 	}

@@ -42,6 +42,7 @@ func TestEraseBody(t *testing.T) {
 		{"absent", `{"value":[{"id":"a"},{"id":"b"}]}`, `{"value":[{"id":"a"},{"id":"b"}]}`, 0, false},
 		{"salvaged page", `{"value":[{"id":"a"},{"id":"` + eraseID + `",broken},{"id":"b",oops}]}`,
 			`{"value":[{"id":"a"},{"id":"b",oops}]}`, 1, false},
+		{"another id holding theirs, not valid JSON", `{"value":[{"id":"x` + eraseID + `",bad}]}`, `{"value":[{"id":"x` + eraseID + `",bad}]}`, 0, false},
 		{"not a page, naming them", `{"error":"` + eraseID + `"`, "", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,8 +22,8 @@ const erasuresDir = "_erasures"
 // UserMatch names one person in a slice's rows: a row is theirs when its
 // user_id is one of IDs or its user_principal_name one of UPNs (both
 // compared case-insensitively), or, in rejected_records, when its
-// raw_json mentions any of them (a record that could not be read may
-// still carry their name).
+// raw_json holds any of them as a JSON string (a record that could not be
+// read may still carry their name).
 type UserMatch struct {
 	IDs  []string
 	UPNs []string
@@ -39,9 +39,11 @@ func (m UserMatch) row(cols matchColumns, rec arrow.RecordBatch, i int) bool {
 		return true
 	}
 	if c := cols.column(rec, cols.raw); c != nil && c.IsValid(i) {
+		// As a JSON string, quotes included: another user whose UPN
+		// merely contains theirs keeps their reject.
 		v := strings.ToLower(c.Value(i))
 		for _, x := range append(append([]string(nil), m.IDs...), m.UPNs...) {
-			if x != "" && strings.Contains(v, strings.ToLower(x)) {
+			if x != "" && strings.Contains(v, `"`+strings.ToLower(x)+`"`) {
 				return true
 			}
 		}
