@@ -17,6 +17,7 @@ import (
 	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/pipeline"
 	"github.com/credreg/credreg/schemas"
+	"github.com/credreg/credreg/transform"
 )
 
 // backfillOptions are the flags of `credreg backfill`.
@@ -232,6 +233,13 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	if len(slices) == 0 {
 		return usagef("the raw zone %s holds no tenant to rebuild: no tenant_id= folder (pass --raw if the raw zone is elsewhere)", rawLoc)
 	}
+	tenants := make([]string, len(slices))
+	for i, s := range slices {
+		tenants[i] = s.Key.Tenant
+	}
+	if err := o.checkHistory(ctx, wh, tenants, o.pseudo); err != nil {
+		return err
+	}
 	if o.DryRun {
 		ui.close()
 		label := wh.String()
@@ -355,6 +363,9 @@ type replayFlags struct {
 	StrictAggs     bool
 	sinkOptions
 	logOptions
+	privacyOptions
+	// pseudo is the pseudonymizer check loads; nil for real names.
+	pseudo *transform.Pseudonymizer
 	// changed says whether a flag was given; nil in tests that build
 	// the options by hand.
 	changed func(name string) bool
@@ -371,6 +382,7 @@ func (o *replayFlags) AddFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.MaxDrift, "max-aggregate-drift", pipeline.DefaultMaxAggregateDrift, "largest difference from Graph's own counts landed with the raw run, as a share of its users, that passes without a warning")
 	f.BoolVar(&o.StrictAggs, "strict-aggregates", false, "a difference from Graph's own counts over --max-aggregate-drift fails the slice (exit status 4) instead of warning")
 	o.sinkOptions.AddFlags(f)
+	o.privacyOptions.AddFlags(f)
 	o.logOptions.AddFlags(cmd)
 	o.changed = f.Changed
 }
@@ -386,6 +398,10 @@ func (o *replayFlags) check() (pipeline.ErrorBudget, error) {
 	if err := checkLockWait(o.LockWait); err != nil {
 		return pipeline.ErrorBudget{}, err
 	}
+	var err error
+	if o.pseudo, err = o.privacyOptions.pseudonymizer(os.Getenv); err != nil {
+		return pipeline.ErrorBudget{}, err
+	}
 	if !(o.MaxDrift > 0 && o.MaxDrift < 1) {
 		return pipeline.ErrorBudget{}, usagef("--max-aggregate-drift %g: want a share between 0 and 1, e.g. 0.005 for 0.5 %%", o.MaxDrift)
 	}
@@ -399,7 +415,7 @@ func (o *replayFlags) check() (pipeline.ErrorBudget, error) {
 // replayOptions is the template of every slice's replay.
 func (o *replayFlags) replayOptions(budget *pipeline.ErrorBudget, rawLoc string) pipeline.ReplayOptions {
 	return pipeline.ReplayOptions{Budget: budget, RawURL: rawLoc, AllowEmpty: o.AllowEmpty, Tool: tool(),
-		MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs}
+		MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs, Pseudonymize: o.pseudo}
 }
 
 // missingFolder says whether location is a local folder that does not exist.

@@ -168,6 +168,9 @@ func runImport(ctx context.Context, o importOptions, args []string, stdin io.Rea
 			return fmt.Errorf("checking whether the slice %s exists: %w", sliceName(plan.key), err)
 		}
 	}
+	if err := o.checkHistory(ctx, wh, []string{plan.key.Tenant}, o.pseudo); err != nil {
+		return err
+	}
 	ui := newUI(o.logOptions, stderr)
 	defer ui.close()
 	log := ui.logger
