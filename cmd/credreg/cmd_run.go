@@ -39,6 +39,7 @@ type runOptions struct {
 	Demo           bool
 	DemoUsers      int
 	DemoTenants    int
+	DemoDays       int
 	AllowEmpty     bool
 	Force          bool
 	LockWait       time.Duration
@@ -53,6 +54,10 @@ type runOptions struct {
 	changed func(name string) bool
 	// afterStep is deps.afterStep: nil but in the kill test.
 	afterStep func(point string)
+	// demoAnchor is the day the demo tenants have --demo-users users;
+	// zero: the run's day. --demo-days keeps one anchor for every day, so
+	// the days differ as the simulated tenant evolves (runDemoDays).
+	demoAnchor time.Time
 }
 
 func (o *runOptions) AddFlags(cmd *cobra.Command) {
@@ -83,6 +88,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Demo, "demo", false, "run against an in-process simulated tenant (graphsim); needs no credentials")
 	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in each --demo tenant")
 	f.IntVar(&o.DemoTenants, "demo-tenants", 1, "tenants in the --demo run")
+	f.IntVar(&o.DemoDays, "demo-days", 1, "with --demo: fill the warehouse with the last N days, oldest first, each a run of its own day (a history for credreg trends)")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a snapshot even when Graph returns no users (by default that fails with exit status 4 and keeps the previous snapshot)")
 	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another run is writing a slice of this run, wait this long for it (e.g. 10m); 0: fail at once with exit status 7")
 	f.IntVar(&o.MaxLookups, "max-lookups", pipeline.DefaultMaxLookups, "users missing from a sharded listing that are looked up by id, at most; the rest are reported unconfirmed (0: none)")
@@ -147,7 +153,7 @@ is not published; its rejected records and manifest go to
   credreg run --endpoint credentialUserRegistrationDetails --date 2026-11-27`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runDemoDays(cmd.Context(), o, time.Now(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.AddFlags(cmd)
@@ -244,7 +250,7 @@ func (o *runOptions) plan(getenv func(string) string) (*runPlan, error) {
 			return nil, usagef("--%s and --demo do not go together: the demo serves its own tenants", f)
 		}
 	}
-	for _, f := range []string{"demo-users", "demo-tenants"} {
+	for _, f := range []string{"demo-users", "demo-tenants", "demo-days"} {
 		if !o.Demo && changed(f) {
 			return nil, usagef("--%s goes with --demo", f)
 		}
@@ -339,7 +345,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	throttle := extract.NewThrottle(plan.limits)
 	src := pipeline.Source{GraphURL: o.GraphURL, Throttle: throttle, Retry: plan.retry, PageSize: o.PageSize}
 	if o.Demo {
-		sim, tenants, err := startDemo(plan.day, o.DemoUsers, o.DemoTenants)
+		anchor := o.demoAnchor
+		if anchor.IsZero() {
+			anchor = plan.day
+		}
+		sim, tenants, err := startDemo(plan.day, anchor, o.DemoUsers, o.DemoTenants)
 		if err != nil {
 			return err
 		}
@@ -420,14 +430,14 @@ func parseRate(flag, s string) (int, time.Duration, error) {
 	return count, window, nil
 }
 
-// startDemo starts graphsim with n tenants of users each, and returns the
-// tenants with the demo app's credentials.
-func startDemo(day time.Time, users, n int) (*graphsim.Server, []pipeline.TenantSource, error) {
+// startDemo starts graphsim serving day, with n tenants of users each on
+// the day anchor, and returns the tenants with the demo app's credentials.
+func startDemo(day, anchor time.Time, users, n int) (*graphsim.Server, []pipeline.TenantSource, error) {
 	ids := make([]string, n)
 	sims := make([]graphsim.Tenant, n)
 	for i := range n {
 		ids[i] = graphsim.TenantID(i)
-		sims[i] = graphsim.Tenant{ID: ids[i], Users: users, UsersOn: day}
+		sims[i] = graphsim.Tenant{ID: ids[i], Users: users, UsersOn: anchor}
 	}
 	sim, err := graphsim.New(graphsim.Options{Tenants: sims, Now: clockOn(day)})
 	if err != nil {
