@@ -14,4 +14,5 @@ func TestCookbook(t *testing.T) {
 	db := openDuckDB(t)
 	t.Run("summary", func(t *testing.T) { checkSummary(t, db, h) })
 	t.Run("changes", func(t *testing.T) { checkChanges(t, db, h) })
+	t.Run("queries", func(t *testing.T) { checkDocQueries(t, db, h) })
 }

@@ -47,6 +47,15 @@ type history struct {
 	slices []slice // in date order, tenants in turn
 }
 
+// day is the date n days from date (YYYY-MM-DD), as YYYY-MM-DD.
+func (h *history) day(date string, n int) string {
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		panic(err)
+	}
+	return d.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
 // buildHistory runs the pipeline once per tenant and day against graphsim,
 // with graphsim's clock at noon of that day, as a nightly job would.
 func buildHistory(t *testing.T) *history {
