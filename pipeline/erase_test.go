@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/load"
+)
+
+// An erased slice's manifest keeps every field but its files, its counts
+// (less the rows removed), raw.digest when its raw run was rewritten, and
+// a list of erasures that grows by one.
+func TestErasedManifest(t *testing.T) {
+	old := `{"run_id":"r1","future_field":{"kept":true},"counts":{"users":10,"methods":25,"rejected":2,"pages":1},
+		"raw":{"prefix":"tenant_id=T/snapshot_date=2026-11-20/userRegistrationDetails/run_id=r1/","digest":"old"},
+		"changes":{"rows":7},"erasures":[{"erasure_id":"e0","log":"_erasures/e0.json"}]}`
+	idx := extract.RawIndex{Pages: []extract.RawPage{{Seq: 1, Key: "k", SHA256: "s"}}}
+	removed := map[string]int64{"user_registration_details": 1, "user_auth_methods": 3, "rejected_records": 1, "registration_changes": 2}
+	files := []load.FileInfo{{Table: "user_registration_details", Path: "p", Rows: 9}}
+	for _, tc := range []struct {
+		name    string
+		changed map[string]extract.RawIndex
+		digest  string
+	}{
+		{"its raw run rewritten (folder in another case)", map[string]extract.RawIndex{
+			"tenant_id=t/snapshot_date=2026-11-20/userregistrationdetails/run_id=r1/": idx}, rawDigest(idx)},
+		{"another raw run rewritten", map[string]extract.RawIndex{"tenant_id=t/other/": idx}, "old"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := erasedManifest([]byte(old), files, removed, tc.changed, "e1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m struct {
+				RunID  string         `json:"run_id"`
+				Future map[string]any `json:"future_field"`
+				Counts map[string]int `json:"counts"`
+				Raw    RawRef         `json:"raw"`
+				Change struct {
+					Rows int `json:"rows"`
+				} `json:"changes"`
+				Files    []load.FileInfo     `json:"files"`
+				Erasures []map[string]string `json:"erasures"`
+			}
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int{"users": 9, "methods": 22, "rejected": 1, "pages": 1}
+			for k, v := range want {
+				if m.Counts[k] != v {
+					t.Errorf("counts.%s = %d, want %d", k, m.Counts[k], v)
+				}
+			}
+			if m.RunID != "r1" || m.Future["kept"] != true || m.Change.Rows != 5 || len(m.Files) != 1 || m.Files[0].Rows != 9 {
+				t.Errorf("manifest %s", data)
+			}
+			if m.Raw.Digest != tc.digest {
+				t.Errorf("raw.digest %q, want %q", m.Raw.Digest, tc.digest)
+			}
+			if len(m.Erasures) != 2 || m.Erasures[1]["erasure_id"] != "e1" || m.Erasures[1]["log"] != "_erasures/e1.json" {
+				t.Errorf("erasures %v", m.Erasures)
+			}
+		})
+	}
+}
