@@ -130,18 +130,20 @@ func TestIndexedJobMatchesCronJob(t *testing.T) {
 // failsIndexOn reports whether the policy fails the pod's index at once
 // (no retry of that worker) on every code.
 func failsIndexOn(p *batchv1.PodFailurePolicy, codes ...int32) bool {
+	return actsOn(p, batchv1.PodFailurePolicyActionFailIndex, codes...)
+}
+
+// actsOn reports whether the policy takes action on every exit code.
+// (kubernetes_test.go's failsJobOn is actsOn with FailJob.)
+func actsOn(p *batchv1.PodFailurePolicy, action batchv1.PodFailurePolicyAction, codes ...int32) bool {
 	if p == nil {
 		return false
 	}
 	for _, code := range codes {
-		found := false
-		for _, r := range p.Rules {
-			if r.Action == batchv1.PodFailurePolicyActionFailIndex && r.OnExitCodes != nil &&
-				r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, code) {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(p.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+			return r.Action == action && r.OnExitCodes != nil &&
+				r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, code)
+		}) {
 			return false
 		}
 	}
