@@ -262,6 +262,7 @@ Try it without a tenant:  credreg run --demo`,
 		newVersionCmd(), newConfigCmd())
 	root.AddCommand(newEraseCmd())
 	root.AddCommand(newTrendsCmd())
+	root.AddCommand(newPruneCmd())
 	return root
 }
 
