@@ -19,8 +19,11 @@ import (
 // reader's stylesheet) can find each chart and the series it draws.
 type Chart struct {
 	ID, Kind string
-	Series   []string
-	SVG      []byte
+	// Title is the chart's caption; the page prints it above the SVG,
+	// where it cannot collide with a legend that wraps.
+	Title  string
+	Series []string
+	SVG    []byte
 }
 
 const (
@@ -62,9 +65,18 @@ func dayLabels(th *TenantHistory) []string {
 	return out
 }
 
-func newPainter() *charts.Painter {
-	return charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: chartWidth, Height: chartHeight})
+func newPainter() *charts.Painter { return newPainterFor(0) }
+
+// newPainterFor is a painter tall enough for a vertical legend of n
+// series beside the chart.
+func newPainterFor(n int) *charts.Painter {
+	return charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: chartWidth,
+		Height: max(chartHeight, 90+26*n)})
 }
+
+// sideLegend is the padding that leaves room for a vertical legend on the
+// right.
+var sideLegend = charts.Box{Top: 20, Left: 20, Right: 20, Bottom: 20}
 
 // SharesChart draws the registration shares over time, one line each;
 // a missing day breaks every line.
@@ -77,7 +89,6 @@ func SharesChart(id string, th *TenantHistory) (*Chart, error) {
 	}
 	opt := charts.NewLineChartOptionWithData(data)
 	opt.Theme = charts.GetTheme(charts.ThemeLight)
-	opt.Title.Text = "Registration shares"
 	opt.XAxis.Labels = dayLabels(th)
 	opt.XAxis.LabelCount = xLabels
 	opt.Legend.SeriesNames = names
@@ -89,7 +100,7 @@ func SharesChart(id string, th *TenantHistory) (*Chart, error) {
 	if err := p.LineChart(opt); err != nil {
 		return nil, fmt.Errorf("trends: shares chart: %w", err)
 	}
-	return finish(p, id, "shares", names)
+	return finish(p, id, "shares", "Registration shares", names)
 }
 
 // UsersChart draws the number of users over time.
@@ -99,7 +110,6 @@ func UsersChart(id string, th *TenantHistory) (*Chart, error) {
 		nullify(series(th, count("users"))),
 		nullify(series(th, count("users_without_methods"))),
 	})
-	opt.Title.Text = "Users"
 	opt.XAxis.Labels = dayLabels(th)
 	opt.XAxis.LabelCount = xLabels
 	opt.Legend.SeriesNames = names
@@ -110,7 +120,7 @@ func UsersChart(id string, th *TenantHistory) (*Chart, error) {
 	if err := p.LineChart(opt); err != nil {
 		return nil, fmt.Errorf("trends: users chart: %w", err)
 	}
-	return finish(p, id, "users", names)
+	return finish(p, id, "users", "Users", names)
 }
 
 // usedFamilies are the families with a value above zero on some day, in
@@ -188,22 +198,20 @@ func FamiliesChart(id string, th *TenantHistory) (*Chart, error) {
 	}
 	opt := charts.NewLineChartOptionWithSeries(list)
 	opt.Theme = palette.WithSeriesColors(colors)
-	opt.Title.Text = "Users per method family (stacked)"
 	opt.XAxis.Labels = dayLabels(th)
 	opt.XAxis.LabelCount = xLabels
 	opt.Legend.SeriesNames = names
 	opt.Legend.Offset = charts.OffsetRight
-	opt.Legend.Vertical = charts.Ptr(true)
-	opt.Padding = charts.Box{Top: 20, Left: 20, Right: 170, Bottom: 20}
+	opt.Padding = sideLegend
 	opt.FillArea = charts.Ptr(true)
 	opt.FillOpacity = 255
 	opt.YAxis = []charts.YAxisOption{{Min: charts.Ptr(0.0)}}
 	opt.Symbol.Shape = charts.SymbolNone
-	p := newPainter()
+	p := newPainterFor(len(fams))
 	if err := p.LineChart(opt); err != nil {
 		return nil, fmt.Errorf("trends: families chart: %w", err)
 	}
-	return finish(p, id, "families", names)
+	return finish(p, id, "families", "Users per method family (stacked)", names)
 }
 
 // runs are the [first, last] indexes of th's runs of consecutive days
@@ -254,23 +262,21 @@ func WeeklyChart(id string, tr *TenantReport) (*Chart, error) {
 		labels = append(labels, l)
 	}
 	opt := charts.NewBarChartOptionWithData(data)
-	opt.Title.Text = "Methods added per ISO week (* a day of the week is missing)"
 	opt.CategoryAxis.Labels = labels
 	opt.CategoryAxis.LabelCount = xLabels
 	opt.Legend.SeriesNames = fams
 	opt.Legend.Offset = charts.OffsetRight
-	opt.Legend.Vertical = charts.Ptr(true)
-	opt.Padding = charts.Box{Top: 20, Left: 20, Right: 170, Bottom: 20}
+	opt.Padding = sideLegend
 	opt.StackSeries = charts.Ptr(true)
-	p := newPainter()
+	p := newPainterFor(len(fams))
 	if err := p.BarChart(opt); err != nil {
 		return nil, fmt.Errorf("trends: weekly chart: %w", err)
 	}
-	return finish(p, id, "weekly", fams)
+	return finish(p, id, "weekly", "Methods added per ISO week (* a day of the week is missing, so its count is short)", fams)
 }
 
 // finish renders p and names the chart on its root element.
-func finish(p *charts.Painter, id, kind string, series []string) (*Chart, error) {
+func finish(p *charts.Painter, id, kind, title string, series []string) (*Chart, error) {
 	svg, err := p.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("trends: render %s chart: %w", kind, err)
@@ -281,5 +287,5 @@ func finish(p *charts.Painter, id, kind string, series []string) (*Chart, error)
 	if !ok {
 		return nil, fmt.Errorf("trends: the %s chart is not an <svg> element", kind)
 	}
-	return &Chart{ID: id, Kind: kind, Series: series, SVG: append([]byte(attrs), svg...)}, nil
+	return &Chart{ID: id, Kind: kind, Title: title, Series: series, SVG: append([]byte(attrs), svg...)}, nil
 }

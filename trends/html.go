@@ -126,6 +126,7 @@ h2 { border-bottom: 1px solid #ccc; padding-bottom: .3rem; margin-top: 2.5rem; }
 .kpi { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 8rem; }
 .kpi b { display: block; font-size: 1.4rem; }
 figure { margin: 1.5rem 0; }
+figcaption { font-weight: 600; margin-bottom: .3rem; }
 svg.chart { width: 100%; height: auto; }
 table { border-collapse: collapse; font-size: .9rem; width: 100%; }
 th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #eee; }
@@ -155,7 +156,7 @@ th { background: #f6f6f6; }
 {{if .NoSummary}}<p>Days without a summary (published before schema version 4; rebuild them with credreg backfill): {{.NoSummary}}</p>{{end}}
 {{if .NoChanges}}<p>Days without change events (published before schema version 5): {{.NoChanges}}</p>{{end}}
 </div>{{end}}
-{{range .Charts}}<figure data-chart="{{.Kind}}">{{svg .}}</figure>
+{{range .Charts}}<figure data-chart="{{.Kind}}"><figcaption>{{.Title}}</figcaption>{{svg .}}</figure>
 {{end}}
 <h3>Admins who lost MFA</h3>
 {{if .Admins}}<table class="admins-lost-mfa"><tr><th>day</th><th>user</th><th>admin then</th><th>admin now</th></tr>
