@@ -77,7 +77,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	o.sinkOptions.AddFlags(f)
 	f.StringVar(&o.Shards, "shards", "auto", "split each tenant's listing into $filter shards read side by side: auto (4), off, or 2, 4, 8, 16")
 	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
-	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app)")
+	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app); with --worker-count, each worker takes 1/N of it")
 	o.workerOptions.AddFlags(f)
 	f.IntVar(&o.Concurrency, "concurrency", 0, "tenants read at once (default: enough to keep the app-wide limit busy)")
 	f.IntVar(&o.PageSize, "page-size", extract.MaxPageSize, "users per page ($top), 1 to 999: the largest costs the fewest requests")

@@ -31,11 +31,11 @@ var (
 )
 
 func (o *workerOptions) AddFlags(f *pflag.FlagSet) {
-	f.IntVar(&o.WorkerIndex, "worker-index", 0, "this worker's index, 0 to --worker-count minus 1 "+
-		"(default from "+strings.Join(workerIndexEnv, ", ")+")")
+	f.IntVar(&o.WorkerIndex, "worker-index", 0, "this worker's index, 0 to --worker-count minus 1; when not given, read from "+
+		strings.Join(workerIndexEnv, ", ")+" (the first set)")
 	f.IntVar(&o.WorkerCount, "worker-count", 1, "workers the tenants are spread over: each takes the tenants a stable hash "+
-		"of their id gives it, and 1/N of --app-rate so that together they keep within it "+
-		"(default from "+strings.Join(workerCountEnv, ", ")+"; 1: this process takes every tenant)")
+		"of their id gives it, and 1/N of --app-rate so that together they keep within it; 1: this process takes every "+
+		"tenant. When not given, read from "+strings.Join(workerCountEnv, ", ")+" (the first set)")
 }
 
 // worker is this process's place among the workers of a run, and where
