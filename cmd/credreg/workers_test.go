@@ -271,8 +271,20 @@ func TestWorkerWithoutTenants(t *testing.T) {
 	if taker < 0 {
 		t.Fatal("no worker takes the tenant")
 	}
+	// The same in config check's JSON.
+	code, out, errOut := configCheck(t, append(env, "CREDREG_WORKER_COUNT=3"), "--config", cfg, "--worker-index",
+		fmt.Sprint(taker), "--log-format", "json")
+	var rep configReport
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		t.Fatalf("config check --log-format json: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if w := rep.Worker; w == nil || w.Index != taker || w.Count != 3 || w.IndexSource != "flag" ||
+		w.CountSource != "env (CREDREG_WORKER_COUNT)" || w.AppRate != "40/10s" || w.Of != 1 ||
+		!slices.Equal(w.Tenants, []string{"t0 (" + graphsim.TenantID(0) + ")"}) {
+		t.Errorf("config check's worker: %+v", rep.Worker)
+	}
 	idle := (taker + 1) % 3
-	code, out, errOut := runCmd(t, credregCmd(context.Background(), append(env, "CLOUD_RUN_TASK_INDEX="+fmt.Sprint(idle),
+	code, out, errOut = runCmd(t, credregCmd(context.Background(), append(env, "CLOUD_RUN_TASK_INDEX="+fmt.Sprint(idle),
 		"CLOUD_RUN_TASK_COUNT=3"), "run", "--config", cfg, "--date", day.Format(time.DateOnly), "--progress", "none"))
 	if code != 0 || !strings.Contains(errOut, fmt.Sprintf("worker %d of 3: no tenant falls to this worker", idle)) {
 		t.Fatalf("idle worker: exit %d\n%s%s", code, out, errOut)
