@@ -202,11 +202,17 @@ func batches[T any, P interface {
 
 // records is a slice's data as batches per table, in schemas.Tables order.
 func (d sliceData) records(mem memory.Allocator, size int) [][]arrow.RecordBatch {
-	return [][]arrow.RecordBatch{
+	recs := [][]arrow.RecordBatch{
 		batches(mem, schemas.UserRegistrationDetailsTable, d.users, size),
 		batches(mem, schemas.UserAuthMethodsTable, d.methods, size),
 		batches(mem, schemas.RejectedRecordsTable, d.rejects, size),
 	}
+	// The derived tables (summary, changes) get no rows here: load
+	// treats every table alike, and their files must still exist.
+	for len(recs) < len(schemas.Tables) {
+		recs = append(recs, nil)
+	}
+	return recs
 }
 
 func release(recs [][]arrow.RecordBatch) {

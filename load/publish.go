@@ -29,7 +29,8 @@ const (
 	// next writer rolls the publish forward.
 	StepIntentWritten = "intent written"
 	// StepPublishedUsers, StepPublishedMethods and StepPublishedRejects:
-	// that table's file replaced the previous one.
+	// that table's file replaced the previous one; every table of
+	// schemas.Tables has such a step (see PublishSteps).
 	StepPublishedUsers   = "published user_registration_details"
 	StepPublishedMethods = "published user_auth_methods"
 	StepPublishedRejects = "published rejected_records"
@@ -42,7 +43,11 @@ const (
 
 // PublishSteps lists the steps of a Commit in the order they happen.
 func PublishSteps() []string {
-	return []string{StepStaged, StepIntentWritten, StepPublishedUsers, StepPublishedMethods, StepPublishedRejects, StepPublishedManifest, StepIntentRemoved}
+	steps := []string{StepStaged, StepIntentWritten}
+	for _, t := range schemas.Tables {
+		steps = append(steps, publishedStep(t.Name))
+	}
+	return append(steps, StepPublishedManifest, StepIntentRemoved)
 }
 
 func publishedStep(table string) string { return "published " + table }

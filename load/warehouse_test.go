@@ -208,7 +208,11 @@ func TestWriteRejects(t *testing.T) {
 		t.Fatalf("Commit after rejected batches: %v", err)
 	}
 	for i, fi := range infos {
-		if want := int64(recs[i][0].NumRows()); fi.Rows != want {
+		var want int64
+		if len(recs[i]) > 0 {
+			want = recs[i][0].NumRows()
+		}
+		if fi.Rows != want {
 			t.Errorf("%s has %d rows, want %d", fi.Table, fi.Rows, want)
 		}
 	}
@@ -219,7 +223,7 @@ func TestWriteRejects(t *testing.T) {
 		t.Error("a second Commit succeeded")
 	}
 	s.Abort() // no-op after Commit
-	if got := objects(t, w); len(got) != 3 {
+	if got := objects(t, w); len(got) != len(schemas.Tables) {
 		t.Errorf("Abort after Commit changed the warehouse: %v", got)
 	}
 	if _, err := w.Begin(ctx, key, "", WriterOptions{}); err == nil || !strings.Contains(err.Error(), "run id") {
