@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -30,6 +31,11 @@ func runDemoDays(ctx context.Context, o runOptions, now time.Time, stdout, stder
 	}
 	today, err := parseDate("", now)
 	if err != nil {
+		return err
+	}
+	// Flag errors before the first day, not after it.
+	check := o
+	if _, err := check.plan(os.Getenv); err != nil {
 		return err
 	}
 	for i := o.DemoDays - 1; i >= 0; i-- {
