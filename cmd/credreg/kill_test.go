@@ -30,7 +30,7 @@ func killPoints() []string {
 	for _, n := range []int64{1, 2, 3, 5, 8, 11, 14} {
 		out = append(out, pagePoint(n))
 	}
-	// The batches of the three tables go into the staged files once the
+	// The batches of the tables go into the staged files once the
 	// listing is read: a kill between them stops a Parquet file halfway.
 	out = append(out, batchPoint(1), batchPoint(2))
 	out = append(out, load.PublishSteps()...)
@@ -42,7 +42,7 @@ func killPoints() []string {
 // publish, before and after the manifest — leaves only complete files a
 // reader can find, each of the old slice or the new one; the next run of
 // the slice first rolls the unfinished publish forward or back, so that
-// all three tables and the manifest are of one run, and then publishes.
+// all tables and the manifest are of one run, and then publishes.
 // Each point is tried over a slice that has a snapshot and over one that
 // has none.
 func TestKilledRunAtEveryStep(t *testing.T) {
