@@ -200,7 +200,12 @@ func runSimulate(ctx context.Context, o simulateOptions, stdout, stderr io.Write
 	if err != nil {
 		return usagef("--ca-out: %v", err)
 	}
+	// A CA certificate is public, and the client that trusts it may run as
+	// another user: readable by all despite credreg's umask.
 	if err := os.WriteFile(ca, sim.CACertPEM(), 0o644); err != nil {
+		return fmt.Errorf("--ca-out: %w", err)
+	}
+	if err := os.Chmod(ca, 0o644); err != nil {
 		return fmt.Errorf("--ca-out: %w", err)
 	}
 	shownSecret := "<the value of CREDREG_SIM_CLIENT_SECRET>"
