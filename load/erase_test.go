@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -51,13 +52,13 @@ func TestEraseUser(t *testing.T) {
 			d := makeSlice(key, "run-1", 20, 6, 1)
 			// user-1-000003 is u1.3@contoso.example; reject 0 (no id) names them.
 			d.rejects[0].RawJSON = `{"userPrincipalName":"U1.3@Contoso.Example","n":0}`
-			commitSlice(t, w, key, "run-1", d, WriterOptions{})
+			commitDerived(t, w, key, "run-1", d)
 			before := objects(t, w)
 			users := userIDs(t, w, schemas.UserRegistrationDetailsTable, key)
 
 			m := UserMatch{IDs: []string{"USER-1-000003"}, UPNs: []string{"u1.3@contoso.example"}}
 			want := map[string]int64{schemas.UserRegistrationDetailsTable.Name: 1, schemas.UserAuthMethodsTable.Name: 2,
-				schemas.RejectedRecordsTable.Name: 1, schemas.RegistrationDailySummaryTable.Name: 0, schemas.RegistrationChangesTable.Name: 0}
+				schemas.RejectedRecordsTable.Name: 1, schemas.RegistrationDailySummaryTable.Name: 0, schemas.RegistrationChangesTable.Name: 2}
 			dry, err := w.EraseUser(ctx, key, m, EraseOptions{DryRun: true})
 			if err != nil {
 				t.Fatal(err)
@@ -99,16 +100,22 @@ func TestEraseUser(t *testing.T) {
 			if got := userIDs(t, w, schemas.UserRegistrationDetailsTable, key); strings.Join(got, " ") != strings.Join(wantUsers, " ") {
 				t.Errorf("users left %v, want %v", got, wantUsers)
 			}
-			for _, table := range []*schemas.Table{schemas.UserAuthMethodsTable, schemas.RejectedRecordsTable} {
+			for _, table := range []*schemas.Table{schemas.UserAuthMethodsTable, schemas.RejectedRecordsTable, schemas.RegistrationChangesTable} {
 				ids := userIDs(t, w, table, key)
 				for _, id := range ids {
 					if strings.EqualFold(id, "user-1-000003") {
 						t.Errorf("%s keeps a row of the person", table.Name)
 					}
 				}
-				if n := len(ids); int64(n) != map[string]int64{"user_auth_methods": 38, "rejected_records": 5}[table.Name] {
+				if n := len(ids); int64(n) != map[string]int64{"user_auth_methods": 38, "rejected_records": 5, "registration_changes": 3}[table.Name] {
 					t.Errorf("%s has %d rows left", table.Name, n)
 				}
+			}
+			// The summary, counts without names, is kept as it was.
+			if sum, err := w.ReadSlice(ctx, schemas.RegistrationDailySummaryTable, key); err != nil || sum.NumRows() != 1 {
+				t.Errorf("the summary: %v", err)
+			} else {
+				sum.Release()
 			}
 			if mf, err := w.ReadManifest(ctx, key); err != nil || !strings.Contains(string(mf), partKey(schemas.UserRegistrationDetailsTable.Name, key)) {
 				t.Errorf("the manifest was not written with the files: %s, %v", mf, err)
@@ -119,7 +126,7 @@ func TestEraseUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			commitSlice(t, sub, key, "run-9", d, WriterOptions{})
+			commitDerived(t, sub, key, "run-9", d)
 			runs, err := w.FailedRuns(ctx)
 			if err != nil || strings.Join(runs, " ") != "run-9" {
 				t.Fatalf("failed runs %v, %v; want [run-9]", runs, err)
@@ -129,6 +136,25 @@ func TestEraseUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// commitDerived commits d with a summary row and five registration_changes
+// rows: two of user-1-000003 (one by its UPN alone, in capitals), three
+// of others.
+func commitDerived(t *testing.T, w *Warehouse, key schemas.Key, runID string, d sliceData) {
+	t.Helper()
+	mem := memory.DefaultAllocator
+	recs := d.records(mem, 7)
+	defer release(recs)
+	summary := []schemas.SummaryRow{{Key: key, Source: schemas.UserRegistrationDetails, Users: 20, RunID: runID}}
+	var changes []schemas.ChangeRow
+	for _, c := range []struct{ id, upn string }{{"user-1-000002", "u1.2@contoso.example"}, {"user-1-000003", "u1.3@contoso.example"},
+		{"", "U1.3@CONTOSO.EXAMPLE"}, {"user-1-000004", "u1.4@contoso.example"}, {"user-1-000013", "u1.13@contoso.example"}} {
+		changes = append(changes, schemas.ChangeRow{Key: key, UserID: c.id, UserPrincipalName: c.upn, Change: schemas.ChangeAppeared, RunID: runID})
+	}
+	recs = append(recs[:3], batches(mem, schemas.RegistrationDailySummaryTable, summary, 7),
+		batches(mem, schemas.RegistrationChangesTable, changes, 7))
+	commitRecords(t, w, key, runID, recs, WriterOptions{}, nil)
 }
 
 // The erasure log goes to _erasures/<id>.json; an id that would leave the

@@ -153,7 +153,7 @@ func Erase(ctx context.Context, o EraseOptions) (EraseResult, error) {
 	if err != nil {
 		return res, err
 	}
-	e := eraser{o: o, match: match, res: &res}
+	e := eraser{o: o, match: match, res: &res, digests: map[string]digestChange{}}
 	for _, key := range mergeKeys(keys, rawRuns) {
 		runs := rawRuns[sliceName(key)]
 		if slices.ContainsFunc(keys, func(k schemas.Key) bool { return sliceName(k) == sliceName(key) }) {
@@ -311,7 +311,13 @@ type eraser struct {
 	match load.UserMatch
 	res   *EraseResult
 	held  []error // slices skipped: their lease is held
+	// digests are the raw.digest of the warehouse's slices this erasure
+	// rewrote, by sliceName, before and after: the next slice's changes
+	// record its previous slice's digest, which must follow.
+	digests map[string]digestChange
 }
+
+type digestChange struct{ old, new string }
 
 func (e *eraser) rawMatch() extract.RawMatch {
 	return extract.RawMatch{IDs: e.match.IDs, UPNs: e.match.UPNs}
@@ -351,18 +357,22 @@ func (e *eraser) skip(name string, err error) error {
 // _failed folder), and from runs, the raw runs of its day, under its lease.
 func (e *eraser) slice(ctx context.Context, wh *load.Warehouse, folder string, key schemas.Key, runs []extract.RawIndex) error {
 	var changed map[string]extract.RawIndex
+	var ref manifestRefs
 	var digestUpdated bool
+	var prevDigest string // the previous slice's new raw.digest, when this one's changes recorded its old one
 	locked := func(ctx context.Context) (bool, error) {
 		var err error
 		if changed, err = e.eraseRaw(ctx, runs); err != nil {
 			return false, err
 		}
-		prefix, err := manifestRawPrefix(ctx, wh, key)
-		if err != nil {
+		if ref, err = readManifestRefs(ctx, wh, key); err != nil {
 			return false, err
 		}
-		_, digestUpdated = changed[strings.ToLower(prefix)]
-		return digestUpdated, nil
+		_, digestUpdated = changed[strings.ToLower(ref.rawPrefix)]
+		if d, ok := e.digests[ref.previousSlice(key)]; ok && folder == "" && d.old == ref.previousRawDigest {
+			prevDigest = d.new
+		}
+		return digestUpdated || prevDigest != "", nil
 	}
 	newManifest := func(files []load.FileInfo, removed map[string]int64) ([]byte, error) {
 		old, err := wh.ReadManifest(ctx, key)
@@ -372,7 +382,7 @@ func (e *eraser) slice(ctx context.Context, wh *load.Warehouse, folder string, k
 		if err != nil {
 			return nil, err
 		}
-		return erasedManifest(old, files, removed, changed, e.res.ID)
+		return erasedManifest(old, files, removed, manifestEdits{changed: changed, previousRawDigest: prevDigest}, e.res.ID)
 	}
 	opts := load.EraseOptions{RunID: "erase-" + e.res.ID, LockWait: e.o.LockWait, DryRun: e.o.DryRun,
 		Locked: locked, Manifest: newManifest}
@@ -391,6 +401,9 @@ func (e *eraser) slice(ctx context.Context, wh *load.Warehouse, folder string, k
 	}
 	if got.RowsRemoved() == 0 && !got.Rewritten && !digestUpdated {
 		return nil
+	}
+	if got.Rewritten && digestUpdated && folder == "" {
+		e.digests[sliceName(key)] = digestChange{old: ref.rawDigest, new: rawDigest(changed[strings.ToLower(ref.rawPrefix)])}
 	}
 	for t, n := range got.Removed {
 		e.res.Totals[t] += n

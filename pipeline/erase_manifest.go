@@ -13,30 +13,56 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
-// manifestRawPrefix is the raw.prefix of the slice's manifest: the raw
-// run it was built from; "" when it has no manifest.
-func manifestRawPrefix(ctx context.Context, wh *load.Warehouse, key schemas.Key) (string, error) {
+// manifestRefs are what an erasure reads of a slice's manifest: the raw
+// run it was built from and the slice its changes compare with.
+type manifestRefs struct {
+	rawPrefix, rawDigest            string
+	previousDate, previousRawDigest string
+}
+
+// previousSlice names (as sliceName) the slice the changes compare with;
+// "" when none.
+func (r manifestRefs) previousSlice(key schemas.Key) string {
+	if r.previousDate == "" {
+		return ""
+	}
+	return r.previousDate + " " + strings.ToLower(key.Tenant)
+}
+
+// readManifestRefs reads them; zero when the slice has no manifest.
+func readManifestRefs(ctx context.Context, wh *load.Warehouse, key schemas.Key) (manifestRefs, error) {
 	data, err := wh.ReadManifest(ctx, key)
 	if errors.Is(err, load.ErrNotFound) {
-		return "", nil
+		return manifestRefs{}, nil
 	}
 	if err != nil {
-		return "", err
+		return manifestRefs{}, err
 	}
 	var m struct {
-		Raw RawRef `json:"raw"`
+		Raw     RawRef  `json:"raw"`
+		Changes Changes `json:"changes"`
 	}
 	if json.Unmarshal(data, &m) != nil {
-		return "", nil
+		return manifestRefs{}, nil
 	}
-	return m.Raw.Prefix, nil
+	return manifestRefs{rawPrefix: m.Raw.Prefix, rawDigest: m.Raw.Digest,
+		previousDate: m.Changes.PreviousSnapshotDate, previousRawDigest: m.Changes.PreviousRawDigest}, nil
+}
+
+// manifestEdits are what an erasure changes in a manifest besides its
+// files and counts: raw.digest when its raw run (a key of changed, in
+// lowercase) was rewritten, and changes.previous_raw_digest when the
+// previous slice's was (previousRawDigest, "" to keep it).
+type manifestEdits struct {
+	changed           map[string]extract.RawIndex
+	previousRawDigest string
 }
 
 // erasedManifest rewrites a slice's manifest after an erasure, keeping
 // every field it does not know of: files are the new ones, counts drop by
 // the rows removed, raw.digest is the rewritten raw run's, and an
 // erasures entry names the erasure log.
-func erasedManifest(old []byte, files []load.FileInfo, removed map[string]int64, changed map[string]extract.RawIndex, id string) ([]byte, error) {
+func erasedManifest(old []byte, files []load.FileInfo, removed map[string]int64, edits manifestEdits, id string) ([]byte, error) {
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(old))
 	dec.UseNumber()
@@ -79,15 +105,18 @@ func erasedManifest(old []byte, files []load.FileInfo, removed map[string]int64,
 		if n, ok := ch["rows"].(json.Number); ok {
 			if v, err := n.Int64(); err == nil {
 				ch["rows"] = v - removed[schemas.RegistrationChangesTable.Name]
-				if err := set("changes", ch); err != nil {
-					return nil, err
-				}
 			}
+		}
+		if edits.previousRawDigest != "" {
+			ch["previous_raw_digest"] = edits.previousRawDigest
+		}
+		if err := set("changes", ch); err != nil {
+			return nil, err
 		}
 	}
 	if raw := obj("raw"); raw != nil {
 		prefix, _ := raw["prefix"].(string)
-		if idx, ok := changed[strings.ToLower(prefix)]; ok {
+		if idx, ok := edits.changed[strings.ToLower(prefix)]; ok {
 			raw["digest"] = rawDigest(idx)
 			if err := set("raw", raw); err != nil {
 				return nil, err

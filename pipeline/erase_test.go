@@ -14,32 +14,33 @@ import (
 func TestErasedManifest(t *testing.T) {
 	old := `{"run_id":"r1","future_field":{"kept":true},"counts":{"users":10,"methods":25,"rejected":2,"pages":1},
 		"raw":{"prefix":"tenant_id=T/snapshot_date=2026-11-20/userRegistrationDetails/run_id=r1/","digest":"old"},
-		"changes":{"rows":7},"erasures":[{"erasure_id":"e0","log":"_erasures/e0.json"}]}`
+		"changes":{"rows":7,"previous_snapshot_date":"2026-11-19","previous_raw_digest":"p-old"},"erasures":[{"erasure_id":"e0","log":"_erasures/e0.json"}]}`
 	idx := extract.RawIndex{Pages: []extract.RawPage{{Seq: 1, Key: "k", SHA256: "s"}}}
 	removed := map[string]int64{"user_registration_details": 1, "user_auth_methods": 3, "rejected_records": 1, "registration_changes": 2}
 	files := []load.FileInfo{{Table: "user_registration_details", Path: "p", Rows: 9}}
 	for _, tc := range []struct {
 		name    string
 		changed map[string]extract.RawIndex
+		prev    string // the previous slice's new digest
 		digest  string
+		// wantPrev is changes.previous_raw_digest after
+		wantPrev string
 	}{
 		{"its raw run rewritten (folder in another case)", map[string]extract.RawIndex{
-			"tenant_id=t/snapshot_date=2026-11-20/userregistrationdetails/run_id=r1/": idx}, rawDigest(idx)},
-		{"another raw run rewritten", map[string]extract.RawIndex{"tenant_id=t/other/": idx}, "old"},
+			"tenant_id=t/snapshot_date=2026-11-20/userregistrationdetails/run_id=r1/": idx}, "p-new", rawDigest(idx), "p-new"},
+		{"another raw run rewritten", map[string]extract.RawIndex{"tenant_id=t/other/": idx}, "", "old", "p-old"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := erasedManifest([]byte(old), files, removed, tc.changed, "e1")
+			data, err := erasedManifest([]byte(old), files, removed, manifestEdits{changed: tc.changed, previousRawDigest: tc.prev}, "e1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			var m struct {
-				RunID  string         `json:"run_id"`
-				Future map[string]any `json:"future_field"`
-				Counts map[string]int `json:"counts"`
-				Raw    RawRef         `json:"raw"`
-				Change struct {
-					Rows int `json:"rows"`
-				} `json:"changes"`
+				RunID    string              `json:"run_id"`
+				Future   map[string]any      `json:"future_field"`
+				Counts   map[string]int      `json:"counts"`
+				Raw      RawRef              `json:"raw"`
+				Change   Changes             `json:"changes"`
 				Files    []load.FileInfo     `json:"files"`
 				Erasures []map[string]string `json:"erasures"`
 			}
@@ -54,6 +55,9 @@ func TestErasedManifest(t *testing.T) {
 			}
 			if m.RunID != "r1" || m.Future["kept"] != true || m.Change.Rows != 5 || len(m.Files) != 1 || m.Files[0].Rows != 9 {
 				t.Errorf("manifest %s", data)
+			}
+			if m.Change.PreviousRawDigest != tc.wantPrev || m.Change.PreviousSnapshotDate != "2026-11-19" {
+				t.Errorf("changes %+v, want previous_raw_digest %q", m.Change, tc.wantPrev)
 			}
 			if m.Raw.Digest != tc.digest {
 				t.Errorf("raw.digest %q, want %q", m.Raw.Digest, tc.digest)
