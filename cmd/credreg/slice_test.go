@@ -24,9 +24,13 @@ const sliceDate = "2026-11-20"
 // sliceState is the run id of each table's file of the test's slice and
 // of its manifest; "" for a file that is not there.
 type sliceState struct {
-	tables   [3]string // in schemas.Tables order
+	tables   [numTables]string // in schemas.Tables order
 	manifest string
 }
+
+// numTables is len(schemas.Tables), a constant so that sliceState stays
+// comparable; readSlice fails when the two part.
+const numTables = 5
 
 // whole: every file is there and all are of one run.
 func (s sliceState) whole() bool {
@@ -45,6 +49,9 @@ func (s sliceState) empty() bool { return s == sliceState{} }
 func readSlice(t *testing.T, wh string) sliceState {
 	t.Helper()
 	var s sliceState
+	if len(schemas.Tables) != numTables {
+		t.Fatalf("schemas has %d tables; set numTables to it", len(schemas.Tables))
+	}
 	for i, table := range schemas.Tables {
 		p := filepath.Join(wh, table.Name, "snapshot_date="+sliceDate, "tenant_id="+graphsim.DefaultTenantID, "part-00000.parquet")
 		if _, err := os.Stat(p); err == nil {
