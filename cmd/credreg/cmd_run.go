@@ -48,6 +48,7 @@ type runOptions struct {
 	StrictAggs     bool
 	sinkOptions
 	logOptions
+	privacyOptions
 	workerOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
@@ -75,6 +76,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "where raw pages go, as received (default <warehouse>/_raw)")
 	o.sinkOptions.AddFlags(f)
+	o.privacyOptions.AddFlags(f)
 	f.StringVar(&o.Shards, "shards", "auto", "split each tenant's listing into $filter shards read side by side: auto (4), off, or 2, 4, 8, 16")
 	f.StringVar(&o.TenantRate, "tenant-rate", "5/10s", "requests allowed per tenant, as N/window (Graph's documented limit for reports)")
 	f.StringVar(&o.AppRate, "app-rate", "122/10s", "requests allowed across all tenants, as N/window (Graph's documented limit per app); with --worker-count, each worker takes 1/N of it")
@@ -322,6 +324,10 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pseudo, err := o.pseudonymizer(os.Getenv)
+	if err != nil {
+		return err
+	}
 	wh, err := openWarehouse(ctx, o.Warehouse, true)
 	if err != nil {
 		return err
@@ -369,6 +375,9 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		warnMixedCase(ctx, wh, plan.tenants, log)
 	}
 
+	if err := o.checkHistory(ctx, wh, tenantIDs(plan.tenants), pseudo); err != nil {
+		return err
+	}
 	runID := pipeline.NewRunID(time.Now())
 	failed, err := wh.Failed(runID)
 	if err != nil {
@@ -388,7 +397,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 			Raw: raw, RawURL: rawLoc, RunID: runID, Shards: plan.shards, Budget: &plan.budget,
 			Logger: log, Progress: o.progress(bars.update), Tool: tool(), AllowEmpty: o.AllowEmpty,
 			History: pipeline.ParquetSink{Warehouse: wh}, MaxLookups: maxLookups(o.MaxLookups),
-			MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs,
+			MaxAggregateDrift: o.MaxDrift, StrictAggregates: o.StrictAggs, Pseudonymize: pseudo,
 		},
 		Tenants:     plan.tenants,
 		Concurrency: o.Concurrency,

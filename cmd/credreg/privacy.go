@@ -92,3 +92,12 @@ func (o privacyOptions) checkHistory(ctx context.Context, wh pipeline.PublishedM
 	}
 	return nil
 }
+
+// tenantIDs are the ids of a run's tenants.
+func tenantIDs(ts []pipeline.TenantSource) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out
+}
