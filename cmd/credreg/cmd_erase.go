@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -175,9 +174,11 @@ func writeEraseReport(w io.Writer, res pipeline.EraseResult, where string) error
 	}
 	fmt.Fprintf(w, "total: %d row(s) in %d slice(s), %d raw record(s) and %d raw object(s) in %d raw run(s)\n",
 		total, len(res.Slices), res.Totals["raw_records_removed"], res.Totals["raw_objects_removed"], len(res.RawRuns))
+	if len(res.Slices) == 0 && len(res.RawRuns) == 0 && len(res.Skipped) == 0 {
+		fmt.Fprintln(w, "nothing of that person was found in the warehouse or the raw zone")
+	}
 	fmt.Fprintln(w, "kept: "+res.Kept)
-	skipped := slices.Clone(res.Skipped)
-	for _, s := range skipped {
+	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "skipped %s: %s\n", s.Slice, s.Why)
 	}
 	if res.LogKey != "" {

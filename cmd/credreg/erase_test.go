@@ -382,6 +382,10 @@ func TestEraseRefuses(t *testing.T) {
 			t.Fatal("the erasure by id left the person in the pseudonymized warehouse")
 		}
 	}
+	// Asked again, nothing is left to find: said, exit 0.
+	if out, code := erase(t, "--warehouse", dir, "--user", id); code != 0 || !strings.Contains(out, "nothing of that person was found") {
+		t.Errorf("a second erasure: exit %d\n%s", code, out)
+	}
 	// The rewritten manifest keeps the field it did not know of.
 	if m, err := os.ReadFile(mpath); err != nil || !bytes.Contains(m, []byte("0123456789abcdef")) {
 		t.Errorf("the erased slice's manifest lost its pseudonymization field (%v)", err)
