@@ -31,6 +31,7 @@ type backfillOptions struct {
 	Force    bool
 	RawRun   string
 	replayFlags
+	metricsFlags
 	// afterStep is deps.afterStep: nil but in the kill test.
 	afterStep func(point string)
 }
@@ -45,6 +46,7 @@ func (o *backfillOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would be replayed, skipped and why, and write nothing")
 	f.BoolVar(&o.Force, "force", false, "replay slices that are up to date too")
 	f.StringVar(&o.RawRun, "raw-run", "", "replay this raw run id (the <id> of a run_id=<id> folder of the raw zone, or a manifest's replayed_from.run_id), even an incomplete one, for a single date (--from alone); slices without it are reported as having no raw data")
+	o.metricsFlags.AddFlags(f)
 	o.replayFlags.AddFlags(cmd)
 }
 
@@ -186,6 +188,10 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
+	mx, err := o.metricsFlags.start("backfill", o.DryRun)
+	if err != nil {
+		return err
+	}
 	raw, rawLoc, err := o.openRawZone(ctx)
 	if err != nil {
 		return err
@@ -205,6 +211,7 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	ui := newUI(o.logOptions, stderr)
 	defer ui.close()
 	log := ui.logger
+	defer mx.finish(ctx, wh, log) // whatever the outcome
 
 	// A dry run asks BigQuery nothing: it only needs to know the dataset.
 	// AfterStep is nil but in the kill test.
@@ -253,13 +260,13 @@ func runBackfill(ctx context.Context, o backfillOptions, stdout, stderr io.Write
 	prog := newSliceProgress(ui, o.logOptions, slices)
 	finished := 0
 	bo.Started = prog.start
-	bo.Finished = func(r pipeline.SliceResult) {
+	bo.Finished = mx.sliceFinished(func(r pipeline.SliceResult) {
 		prog.finish(r)
 		finished++
 		if o.afterStep != nil {
 			o.afterStep(backfillSlicePoint(finished))
 		}
-	}
+	})
 	res, err := pipeline.Backfill(ctx, bo)
 	ui.close()
 	if err != nil {

@@ -158,8 +158,9 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, pipeline.ErrPartial), errors.Is(err, pipeline.ErrNotLoaded):
-		// Some tenants, or some sinks, have the slice.
+	case errors.Is(err, pipeline.ErrPartial), errors.Is(err, pipeline.ErrNotLoaded), errors.Is(err, errStale):
+		// Some tenants, or some sinks, have the slice; or (status --stale)
+		// some tenant's newest slice is too old.
 		return exitPartial
 	case errors.As(err, &pe):
 		// Every tenant failed: their common status, if they share one.
@@ -253,13 +254,13 @@ Try it without a tenant:  credreg run --demo`,
 	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate, version, config)", args[0])
+			return usagef("unknown command %q for credreg (commands: run, backfill, import, simulate, schema, migrate, version, config, status)", args[0])
 		}
 		return nil
 	}
 	root.SetVersionTemplate(versionText())
 	root.AddCommand(newRunCmd(d), newBackfillCmd(d), newImportCmd(), newSimulateCmd(), newSchemaCmd(), newMigrateCmd(),
-		newVersionCmd(), newConfigCmd())
+		newVersionCmd(), newConfigCmd(), newStatusCmd())
 	root.AddCommand(newEraseCmd())
 	root.AddCommand(newTrendsCmd())
 	root.AddCommand(newPruneCmd())
