@@ -143,53 +143,6 @@ func TestParseShards(t *testing.T) {
 	}
 }
 
-// A 429 halves the tenant's rate for every later request, and successes
-// bring it back.
-func TestThrottleBacksOffAndRecovers(t *testing.T) {
-	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: time.Second, MinRate: 0.25, Recovery: 3})
-	steps := []struct {
-		op   string
-		want float64
-	}{
-		{"", 1}, {"429", 0.5}, {"429", 0.25}, {"429", 0.25}, // floor
-		{"ok", 0.25}, {"ok", 0.25}, {"ok", 0.5}, // three in a row double it
-		{"ok", 0.5}, {"429", 0.25}, {"ok", 0.25}, {"ok", 0.25}, {"ok", 0.5},
-		{"ok", 0.5}, {"ok", 0.5}, {"ok", 1}, {"ok", 1},
-	}
-	for i, s := range steps {
-		switch s.op {
-		case "429":
-			th.Pause("t", 0, true)
-		case "ok":
-			th.Succeeded("t")
-		}
-		if got := th.Rate("t"); got != s.want {
-			t.Fatalf("step %d (%s): rate %v, want %v", i, s.op, got, s.want)
-		}
-	}
-	if th.Rate("other") != 1 {
-		t.Error("another tenant was slowed down")
-	}
-}
-
-// At half rate the window stretches: the sixth request waits two windows.
-func TestThrottleBackedOffWaitsLonger(t *testing.T) {
-	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: 40 * time.Millisecond, Margin: -1})
-	th.Pause("t", 0, true)
-	ctx := context.Background()
-	var last time.Duration
-	for range 6 {
-		_, w, err := th.Wait(ctx, "t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = w
-	}
-	if last < 70*time.Millisecond {
-		t.Errorf("sixth request at half rate waited %v, want about 80ms", last)
-	}
-}
-
 // Once the tenant's retry budget is spent the pager stops, saying so,
 // even though each page still had attempts left.
 func TestRetryBudgetStopsARun(t *testing.T) {
@@ -266,20 +219,6 @@ func TestThrottleCountsFromTheWire(t *testing.T) {
 	}
 	if w < 90*time.Millisecond {
 		t.Errorf("second request waited %v, want about 100ms (40ms late send + 60ms window)", w)
-	}
-}
-
-// A 503 with Retry-After pauses the tenant but does not slow it down; a
-// 429 does both.
-func TestPauseOnlySlowsDownOn429(t *testing.T) {
-	th := NewThrottle(Limits{})
-	th.Pause("t", 0, false)
-	if th.Rate("t") != 1 {
-		t.Errorf("a 503 halved the rate to %v", th.Rate("t"))
-	}
-	th.Pause("t", 0, true)
-	if th.Rate("t") != 0.5 {
-		t.Errorf("a 429 left the rate at %v", th.Rate("t"))
 	}
 }
 

@@ -2,6 +2,8 @@ package extract
 
 import (
 	"context"
+	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -17,10 +19,13 @@ type Limits struct {
 	// two requests sent a window apart arrive closer than that. Default 250 ms.
 	Margin time.Duration
 	// MinRate is the lowest share of PerTenant the adaptive back-off goes
-	// down to after repeated 429s; default 0.2 (1 request per 10 s).
+	// down to after persistent 429s; default 0.2 (1 request per 10 s). The
+	// rate moves in whole requests per window, never below one.
 	MinRate float64
-	// Recovery is how many requests in a row must succeed for a throttled
-	// tenant's rate to double again, back up to PerTenant; default 5.
+	// Recovery is how many windows without a 429 a backed-off tenant waits
+	// before it sends one more request per window; default 1. A raise that
+	// Graph refuses within its window doubles the wait (up to 16 windows),
+	// so a real limit below PerTenant is probed ever more rarely.
 	Recovery int
 }
 
@@ -44,10 +49,13 @@ func (l Limits) withDefaults() Limits {
 		l.MinRate = 0.2
 	}
 	if l.Recovery <= 0 {
-		l.Recovery = 5
+		l.Recovery = 1
 	}
 	return l
 }
+
+// maxRecovery caps the windows a tenant waits between raises.
+const maxRecovery = 16
 
 // Throttle keeps every request of the process under Graph's limits. It is
 // shared by all clients, pagers, shards and tenants of a run and safe for
@@ -58,14 +66,30 @@ func (l Limits) withDefaults() Limits {
 // it would be at most the N-th in any window: never a 429 from a polite
 // client, and a full window's burst at the start. (A token bucket of burst
 // N refilled at N per window lets N+1 requests into some window, which is
-// exactly what Graph punishes.)
+// exactly what Graph punishes.) A backed-off tenant keeps the same log with
+// a smaller count k: at most k requests in any window, so a rate lowered to
+// a real limit of k is never exceeded by a burst either (a stretched window
+// of N requests would still send N at once).
 //
-// It adapts: a 429 means Graph counts differently from us (another process
-// uses the same app, clocks drift), so Pause holds the tenant for the
-// Retry-After and halves its rate, down to Limits.MinRate; every
-// Limits.Recovery successes in a row double it again up to the limit.
+// It adapts, because a 429 may mean Graph counts differently from us
+// (another process uses the same app, a tenant's real limit is lower than
+// documented), but a 429 may as well say nothing about our rate: Graph and
+// its gateways throttle at random under load. Pause holds the whole tenant
+// for the Retry-After either way. The rate comes down only when 429s
+// persist: two 429s within one window, or any 429 within the window after a
+// raise (Graph refused the raise). It comes down at most once per window,
+// however many shards were refused at once (four shards refused together
+// are one piece of evidence, not four), and to the requests that succeeded
+// in that window (what Graph did let through), but at least half and at
+// most one less than before. It goes up by one request per window after
+// Limits.Recovery windows without a 429: a random 429 costs a window or
+// two, not the run. A raise Graph refuses doubles the wait before the next
+// raise, so a real lower limit is found in a few windows and then probed
+// rarely, keeping the throttled share low; a rate held for four waits
+// forgets that, so the noise of random 429s does not pile up.
 type Throttle struct {
 	limits Limits
+	now    func() time.Time // time.Now; tests move a fake clock
 
 	mu      sync.Mutex
 	tenants map[string]*tenantState
@@ -76,8 +100,21 @@ type Throttle struct {
 type tenantState struct {
 	win    *window
 	paused time.Time // no request before
-	rate   float64   // share of the limit in use, in [MinRate, 1]
-	streak int       // successes since the last change of rate
+	// level is how many requests per window the tenant may send now, in
+	// [floor, PerTenant].
+	level int
+	// changed is when level last changed, lowered when it last came
+	// down (at most once per window).
+	changed, lowered time.Time
+	// throttled and succeeded are the 429s and successes of the last window.
+	throttled []time.Time
+	succeeded []time.Time
+	// Per level (index 0 unused): requests answered and refused at it,
+	// and until when it is not raised to again, for how many windows the
+	// last time.
+	sent, refused []int
+	blocked       []time.Time
+	backoff       []int
 }
 
 // NewThrottle returns a throttle enforcing l.
@@ -85,6 +122,7 @@ func NewThrottle(l Limits) *Throttle {
 	l = l.withDefaults()
 	return &Throttle{
 		limits:  l,
+		now:     time.Now,
 		tenants: map[string]*tenantState{},
 		app:     newWindow(l.App, l.AppWindow+l.Margin),
 	}
@@ -93,10 +131,20 @@ func NewThrottle(l Limits) *Throttle {
 // Limits returns the limits in force, defaults filled in.
 func (t *Throttle) Limits() Limits { return t.limits }
 
+// span is the tenant window the throttle keeps, margin included.
+func (t *Throttle) span() time.Duration { return t.limits.PerTenantWindow + t.limits.Margin }
+
+// floor is the fewest requests per window a tenant is brought down to.
+func (t *Throttle) floor() int {
+	return max(1, int(math.Ceil(t.limits.MinRate*float64(t.limits.PerTenant)-1e-9)))
+}
+
 func (t *Throttle) tenant(id string) *tenantState {
 	ts := t.tenants[id]
 	if ts == nil {
-		ts = &tenantState{win: newWindow(t.limits.PerTenant, t.limits.PerTenantWindow+t.limits.Margin), rate: 1}
+		n := t.limits.PerTenant
+		ts = &tenantState{win: newWindow(n, t.span()), level: n,
+			sent: make([]int, n+2), refused: make([]int, n+2), blocked: make([]time.Time, n+2), backoff: make([]int, n+2)}
 		t.tenants[id] = ts
 	}
 	return ts
@@ -106,12 +154,12 @@ func (t *Throttle) tenant(id string) *tenantState {
 // sent now. It returns a Slot, how long it waited, or ctx's error if ctx
 // ends first. Call Slot.Sent when the request is actually on the wire.
 func (t *Throttle) Wait(ctx context.Context, tenant string) (*Slot, time.Duration, error) {
-	start := time.Now()
+	start := t.now()
 	for {
 		t.mu.Lock()
-		now := time.Now()
+		now := t.now()
 		ts := t.tenant(tenant)
-		at := latest(ts.paused, ts.win.nextAt(now, ts.rate), t.app.next(now))
+		at := latest(ts.paused, ts.win.nextAt(now, ts.level), t.app.next(now))
 		if !at.After(now) {
 			ts.win.add(now)
 			t.app.add(now)
@@ -123,7 +171,7 @@ func (t *Throttle) Wait(ctx context.Context, tenant string) (*Slot, time.Duratio
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, time.Since(start), ctx.Err()
+			return nil, t.now().Sub(start), ctx.Err()
 		case <-timer.C:
 		}
 	}
@@ -160,41 +208,91 @@ func (s *Slot) Sent(when time.Time) {
 
 // Pause holds every request of tenant for d, as Graph asks with
 // Retry-After: one throttled request pauses all shards of the tenant, not
-// only itself. throttled says Graph answered 429, which also halves the
-// tenant's rate (a 503 with Retry-After only pauses).
+// only itself. throttled says Graph answered 429, which lowers the
+// tenant's rate when 429s persist (see Throttle); a 503 with Retry-After
+// only pauses.
 func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.now()
 	ts := t.tenant(tenant)
-	if until := time.Now().Add(d); until.After(ts.paused) {
+	if until := now.Add(d); until.After(ts.paused) {
 		ts.paused = until
 	}
-	if throttled {
-		ts.rate = max(ts.rate/2, t.limits.MinRate)
-		ts.streak = 0
+	if !throttled {
+		return
 	}
+	span := t.span()
+	ts.throttled = append(recent(ts.throttled, now, span), now)
+	ts.succeeded = recent(ts.succeeded, now, span)
+	k := ts.level
+	ts.sent[k]++
+	ts.refused[k]++
+	if !ts.lowered.IsZero() && now.Sub(ts.lowered) < span || k <= t.floor() {
+		return // one decrease per window, however many shards were refused
+	}
+	switch {
+	case len(ts.throttled) >= 2:
+		// Refused twice in a window: one less. (Not down to what
+		// Graph let through: random 429s come in pairs too, and a real
+		// limit shows at the lower level in a window or two.)
+		ts.level = k - 1
+	case ts.sent[k] >= minEvidence && ts.refused[k]*5 > ts.sent[k]:
+		// More than one in five refused at this level, over enough
+		// requests to tell a limit from Graph's noise: one less, and
+		// this level is not tried again for a while, longer each time.
+		ts.level = k - 1
+		ts.backoff[k] = min(max(2*ts.backoff[k], 2*t.limits.Recovery), maxRecovery)
+		ts.blocked[k] = now.Add(time.Duration(ts.backoff[k]) * span)
+	default:
+		return // a lone 429: Graph's noise until it persists
+	}
+	ts.changed, ts.lowered = now, now
 }
 
+// minEvidence is how many requests at a level it takes to judge its share
+// of 429s.
+const minEvidence = 4
+
 // Succeeded records a request of tenant that Graph did not throttle; after
-// Limits.Recovery of them in a row a backed-off rate doubles.
+// Limits.Recovery windows without a 429 a backed-off tenant sends one more
+// request per window, unless that level was refused of late.
 func (t *Throttle) Succeeded(tenant string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.now()
+	span := t.span()
 	ts := t.tenant(tenant)
-	if ts.rate >= 1 {
+	ts.succeeded = append(recent(ts.succeeded, now, span), now)
+	ts.sent[ts.level]++
+	if ts.level >= t.limits.PerTenant || now.Before(ts.blocked[ts.level+1]) {
 		return
 	}
-	if ts.streak++; ts.streak >= t.limits.Recovery {
-		ts.rate, ts.streak = min(ts.rate*2, 1), 0
+	quiet := ts.changed
+	if n := len(ts.throttled); n > 0 && ts.throttled[n-1].After(quiet) {
+		quiet = ts.throttled[n-1]
+	}
+	if now.Sub(quiet) >= time.Duration(t.limits.Recovery)*span {
+		ts.level, ts.changed = ts.level+1, now
 	}
 }
 
 // Rate is the share of the per-tenant limit tenant may use now: 1 unless
-// Graph throttled it recently.
+// Graph throttled it persistently of late.
 func (t *Throttle) Rate(tenant string) float64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.tenant(tenant).rate
+	return float64(t.tenant(tenant).level) / float64(t.limits.PerTenant)
+}
+
+// recent drops the times of ts older than span before now, in place; ts
+// is in time order.
+func recent(ts []time.Time, now time.Time, span time.Duration) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= span {
+		i++
+	}
+	return append(ts[:0], ts[i:]...)
 }
 
 func latest(ts ...time.Time) time.Time {
@@ -235,19 +333,29 @@ func (w *window) oldest() int {
 
 // next is the earliest time a request may be sent: when the earliest of
 // the last n sends leaves the window.
-func (w *window) next(now time.Time) time.Time { return w.nextAt(now, 1) }
+func (w *window) next(now time.Time) time.Time { return w.nextAt(now, len(w.times)) }
 
-// nextAt is next for a rate reduced to share of the limit: the window
-// stretches, so the same n requests spread over span/share.
-func (w *window) nextAt(now time.Time, share float64) time.Time {
-	oldest := w.times[w.oldest()]
-	if oldest.IsZero() {
-		return now
-	}
-	if share >= 1 {
+// nextAt is next for a tenant allowed only k of the window's n
+// requests: when the k-th most recent send leaves the window.
+func (w *window) nextAt(now time.Time, k int) time.Time {
+	if k >= len(w.times) {
+		oldest := w.times[w.oldest()]
+		if oldest.IsZero() {
+			return now
+		}
 		return oldest.Add(w.span)
 	}
-	return oldest.Add(time.Duration(float64(w.span) / share))
+	sent := make([]time.Time, 0, len(w.times))
+	for _, t := range w.times {
+		if !t.IsZero() {
+			sent = append(sent, t)
+		}
+	}
+	if len(sent) < k {
+		return now
+	}
+	slices.SortFunc(sent, func(a, b time.Time) int { return b.Compare(a) })
+	return sent[k-1].Add(w.span)
 }
 
 // add records a send, in place of the earliest.

@@ -1,0 +1,188 @@
+package extract
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// newFakeThrottle is a throttle of 5 requests per 10 s (no margin) on a
+// fake clock.
+func newFakeThrottle(l Limits) (*Throttle, *fakeClock) {
+	l.PerTenant, l.PerTenantWindow, l.Margin = 5, 10*time.Second, -1
+	th := NewThrottle(l)
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	th.now = clk.Now
+	return th, clk
+}
+
+// level is the tenant's requests per window now.
+func level(th *Throttle, tenant string) int {
+	return int(th.Rate(tenant)*float64(th.Limits().PerTenant) + 0.5)
+}
+
+// simulate sends, for each of windows windows of 10 s, as many requests as
+// the throttle allows the tenant, spread over the window; refused says
+// whether Graph answers the i-th request of window w with 429. It returns
+// the requests sent and the 429s, in the second half of the windows.
+func simulate(th *Throttle, clk *fakeClock, windows int, refused func(w, i int) bool) (sent, throttled int, levels []int) {
+	start := clk.Now()
+	span := th.span()
+	for w := range windows {
+		n := level(th, "t")
+		levels = append(levels, n)
+		for i := range n {
+			clk.set(start.Add(time.Duration(w)*span + time.Duration(i)*span/time.Duration(n)))
+			r := refused(w, i)
+			if w >= windows/2 {
+				sent++
+				if r {
+					throttled++
+				}
+			}
+			if r {
+				th.Pause("t", time.Second, true)
+			} else {
+				th.Succeeded("t")
+			}
+		}
+	}
+	return sent, throttled, levels
+}
+
+// Four shards refused at once are one piece of evidence: the rate comes
+// down once in that window, not to the floor, and comes back within a few
+// windows once requests succeed.
+func TestThrottleOneDecreasePerWindow(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	now := clk.Now()
+	th.Succeeded("t")
+	for range 4 {
+		th.Pause("t", time.Second, true)
+	}
+	if got := level(th, "t"); got != 4 {
+		t.Fatalf("four 429s at once: %d requests per window, want 4 (one decrease)", got)
+	}
+	clk.set(now.Add(9 * time.Second))
+	th.Pause("t", time.Second, true)
+	th.Pause("t", time.Second, true)
+	if got := level(th, "t"); got != 4 {
+		t.Fatalf("more 429s in the same window: %d, want still 4", got)
+	}
+	// The next window refused twice again: one more decrease.
+	clk.set(now.Add(11 * time.Second))
+	th.Pause("t", time.Second, true)
+	if got := level(th, "t"); got != 3 {
+		t.Fatalf("429s persisting into the next window: %d, want 3", got)
+	}
+	// A quiet window brings back one request per window.
+	for i, want := range []int{3, 4, 5, 5} {
+		clk.set(now.Add(11*time.Second + time.Duration(i)*10*time.Second + 5*time.Second))
+		th.Succeeded("t")
+		if got := level(th, "t"); got != want {
+			t.Fatalf("%ds after the last 429: %d requests per window, want %d", i*10+5, got, want)
+		}
+	}
+	if th.Rate("other") != 1 {
+		t.Error("another tenant was slowed down")
+	}
+}
+
+// A lone 429 pauses but does not slow down; a 503 never slows down.
+func TestThrottleLoneAndUnavailable(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	th.Pause("t", time.Second, false)
+	th.Pause("t", time.Second, false)
+	if th.Rate("t") != 1 {
+		t.Errorf("503s lowered the rate to %v", th.Rate("t"))
+	}
+	th.Pause("t", time.Second, true)
+	if th.Rate("t") != 1 {
+		t.Errorf("one 429 lowered the rate to %v", th.Rate("t"))
+	}
+	clk.set(clk.Now().Add(30 * time.Second))
+	th.Pause("t", time.Second, true)
+	if th.Rate("t") != 1 {
+		t.Errorf("two 429s three windows apart lowered the rate to %v", th.Rate("t"))
+	}
+}
+
+// Graph's random 429s (10 % of requests, saying nothing about our rate)
+// leave the rate near the limit.
+func TestThrottleRandom429sKeepTheRate(t *testing.T) {
+	for seed := range uint64(5) {
+		th, clk := newFakeThrottle(Limits{})
+		rnd := rand.New(rand.NewPCG(seed, 12))
+		_, _, levels := simulate(th, clk, 300, func(int, int) bool { return rnd.Float64() < 0.10 })
+		total := 0
+		for _, l := range levels {
+			total += l
+		}
+		if mean := float64(total) / float64(len(levels)); mean < 0.9*5 {
+			t.Errorf("seed %d: %.2f requests per window on average, want at least 4.5 of 5", seed, mean)
+		}
+	}
+}
+
+// A real limit of 3 per window (below the documented 5) is found and kept
+// to: the rate settles at 3 and under 10 % of the requests are refused.
+func TestThrottleFindsALowerLimit(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	sent, throttled, levels := simulate(th, clk, 60, func(_, i int) bool { return i >= 3 })
+	if got := level(th, "t"); got > 3 {
+		t.Errorf("level %d at the end, want at most the real limit 3 (levels %v)", got, levels)
+	}
+	ok := 0
+	for _, l := range levels[30:] {
+		if l >= 3 {
+			ok++
+		}
+	}
+	if ok < 25 {
+		t.Errorf("only %d of the last 30 windows at 3 requests or more: %v", ok, levels)
+	}
+	if share := float64(throttled) / float64(sent); share >= 0.10 {
+		t.Errorf("%d of %d requests refused (%.0f %%), want under 10 %% (levels %v)", throttled, sent, 100*share, levels)
+	}
+}
+
+// A backed-off tenant sends at most its level in any window, even in a
+// burst: 2 of 5 per 40 ms lets the third request wait a window.
+func TestThrottleBackedOffWaitsLonger(t *testing.T) {
+	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: 40 * time.Millisecond, Margin: -1})
+	th.mu.Lock()
+	th.tenant("t").level = 2
+	th.mu.Unlock()
+	ctx := context.Background()
+	var waits []time.Duration
+	for range 3 {
+		_, w, err := th.Wait(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, w)
+	}
+	if waits[1] > 20*time.Millisecond || waits[2] < 35*time.Millisecond {
+		t.Errorf("waits %v, want the second at once and the third about 40ms", waits)
+	}
+}
