@@ -151,6 +151,18 @@ func TestPrune(t *testing.T) {
 		if !strings.Contains(errs, "can no longer be rebuilt with backfill") {
 			t.Errorf("no warning that pruned raw days cannot be backfilled:\n%s", errs)
 		}
+		// For a scheduler: stdout empty, one JSON record per item and a
+		// summary on stderr.
+		code, out, errs = prune(t, "--warehouse", wh, "--raw-before", dates[2], "--tables-before", dates[1], "--dry-run", "--log-format", "json")
+		if code != 0 || out != "" {
+			t.Fatalf("exit %d, stdout %q\n%s", code, out, errs)
+		}
+		for _, want := range []string{`"msg":"prune summary"`, `"dry_run":true`, `"raw_runs":4`, `"slices":2`, `"skipped":0`, `"outcome":"would delete"`} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("the JSON records lack %s:\n%s", want, errs)
+			}
+		}
+		checkPruned(t, orig, readPruneTree(t, wh), "", "")
 	})
 
 	t.Run("tables only", func(t *testing.T) {
