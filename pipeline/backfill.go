@@ -320,6 +320,8 @@ func upToDate(ctx context.Context, manifests SliceManifests, key schemas.Key, id
 		return ActionReplay, fmt.Sprintf("schema version %s, now %s", m.SchemaVersion, schemas.Version), nil
 	case !m.Build.Same(o.Build):
 		return ActionReplay, "built by another credreg build (" + m.Build.String() + ")", nil
+	case pseudonymsDiffer(m, o.Replay.Pseudonymize) != "":
+		return ActionReplay, pseudonymsDiffer(m, o.Replay.Pseudonymize), nil
 	case known && !linked(m.Changes, prev):
 		return ActionReplay, "its registration_changes compare with " + comparedWith(m.Changes) + "; the previous snapshot is now " + prev.String(), nil
 	}
