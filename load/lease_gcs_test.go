@@ -140,6 +140,22 @@ func gcsLease(t *testing.T, srv *fakestorage.Server, key schemas.Key) (LeaseHold
 	return h, obj.Generation
 }
 
+// gcsStore is the fake's bucket for the shared lease tests.
+func gcsStore(srv *fakestorage.Server) exactStore {
+	return exactStore{
+		open: func(t *testing.T, hook func(*http.Request, http.RoundTripper) (*http.Response, error)) *Warehouse {
+			return openGCS(t, srv, hook)
+		},
+		lease: func(t *testing.T, key schemas.Key) (LeaseHolder, bool) {
+			if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err != nil {
+				return LeaseHolder{}, false
+			}
+			h, _ := gcsLease(t, srv, key)
+			return h, true
+		},
+	}
+}
+
 // waitUntil polls cond for up to 10s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -225,76 +241,7 @@ func TestGCSPreconditions(t *testing.T) {
 
 // Two writers that both read one stale lease, then both take it over:
 // exactly one wins, and the other is told who holds it.
-func TestGCSLeaseTakeoverRace(t *testing.T) {
-	srv := fakeGCS(t)
-	ctx := context.Background()
-	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-g"}
-	stale := leaseObject{bucket: openGCS(t, srv, nil).bucket, key: leaseDir + "/" + leaseName(key) + ".json", exact: true}
-	if _, err := stale.create(ctx, LeaseHolder{RunID: "gone", Token: "gone", Expires: time.Now().Add(-time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
-	// Each writer's first read of the lease waits for the other's, so
-	// that both decide to take over the same stale generation.
-	const writers = 2
-	var mu sync.Mutex
-	reads := 0
-	bothRead := make(chan struct{})
-	barrier := func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, leaseDir) {
-			resp, err := next.RoundTrip(r)
-			mu.Lock()
-			if reads++; reads == writers {
-				close(bothRead)
-			}
-			mu.Unlock()
-			select {
-			case <-bothRead:
-			case <-time.After(10 * time.Second):
-			}
-			return resp, err
-		}
-		return next.RoundTrip(r)
-	}
-	leases := make([]*Lease, writers)
-	errs := make([]error, writers)
-	var wg sync.WaitGroup
-	for i := range writers {
-		w := openGCS(t, srv, barrier)
-		wg.Go(func() {
-			leases[i], errs[i] = w.Lease(ctx, key, LeaseOptions{RunID: "run-" + string(rune('a'+i)), Timeout: time.Minute})
-		})
-	}
-	wg.Wait()
-	select {
-	case <-bothRead:
-	default:
-		t.Fatal("the writers did not both read the stale lease before taking it over")
-	}
-	var winner *Lease
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner != nil {
-				t.Fatalf("both writers took over the stale lease: %+v and %+v", winner.Holder(), leases[i].Holder())
-			}
-			winner = leases[i]
-		case !errors.Is(err, ErrLeaseHeld):
-			t.Fatalf("writer %d: %v, want the lease or ErrLeaseHeld", i, err)
-		}
-	}
-	if winner == nil {
-		t.Fatalf("neither writer took over the stale lease: %v", errs)
-	}
-	if h, _ := gcsLease(t, srv, key); h.Token != winner.Holder().Token {
-		t.Errorf("lease object names %+v, want the winner %+v", h, winner.Holder())
-	}
-	if err := winner.Release(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err == nil {
-		t.Error("Release left the lease object")
-	}
-}
+func TestGCSLeaseTakeoverRace(t *testing.T) { testLeaseTakeoverRace(t, gcsStore(fakeGCS(t))) }
 
 // A writer that read a lease as stale cannot take it over once its
 // holder renewed it: the renewal moved the generation it read.
@@ -380,50 +327,8 @@ func TestGCSLeaseLostAtRenewal(t *testing.T) {
 
 // A renewal that GCS applied but whose answer was lost leaves the lease
 // at a generation its holder did not see: the next renewal is refused,
-// and the holder, finding its own token there, carries on rather than
-// report its lease taken over.
-func TestGCSLeaseRenewalAnswerLost(t *testing.T) {
-	srv := fakeGCS(t)
-	ctx := context.Background()
-	key := schemas.Key{Date: day("2026-02-03"), Tenant: "tenant-a"}
-	var mu sync.Mutex
-	uploads := 0
-	w := openGCS(t, srv, func(r *http.Request, next http.RoundTripper) (*http.Response, error) {
-		resp, err := next.RoundTrip(r)
-		if !isUpload(r) || err != nil {
-			return resp, err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if uploads++; uploads == 2 { // the first renewal, once applied
-			resp.Body.Close()
-			return nil, errors.New("connection reset after the write")
-		}
-		return resp, err
-	})
-	l, err := w.Lease(ctx, key, LeaseOptions{RunID: "holder", Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Release()
-	waitUntil(t, "three renewals after the lost answer", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return uploads >= 5 || l.check() != nil
-	})
-	if err := l.check(); err != nil {
-		t.Fatalf("the holder lost its lease to its own renewal: %v", err)
-	}
-	if h, _ := gcsLease(t, srv, key); h.Token != l.Holder().Token {
-		t.Errorf("lease object names %+v, want the holder", h)
-	}
-	if err := l.Release(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.GetObject(gcsTestBucket, leaseDir+"/"+leaseName(key)+".json"); err == nil {
-		t.Error("Release left the lease object")
-	}
-}
+// and the holder, finding its own token there, carries on.
+func TestGCSLeaseRenewalAnswerLost(t *testing.T) { testLeaseRenewalAnswerLost(t, gcsStore(fakeGCS(t))) }
 
 // A holder whose renewals keep failing (a partition, a paused VM) cannot
 // know whether another writer took its lease once it expires: before

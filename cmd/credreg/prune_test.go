@@ -85,19 +85,6 @@ func pruneDates() []string {
 	return out
 }
 
-// sameDay reports whether a date's files are exactly as before.
-func sameDay(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // checkPruned fails unless the raw zone kept exactly the days from
 // rawFrom on and the tables the days from tablesFrom on, untouched.
 func checkPruned(t *testing.T, before, after pruneTree, rawFrom, tablesFrom string) {
@@ -113,7 +100,7 @@ func checkPruned(t *testing.T, before, after pruneTree, rawFrom, tablesFrom stri
 				t.Fatalf("the base has no %s files of %s", k.name, d)
 			case d < k.from && len(k.after[d]) != 0:
 				t.Errorf("%s of %s kept %d files, want none", k.name, d, len(k.after[d]))
-			case d >= k.from && !sameDay(k.before[d], k.after[d]):
+			case d >= k.from && !sameHashes(k.before[d], k.after[d]):
 				t.Errorf("%s of %s changed: %d files, had %d", k.name, d, len(k.after[d]), len(k.before[d]))
 			}
 		}
@@ -228,8 +215,8 @@ func TestPrune(t *testing.T) {
 				}
 			}
 		}
-		if !sameDay(keep(orig.tables[dates[0]], held.Tenant), after.tables[dates[0]]) ||
-			!sameDay(keep(orig.raw[dates[0]], held.Tenant), after.raw[dates[0]]) {
+		if !sameHashes(keep(orig.tables[dates[0]], held.Tenant), after.tables[dates[0]]) ||
+			!sameHashes(keep(orig.raw[dates[0]], held.Tenant), after.raw[dates[0]]) {
 			t.Errorf("the held slice was touched")
 		}
 		// Once it is free, a second prune deletes it.
