@@ -50,6 +50,7 @@ type runOptions struct {
 	logOptions
 	privacyOptions
 	workerOptions
+	metricsFlags
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
 	changed func(name string) bool
@@ -97,6 +98,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.Float64Var(&o.MaxDrift, "max-aggregate-drift", pipeline.DefaultMaxAggregateDrift, "largest difference from Graph's own counts (usersRegisteredByFeature/ByMethod), as a share of its users, that passes without a warning")
 	f.BoolVar(&o.StrictAggs, "strict-aggregates", false, "a difference from Graph's own counts over --max-aggregate-drift fails the tenant (exit status 4) instead of warning")
 	f.BoolVar(&o.Force, "force", false, "with a past --date whose slice exists: replace it with today's data anyway (Graph only serves today's state)")
+	o.metricsFlags.AddFlags(f)
 	o.logOptions.AddFlags(cmd)
 	o.changed = func(name string) bool { return f.Changed(name) }
 }
@@ -324,6 +326,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	mx, err := o.metricsFlags.start("run", false)
+	if err != nil {
+		return err
+	}
+	mx.forWorker(plan.worker.index, plan.worker.count)
 	pseudo, err := o.pseudonymizer(os.Getenv)
 	if err != nil {
 		return err
@@ -341,6 +348,7 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	ui := newUI(o.logOptions, stderr)
 	defer ui.close()
 	log := ui.logger
+	defer mx.finish(ctx, wh, log) // whatever the outcome
 	parquet, closeSink, err := o.sinkOptions.open(ctx, wh, load.WriterOptions{LockWait: o.LockWait, Logger: log,
 		AfterStep: o.afterStep}, log, o.changed, true)
 	if err != nil {
@@ -401,8 +409,8 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 		},
 		Tenants:     plan.tenants,
 		Concurrency: o.Concurrency,
-		Started:     bars.start,
-		Finished:    bars.finish,
+		Started:     mx.tenantStarted(bars.start),
+		Finished:    mx.tenantFinished(ctx, plan.day, failed, bars.finish),
 	})
 	ui.close()
 	if err := writeRunSummary(stdout, log, o.logOptions, res, wh.String()); err != nil {
