@@ -14,7 +14,8 @@ import (
 )
 
 func TestRunSchema(t *testing.T) {
-	allTables := []string{"rejected_records", "user_auth_methods", "user_registration_details"}
+	allTables := []string{"registration_changes", "registration_daily_summary", "rejected_records",
+		"user_auth_methods", "user_registration_details"}
 	tests := []struct {
 		name   string
 		format string
@@ -95,7 +96,7 @@ func TestRunSchemaUsageErrors(t *testing.T) {
 		{"xml", nil, `--format "xml": want one of text, arrow, bigquery`},
 		{"Arrow", nil, `want one of text, arrow, bigquery`},
 		{"", nil, `want one of text, arrow, bigquery`},
-		{"arrow", []string{"users"}, `unknown table "users" (tables: user_registration_details, user_auth_methods, rejected_records)`},
+		{"arrow", []string{"users"}, `unknown table "users" (tables: user_registration_details, user_auth_methods, rejected_records, registration_daily_summary, registration_changes)`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSpace(tt.format+" "+strings.Join(tt.args, " ")), func(t *testing.T) {
