@@ -33,12 +33,12 @@ const (
 	eraseUsers = 60
 )
 
-// eraseBase makes the warehouse.
-func eraseBase(t *testing.T) string {
+// eraseBase makes the warehouse, of the range's first days days.
+func eraseBase(t *testing.T, days int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "wh")
 	day, _ := time.Parse(time.DateOnly, eraseFrom)
-	for i := range eraseDays {
+	for i := range days {
 		d := day.AddDate(0, 0, i).Format(time.DateOnly)
 		out, err := credregCmd(context.Background(), nil, "run", "--demo", "--demo-tenants", "2", "--demo-users", fmt.Sprint(eraseUsers),
 			"--date", d, "--warehouse", dir, "--progress", "none", "--shards", "off").CombinedOutput()
@@ -175,7 +175,7 @@ func erase(t *testing.T, args ...string) (string, int) {
 // afterwards finds the slices up to date, or, forced, rebuilds them from
 // the rewritten raw zone without the person.
 func TestEraseByUPN(t *testing.T) {
-	dir := eraseBase(t)
+	dir := eraseBase(t, eraseDays)
 	id, upn := someUser(t, dir)
 	before := warehouseRows(t, dir)
 	summaryBefore := before[schemas.RegistrationDailySummaryTable.Name]
@@ -286,7 +286,7 @@ func TestEraseByUPN(t *testing.T) {
 // status 7, after every other slice was erased; run again once the
 // lease is free, erase finishes the job.
 func TestEraseSkipsHeldSlice(t *testing.T) {
-	dir := eraseBase(t)
+	dir := eraseBase(t, 2)
 	id, upn := someUser(t, dir)
 	ctx := context.Background()
 	wh, err := load.OpenWarehouse(ctx, dir)
@@ -294,7 +294,8 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	day, _ := time.Parse(time.DateOnly, eraseTo)
+	day, _ := time.Parse(time.DateOnly, eraseFrom)
+	day = day.AddDate(0, 0, 1)
 	lease, err := wh.Lease(ctx, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID}, load.LeaseOptions{RunID: "held-by-the-test"})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 	if code != exitLeaseHeld {
 		t.Fatalf("exit %d, want %d\n%s", code, exitLeaseHeld, out)
 	}
-	if !strings.Contains(out, "skipped "+eraseTo) || !strings.Contains(out, "held-by-the-test") || mentions(out, id, upn) {
+	if !strings.Contains(out, "skipped "+day.Format(time.DateOnly)) || !strings.Contains(out, "held-by-the-test") || mentions(out, id, upn) {
 		t.Errorf("the output does not name the skipped slice and its holder, or names the person:\n%s", out)
 	}
 	rows := warehouseRows(t, dir)[schemas.UserRegistrationDetailsTable.Name]
@@ -315,8 +316,8 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 			left = append(left, slice)
 		}
 	}
-	if len(left) != 1 || !strings.HasPrefix(left[0], "snapshot_date="+eraseTo+"/") {
-		t.Errorf("the person is left in slices %v, want only the held one, %s", left, eraseTo)
+	if len(left) != 1 || !strings.HasPrefix(left[0], "snapshot_date="+day.Format(time.DateOnly)+"/") {
+		t.Errorf("the person is left in slices %v, want only the held one, %s", left, day.Format(time.DateOnly))
 	}
 
 	out, code = erase(t, "--warehouse", dir, "--user", id)
@@ -336,7 +337,7 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 // What erase refuses, before it writes anything, and without repeating
 // the person's id or name.
 func TestEraseRefuses(t *testing.T) {
-	dir := eraseBase(t)
+	dir := eraseBase(t, 1)
 	id, upn := someUser(t, dir)
 	// Pseudonymize one manifest as helper P's flag records it.
 	day, _ := time.Parse(time.DateOnly, eraseFrom)
