@@ -184,6 +184,7 @@ func TestEraseByUPN(t *testing.T) {
 			t.Fatalf("%s holds %d rows of the person, want at least one per day", table, n)
 		}
 	}
+	failed := keepAsFailed(t, dir, "20261118T000000Z-failed")
 	sums := treeSums(t, dir)
 
 	out, code := erase(t, "--warehouse", dir, "--user", strings.ToUpper(upn), "--dry-run")
@@ -214,6 +215,10 @@ func TestEraseByUPN(t *testing.T) {
 		}
 	}
 
+	if n := failedRowsOf(t, dir, failed, id); n != 0 {
+		t.Errorf("the slice kept in %s still holds %d rows of the person", failed, n)
+	}
+
 	logs, _ := filepath.Glob(filepath.Join(dir, "_erasures", "*.json"))
 	if len(logs) != 1 {
 		t.Fatalf("%d erasure logs, want 1", len(logs))
@@ -225,6 +230,7 @@ func TestEraseByUPN(t *testing.T) {
 	var log struct {
 		UserSHA256 []string `json:"user_sha256"`
 		Slices     []struct {
+			Folder           string           `json:"folder"`
 			RowsRemoved      map[string]int64 `json:"rows_removed"`
 			RawDigestUpdated bool             `json:"raw_digest_updated"`
 		} `json:"slices"`
@@ -239,11 +245,11 @@ func TestEraseByUPN(t *testing.T) {
 	if sum := fmt.Sprintf("%x", sha256.Sum256([]byte(id))); len(log.UserSHA256) != 1 || log.UserSHA256[0] != sum {
 		t.Errorf("the log's user_sha256 is %v, want [%s]", log.UserSHA256, sum)
 	}
-	if len(log.Slices) != eraseDays || len(log.RawRuns) != eraseDays {
-		t.Errorf("the log lists %d slices and %d raw runs, want %d of each", len(log.Slices), len(log.RawRuns), eraseDays)
+	if len(log.Slices) != eraseDays+1 || len(log.RawRuns) != eraseDays {
+		t.Errorf("the log lists %d slices and %d raw runs, want %d (one kept in _failed) and %d", len(log.Slices), len(log.RawRuns), eraseDays+1, eraseDays)
 	}
 	for _, s := range log.Slices {
-		if s.RowsRemoved[schemas.UserRegistrationDetailsTable.Name] != 1 || !s.RawDigestUpdated {
+		if s.RowsRemoved[schemas.UserRegistrationDetailsTable.Name] != 1 || !s.RawDigestUpdated && s.Folder == "" {
 			t.Errorf("a slice of the log: %+v, want one user removed and the raw digest updated", s)
 		}
 	}
@@ -280,6 +286,70 @@ func TestEraseByUPN(t *testing.T) {
 			}
 		}
 	}
+}
+
+// keepAsFailed copies the default tenant's first slice into the folder
+// where a run that breached the data contract keeps it, as that run
+// would: _failed/run_id=<run>/<table>/…, the manifest beside them.
+func keepAsFailed(t *testing.T, dir, run string) string {
+	t.Helper()
+	folder := filepath.Join("_failed", "run_id="+run)
+	part := filepath.Join("snapshot_date="+eraseFrom, "tenant_id="+graphsim.DefaultTenantID)
+	copies := map[string]string{filepath.Join("_manifests", part+".json"): filepath.Join(folder, "_manifests", part+".json")}
+	for _, table := range schemas.Tables {
+		p := filepath.Join(table.Name, part, "part-00000.parquet")
+		copies[p] = filepath.Join(folder, p)
+	}
+	for from, to := range copies {
+		b, err := os.ReadFile(filepath.Join(dir, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, to)), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := failedRowsOf(t, dir, run, ""); n == 0 {
+		t.Fatal("the failed run's slice holds no rows")
+	}
+	return run
+}
+
+// failedRowsOf counts the user_registration_details rows of the failed
+// run's slice whose user_id is id (every row for "").
+func failedRowsOf(t *testing.T, dir, run, id string) int {
+	t.Helper()
+	ctx := context.Background()
+	wh, err := load.OpenWarehouse(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	sub, err := wh.Failed(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := time.Parse(time.DateOnly, eraseFrom)
+	tbl, err := sub.ReadSlice(ctx, schemas.UserRegistrationDetailsTable, schemas.Key{Date: day, Tenant: graphsim.DefaultTenantID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, 0)
+	defer tr.Release()
+	n := 0
+	for tr.Next() {
+		c := tr.RecordBatch().Column(tr.Schema().FieldIndices("user_id")[0]).(*array.String)
+		for i := range c.Len() {
+			if id == "" || strings.EqualFold(c.Value(i), id) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // A slice another process is writing is skipped and reported, with exit
