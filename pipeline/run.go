@@ -210,7 +210,7 @@ func NewRunID(now time.Time) string {
 // in the Parquet warehouse but not loaded into BigQuery returns both its
 // manifest and an error wrapping ErrNotLoaded.
 func RunTenant(ctx context.Context, o Options) (*Manifest, error) {
-	r, err := newTenantRun(o)
+	r, err := newTenantRun(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ type tenantRun struct {
 	failedBroken bool
 }
 
-func newTenantRun(o Options) (*tenantRun, error) {
+func newTenantRun(ctx context.Context, o Options) (*tenantRun, error) {
 	r := &tenantRun{o: o, start: time.Now()}
 	if r.o.Logger == nil {
 		r.o.Logger = slog.New(slog.DiscardHandler)
@@ -279,7 +279,7 @@ func newTenantRun(o Options) (*tenantRun, error) {
 	}
 	o = r.o
 	r.log = o.Logger.With("tenant", o.Key.Tenant, "snapshot_date", o.Key.DateString(), "run_id", o.RunID)
-	plan, err := extract.PlanShards(o.Endpoint, o.Shards)
+	plan, err := planShards(ctx, o, r.log)
 	if err != nil {
 		return nil, err
 	}
