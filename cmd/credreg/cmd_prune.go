@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -108,6 +110,16 @@ func runPrune(ctx context.Context, o pruneOptions, now time.Time, stdout, stderr
 	}
 	if rawBefore.IsZero() && tablesBefore.IsZero() {
 		return usagef("give --raw-before, --tables-before or both: the day before which to delete")
+	}
+	// A folder that is not there is a typo, not an empty warehouse:
+	// opening it for writing would create it.
+	for _, loc := range []struct{ flag, path string }{{"--warehouse", o.Warehouse}, {"--raw", o.Raw}} {
+		if loc.path == "" || strings.Contains(loc.path, "://") {
+			continue
+		}
+		if _, err := os.Stat(loc.path); err != nil {
+			return usagef("%s %s: %v", loc.flag, loc.path, err)
+		}
 	}
 	wh, err := openWarehouse(ctx, o.Warehouse, !o.DryRun)
 	if err != nil {
