@@ -373,3 +373,53 @@ func pseudonymizerOf(t *testing.T, key string) *transform.Pseudonymizer {
 	}
 	return p
 }
+
+// An import applies the key as a run does: the names in the tables are
+// pseudonyms (rejects' raw_json too), the raw zone keeps them, and a
+// second import of the day joins only with the same key.
+func TestPseudonymizedImport(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "page.json")
+	os.WriteFile(page, []byte(`{"value":[`+
+		`{"id":"u1","userPrincipalName":"Ada.Brown@contoso.example.com","userDisplayName":"Ada Brown","authMethods":["email"]},`+
+		`{"id":"u2","userPrincipalName":"eve.stone@contoso.example.com","userDisplayName":"Eve Stone","authMethods":{"email":true}}]}`), 0o600)
+	wh := filepath.Join(dir, "wh")
+	imp := func(key string, args ...string) (int, string, string) {
+		var env []string
+		if key != "" {
+			env = []string{pseudonymKeyEnv + "=" + key}
+		}
+		all := append([]string{"import", "--date", sliceDate, "--tenant", tenantA, "--endpoint", "credentialUserRegistrationDetails",
+			"--warehouse", wh, "--max-reject-ratio", "0.6"}, args...)
+		return runCmd(t, credregCmd(context.Background(), env, append(all, page)...))
+	}
+	if code, out, errs := imp(privacyKeyA, "--pseudonymize"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	rows := warehouseRows(t, wh, "run_id", "extracted_at")
+	all := ""
+	for _, lines := range rows {
+		all += strings.Join(lines, "\n")
+	}
+	for _, name := range []string{"ada.brown", "Ada Brown", "eve.stone", "Eve Stone"} {
+		if strings.Contains(strings.ToLower(all), strings.ToLower(name)) {
+			t.Errorf("a table holds %q:\n%s", name, all)
+		}
+	}
+	if len(rows["rejected_records"]) != 1 || !strings.Contains(rows["rejected_records"][0], `\"userPrincipalName\":\"hmac:`) {
+		t.Errorf("rejected_records: %v", rows["rejected_records"])
+	}
+	if raw := rawText(t, wh); !strings.Contains(raw, "Ada.Brown@contoso.example.com") {
+		t.Error("the raw zone lacks the real names")
+	}
+	if m := readManifest(t, wh, tenantA); m.Pseudonymization == nil || m.Pseudonymization.KeyFingerprint == "" {
+		t.Errorf("manifest: %+v", m.Pseudonymization)
+	}
+	if code, _, errs := imp("", "--force"); code != exitUsage || !strings.Contains(errs, "would not join") {
+		t.Errorf("an import with real names over pseudonyms: exit %d\n%s", code, errs)
+	}
+	if code, out, errs := imp(privacyKeyA, "--force", "--pseudonymize"); code != 0 {
+		t.Fatalf("an import with the same key: exit %d\n%s%s", code, out, errs)
+	}
+	sameRows(t, warehouseRows(t, wh, "run_id", "extracted_at"), rows)
+}
