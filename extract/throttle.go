@@ -23,9 +23,8 @@ type Limits struct {
 	// rate moves in whole requests per window, never below one.
 	MinRate float64
 	// Recovery is how many windows without a 429 a backed-off tenant waits
-	// before it sends one more request per window; default 1. A raise that
-	// Graph refuses within its window doubles the wait (up to 16 windows),
-	// so a real limit below PerTenant is probed ever more rarely.
+	// before it sends one more request per window; default 1. (A level
+	// Graph keeps refusing waits longer, see Throttle.)
 	Recovery int
 }
 
@@ -75,18 +74,20 @@ const maxRecovery = 16
 // (another process uses the same app, a tenant's real limit is lower than
 // documented), but a 429 may as well say nothing about our rate: Graph and
 // its gateways throttle at random under load. Pause holds the whole tenant
-// for the Retry-After either way. The rate comes down only when 429s
-// persist: two 429s within one window, or any 429 within the window after a
-// raise (Graph refused the raise). It comes down at most once per window,
-// however many shards were refused at once (four shards refused together
-// are one piece of evidence, not four), and to the requests that succeeded
-// in that window (what Graph did let through), but at least half and at
-// most one less than before. It goes up by one request per window after
-// Limits.Recovery windows without a 429: a random 429 costs a window or
-// two, not the run. A raise Graph refuses doubles the wait before the next
-// raise, so a real lower limit is found in a few windows and then probed
-// rarely, keeping the throttled share low; a rate held for four waits
-// forgets that, so the noise of random 429s does not pile up.
+// for the Retry-After either way. The rate (k requests per window) comes
+// down by one only when 429s persist, and at most once per window however
+// many shards were refused at once (four shards refused together are one
+// piece of evidence, not four; halving per 429 took four shards straight
+// to the floor on noise): when two 429s fall in one window, or when more
+// than one in five requests answered at the current k were refused (the
+// signature of a limit between k-1 and k, which refuses one request a
+// window, the same in every window; random 429s are as frequent at every
+// k). That last case also holds k back from being tried again for four
+// windows, twice as long each time it is refused again (up to 16), so a
+// real lower limit is found in a few windows and then probed rarely,
+// keeping the throttled share under a tenth. The rate goes up by one
+// request per window after Limits.Recovery windows without a 429: a
+// random 429 costs a window, not the run.
 type Throttle struct {
 	limits Limits
 	now    func() time.Time // time.Now; tests move a fake clock
@@ -240,9 +241,10 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	case ts.sent[k] >= minEvidence && ts.refused[k]*5 > ts.sent[k]:
 		// More than one in five refused at this level, over enough
 		// requests to tell a limit from Graph's noise: one less, and
-		// this level is not tried again for a while, longer each time.
+		// this level is not tried again for four windows, twice as long
+		// each time it is refused again.
 		ts.level = k - 1
-		ts.backoff[k] = min(max(2*ts.backoff[k], 2*t.limits.Recovery), maxRecovery)
+		ts.backoff[k] = min(max(2*ts.backoff[k], 4*t.limits.Recovery), maxRecovery)
 		ts.blocked[k] = now.Add(time.Duration(ts.backoff[k]) * span)
 	default:
 		return // a lone 429: Graph's noise until it persists
