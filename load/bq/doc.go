@@ -16,6 +16,13 @@
 // [*IncompatibleError] naming table, column and what to do, reported for
 // every such column before anything is changed.
 //
+// Ensure also keeps two views of the common questions (docs/queries.md):
+// latest_user_registration_details, each tenant's newest snapshot, and
+// weekly_mfa_share, the MFA-registered share per tenant and ISO week as of
+// the week's last snapshot. A missing view is created, one whose query or
+// description differs from this version's is updated in place, and a
+// table of that name that is not a view is an error.
+//
 // # Loads
 //
 // [Sink.LoadSlice] loads each table's Parquet file with a load job (free,

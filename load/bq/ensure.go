@@ -125,7 +125,8 @@ func fieldIndex(s bigquery.Schema, name string) int {
 // changed are updated); any other difference (type, mode, a removed
 // column) is an *IncompatibleError naming table, column and what to do,
 // returned before anything is changed (errors.As finds it; there is one
-// per column, joined).
+// per column, joined). Then the views of the common questions (views.go)
+// are created, or replaced when their query changed.
 func (s *Sink) Ensure(ctx context.Context) error {
 	ds := s.dataset()
 	_, err := ds.Metadata(ctx)
@@ -211,5 +212,5 @@ func (s *Sink) Ensure(ctx context.Context) error {
 		s.cfg.Logger.Info("BigQuery table updated", "table", u.t.Name, "dataset", s.String(),
 			"schema", u.schema != nil, "clustering", u.clustering)
 	}
-	return nil
+	return s.ensureViews(ctx)
 }
