@@ -75,7 +75,7 @@ type ErasureLog struct {
 	Slices  []ErasedSlice        `json:"slices"`
 	RawRuns []extract.RawErasure `json:"raw_runs"`
 	// Skipped are the slices not erased, and why (another process was
-	// writing them): run the erasure again.
+	// writing them, or they could not be read): run the erasure again.
 	Skipped []SkippedSlice   `json:"skipped"`
 	Totals  map[string]int64 `json:"totals"`
 	// Kept says what still holds something of the person, by design.
@@ -114,9 +114,11 @@ const erasureKept = "registration_daily_summary keeps its counts (no names); the
 // the raw run it was built from was rewritten, raw.digest — so a backfill
 // over the range finds the slice up to date, and one that replays it
 // (forced, or by a new build) replays the rewritten pages. A slice
-// another process is writing is skipped and reported; the error then
-// wraps load.ErrLeaseHeld, after every other slice was erased and the log
-// written: run it again.
+// another process is writing, or one that cannot be read or rewritten, is
+// skipped and listed in the log's skipped, and the erasure goes on; the
+// error then wraps load.ErrLeaseHeld when every skipped slice was held,
+// else the failures: run it again. The log is written even when the
+// erasure is cancelled halfway, listing what was rewritten.
 //
 // Nothing it logs, writes or returns names the person.
 func Erase(ctx context.Context, o EraseOptions) (EraseResult, error) {
@@ -154,6 +156,7 @@ func Erase(ctx context.Context, o EraseOptions) (EraseResult, error) {
 		return res, err
 	}
 	e := eraser{o: o, match: match, res: &res, digests: map[string]digestChange{}}
+	err = nil
 	for _, key := range mergeKeys(keys, rawRuns) {
 		runs := rawRuns[sliceName(key)]
 		if slices.ContainsFunc(keys, func(k schemas.Key) bool { return sliceName(k) == sliceName(key) }) {
@@ -162,24 +165,32 @@ func Erase(ctx context.Context, o EraseOptions) (EraseResult, error) {
 			err = e.rawOnly(ctx, key, runs)
 		}
 		if err != nil {
-			return res, err
+			break
 		}
 	}
-	if err := e.failedFolders(ctx); err != nil {
-		return res, err
+	if err == nil {
+		err = e.failedFolders(ctx)
 	}
 	res.FinishedAt = o.Now().UTC()
 	if !o.DryRun {
-		data, err := json.MarshalIndent(res.ErasureLog, "", "  ")
-		if err != nil {
-			return res, err
+		// What was erased is recorded even when the erasure stopped
+		// halfway: those slices and runs are rewritten already.
+		data, jerr := json.MarshalIndent(res.ErasureLog, "", "  ")
+		if jerr == nil {
+			jerr = o.Warehouse.WriteErasureLog(context.WithoutCancel(ctx), res.ID, data)
 		}
-		if err := o.Warehouse.WriteErasureLog(ctx, res.ID, data); err != nil {
-			return res, err
+		if jerr != nil {
+			return res, errors.Join(err, jerr)
 		}
 		res.LogKey = load.ErasureLogKey(res.ID)
 	}
-	if len(e.held) > 0 {
+	switch {
+	case err != nil:
+		return res, err
+	case len(e.failed) > 0:
+		return res, fmt.Errorf("erase: %d slice(s) could not be erased and %d were being written by another process; the log lists them; run the erasure again once mended: %w",
+			len(e.failed), len(e.held), errors.Join(e.failed...))
+	case len(e.held) > 0:
 		return res, fmt.Errorf("erase: %d slice(s) skipped, being written by another process; run the erasure again: %w",
 			len(e.held), errors.Join(e.held...))
 	}
@@ -311,6 +322,9 @@ type eraser struct {
 	match load.UserMatch
 	res   *EraseResult
 	held  []error // slices skipped: their lease is held
+	// failed are the slices (or raw runs) that could not be erased, for
+	// another reason than a held lease; the erasure goes on without them.
+	failed []error
 	// digests are the raw.digest of the warehouse's slices this erasure
 	// rewrote, by sliceName, before and after: the next slice's changes
 	// record its previous slice's digest, which must follow.
@@ -343,13 +357,20 @@ func (e *eraser) eraseRaw(ctx context.Context, runs []extract.RawIndex) (map[str
 	return changed, nil
 }
 
-// skip records a slice another process is writing, or fails.
-func (e *eraser) skip(name string, err error) error {
-	if !errors.Is(err, load.ErrLeaseHeld) {
+// skip records a slice that could not be erased: another process is
+// writing it, or it could not be read or rewritten.
+// A cancelled erasure stops; any other failure of one slice is recorded
+// and the erasure goes on with the next.
+func (e *eraser) skip(ctx context.Context, name string, err error) error {
+	if ctx.Err() != nil {
 		return err
 	}
 	e.res.Skipped = append(e.res.Skipped, SkippedSlice{Slice: name, Why: err.Error()})
-	e.held = append(e.held, err)
+	if errors.Is(err, load.ErrLeaseHeld) {
+		e.held = append(e.held, err)
+	} else {
+		e.failed = append(e.failed, err)
+	}
 	return nil
 }
 
@@ -397,7 +418,7 @@ func (e *eraser) slice(ctx context.Context, wh *load.Warehouse, folder string, k
 		if folder != "" {
 			name = folder + " " + name
 		}
-		return e.skip(name, err)
+		return e.skip(ctx, name, err)
 	}
 	if got.RowsRemoved() == 0 && !got.Rewritten && !digestUpdated {
 		return nil
@@ -420,12 +441,14 @@ func (e *eraser) rawOnly(ctx context.Context, key schemas.Key, runs []extract.Ra
 	if !e.o.DryRun {
 		lease, err := e.o.Warehouse.Lease(ctx, key, load.LeaseOptions{RunID: "erase-" + e.res.ID, Wait: e.o.LockWait})
 		if err != nil {
-			return e.skip(key.DateString()+" "+key.Tenant+" (raw runs)", err)
+			return e.skip(ctx, key.DateString()+" "+key.Tenant+" (raw runs)", err)
 		}
 		defer lease.Release()
 	}
-	_, err := e.eraseRaw(ctx, runs)
-	return err
+	if _, err := e.eraseRaw(ctx, runs); err != nil {
+		return e.skip(ctx, key.DateString()+" "+key.Tenant+" (raw runs)", err)
+	}
+	return nil
 }
 
 // failedFolders erases the person from the slices kept for inspection in

@@ -117,18 +117,19 @@ func runErase(ctx context.Context, o eraseOptions, stdout, stderr io.Writer) err
 
 	res, err := pipeline.Erase(ctx, po)
 	switch {
-	case err == nil, errors.Is(err, load.ErrLeaseHeld):
-	case ctx.Err() != nil:
-		return ctx.Err()
 	case errors.Is(err, pipeline.ErrPseudonymized):
 		return usageError{err}
 	case errors.Is(err, pipeline.ErrRawZone):
 		return usagef("--raw: cannot read the raw zone %s: %v", rawLoc, err)
-	default:
-		return fmt.Errorf("erase: %w", err)
 	}
-	if werr := writeEraseReport(stdout, res, wh.String()); werr != nil && err == nil {
-		err = werr
+	if res.MatchedBy != "" {
+		// The erasure began: say what it did, even if it stopped.
+		if werr := writeEraseReport(stdout, res, wh.String()); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return err
 }

@@ -353,8 +353,9 @@ func failedRowsOf(t *testing.T, dir, run, id string) int {
 }
 
 // A slice another process is writing is skipped and reported, with exit
-// status 7, after every other slice was erased; run again once the
-// lease is free, erase finishes the job.
+// status 7, after every other slice was erased; so is a slice that cannot
+// be read, with exit status 1; run again once the lease is free and the
+// slice mended, erase finishes the job.
 func TestEraseSkipsHeldSlice(t *testing.T) {
 	dir := eraseBase(t, 2)
 	id, upn := someUser(t, dir)
@@ -371,9 +372,33 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := erase(t, "--warehouse", dir, "--user", id)
-	lease.Release()
 	if code != exitLeaseHeld {
 		t.Fatalf("exit %d, want %d\n%s", code, exitLeaseHeld, out)
+	}
+	// A damaged file of the other tenant's first slice (which the person
+	// is not in, but an erasure reads every slice).
+	broken := filepath.Join(dir, schemas.UserAuthMethodsTable.Name, "snapshot_date="+eraseFrom)
+	parts, _ := filepath.Glob(filepath.Join(broken, "tenant_id=*", "part-00000.parquet"))
+	var damaged string
+	for _, p := range parts {
+		if !strings.Contains(p, graphsim.DefaultTenantID) {
+			damaged = p
+		}
+	}
+	good, err := os.ReadFile(damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(damaged, good[:len(good)/2], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out2, code := erase(t, "--warehouse", dir, "--user", id)
+	lease.Release()
+	if code != exitFailure || !strings.Contains(out2, "could not be erased") || !strings.Contains(out2, "skipped "+eraseFrom) {
+		t.Fatalf("with a damaged slice: exit %d, want %d, naming it\n%s", code, exitFailure, out2)
+	}
+	if err := os.WriteFile(damaged, good, 0o640); err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(out, "skipped "+day.Format(time.DateOnly)) || !strings.Contains(out, "held-by-the-test") || mentions(out, id, upn) {
 		t.Errorf("the output does not name the skipped slice and its holder, or names the person:\n%s", out)
@@ -399,7 +424,7 @@ func TestEraseSkipsHeldSlice(t *testing.T) {
 			t.Fatal("the second erasure left the person in the held slice")
 		}
 	}
-	if logs, _ := filepath.Glob(filepath.Join(dir, "_erasures", "*.json")); len(logs) != 2 {
+	if logs, _ := filepath.Glob(filepath.Join(dir, "_erasures", "*.json")); len(logs) != 3 {
 		t.Errorf("%d erasure logs, want one per erasure", len(logs))
 	}
 }
