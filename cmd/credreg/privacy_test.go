@@ -286,6 +286,23 @@ func TestPseudonymizedDaysJoin(t *testing.T) {
 		m.Pseudonymization.KeyFingerprint != manifestOf(t, wh, privacyDay2).Pseudonymization.KeyFingerprint {
 		t.Errorf("after the backfill the first day's manifest says %+v", m.Pseudonymization)
 	}
+
+	// The HTML report reads the tables: no real name in it either.
+	report := filepath.Join(t.TempDir(), "report.html")
+	code, out, errs = runCmd(t, credregCmd(context.Background(), nil, "trends", "--warehouse", wh,
+		"--from", privacyDay1, "--to", privacyDay2, "--html", report))
+	if code != 0 {
+		t.Fatalf("trends: exit %d\n%s%s", code, out, errs)
+	}
+	html, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range real {
+		if bytes.Contains(bytes.ToLower(html), []byte(strings.ToLower(name))) {
+			t.Fatalf("the HTML report holds the real name %q", name)
+		}
+	}
 }
 
 // The key's problems are usage errors that never show the key.
