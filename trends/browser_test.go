@@ -42,9 +42,7 @@ func TestReportInHeadlessChromium(t *testing.T) {
 				" it is NOT INSTALLED, so the report was NOT checked in a browser. ***\n\n", chromiumPath)
 		}
 	}
-	f := standardFixture()
-	f.users = 600
-	r := buildFixtureReport(t, f)
+	r, _ := buildFixtureReport(t)
 	page := filepath.Join(t.TempDir(), "report.html")
 	var buf bytes.Buffer
 	if err := r.WriteHTML(&buf, HTMLOptions{Generated: time.Date(2026, 11, 10, 6, 0, 0, 0, time.UTC)}); err != nil {

@@ -137,8 +137,7 @@ func TestSeriesNeverInterpolates(t *testing.T) {
 // The page is one file that fetches nothing: no script, stylesheet, font
 // or image from anywhere, and every chart inline.
 func TestWriteHTMLIsSelfContained(t *testing.T) {
-	f := standardFixture()
-	r := buildFixtureReport(t, f)
+	r, f := buildFixtureReport(t)
 	var buf bytes.Buffer
 	if err := r.WriteHTML(&buf, HTMLOptions{Generated: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,11 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/credreg/credreg/load"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -24,10 +26,32 @@ func standardFixture() *fixture {
 		skip: map[int]bool{10: true, 11: true, 25: true}}
 }
 
-func loadFixture(t *testing.T, f *fixture, opts Options) (*History, *fixture) {
+// shared is the standard fixture, written once for the tests that only
+// read it: writing Parquet is what takes the time under -race.
+var shared struct {
+	once sync.Once
+	wh   *load.Warehouse
+}
+
+func standardWarehouse(t *testing.T) (*load.Warehouse, *fixture) {
 	t.Helper()
-	wh := newMemWarehouse(t)
-	f.write(t, wh)
+	shared.once.Do(func() {
+		wh, err := load.OpenWarehouse(context.Background(), "mem://")
+		if err != nil {
+			t.Fatal(err)
+		}
+		standardFixture().write(t, wh)
+		shared.wh = wh
+	})
+	if shared.wh == nil {
+		t.Fatal("the standard fixture could not be written (see the first test that used it)")
+	}
+	return shared.wh, standardFixture()
+}
+
+func loadFixture(t *testing.T, opts Options) (*History, *fixture) {
+	t.Helper()
+	wh, f := standardWarehouse(t)
 	h, err := Load(context.Background(), wh, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +60,7 @@ func loadFixture(t *testing.T, f *fixture, opts Options) (*History, *fixture) {
 }
 
 func TestLoadListsMissingDaysAndKeepsThemEmpty(t *testing.T) {
-	h, f := loadFixture(t, standardFixture(), Options{})
+	h, f := loadFixture(t, Options{})
 	if len(h.Tenants) != 1 {
 		t.Fatalf("%d tenants, want 1", len(h.Tenants))
 	}
@@ -114,22 +138,22 @@ func TestLoadRange(t *testing.T) {
 
 func TestLoadDayWithoutSummaryIsAGapListedApart(t *testing.T) {
 	wh, dir := newWarehouse(t)
-	f := standardFixture()
+	f := &fixture{tenant: "11111111-1111-1111-1111-111111111111", start: fixtureStart, days: 6, users: 50, skip: map[int]bool{2: true}}
 	f.write(t, wh)
-	removeSummary(t, dir, schemas.Key{Date: f.date(30), Tenant: f.tenant})
+	removeSummary(t, dir, schemas.Key{Date: f.date(4), Tenant: f.tenant})
 	h, err := Load(context.Background(), wh, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	th := h.Tenants[0]
-	if th.Days[30] != nil || len(th.NoSummary) != 1 || !th.NoSummary[0].Equal(f.date(30)) || len(th.Missing) != 3 {
-		t.Errorf("day 30 %v, no summary %v, missing %v", th.Days[30], th.NoSummary, th.Missing)
+	if th.Days[4] != nil || len(th.NoSummary) != 1 || !th.NoSummary[0].Equal(f.date(4)) || len(th.Missing) != 1 {
+		t.Errorf("day 4 %v, no summary %v, missing %v", th.Days[4], th.NoSummary, th.Missing)
 	}
 }
 
 // The JSON numbers are the summary rows', column for column.
 func TestWriteJSONEqualsSummaryRows(t *testing.T) {
-	h, f := loadFixture(t, standardFixture(), Options{})
+	h, f := loadFixture(t, Options{})
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, h); err != nil {
 		t.Fatal(err)
@@ -179,7 +203,7 @@ func mustDate(t *testing.T, v any) time.Time {
 }
 
 func TestWriteCSV(t *testing.T) {
-	h, f := loadFixture(t, standardFixture(), Options{})
+	h, f := loadFixture(t, Options{})
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, h); err != nil {
 		t.Fatal(err)
@@ -205,13 +229,16 @@ func TestWriteCSV(t *testing.T) {
 func itoa(v int64) string { b, _ := json.Marshal(v); return string(b) }
 
 func TestWriteTable(t *testing.T) {
-	h, _ := loadFixture(t, standardFixture(), Options{})
+	h, f := loadFixture(t, Options{})
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, h); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"tenant 11111111-1111-1111-1111-111111111111", "37 of 40 days", "MFA registered",
+	first, last := f.summary(0), f.summary(39)
+	mfa := pct(float64(*first.Flags[0])/float64(first.Users)) + " → " + pct(float64(*last.Flags[0])/float64(last.Users))
+	pwl := pct(float64(*first.Flags[5])/float64(first.Users)) + " → " + pct(float64(*last.Flags[5])/float64(last.Users))
+	for _, want := range []string{"tenant 11111111-1111-1111-1111-111111111111", "37 of 40 days", "MFA registered", mfa, pwl,
 		"missing days: 2026-10-11..2026-10-12, 2026-10-26"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)

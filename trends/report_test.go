@@ -7,10 +7,9 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
-func buildFixtureReport(t *testing.T, f *fixture) *Report {
+func buildFixtureReport(t *testing.T) (*Report, *fixture) {
 	t.Helper()
-	wh := newMemWarehouse(t)
-	f.write(t, wh)
+	wh, f := standardWarehouse(t)
 	ctx := context.Background()
 	h, err := Load(ctx, wh, Options{})
 	if err != nil {
@@ -20,12 +19,12 @@ func buildFixtureReport(t *testing.T, f *fixture) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return r, f
 }
 
 func TestReportAdminsWhoLostMFA(t *testing.T) {
-	f := standardFixture()
-	tr := buildFixtureReport(t, f).Tenants[0]
+	r, f := buildFixtureReport(t)
+	tr := r.Tenants[0]
 	want := []AdminLostMFA{
 		// u0 is an admin throughout and loses MFA 5 days before the end.
 		{Date: f.date(35), UserID: f.userID(0), UPN: f.upn(0), AdminThen: true, AdminNow: true},
@@ -44,8 +43,8 @@ func TestReportAdminsWhoLostMFA(t *testing.T) {
 }
 
 func TestReportUsersWithoutMethods(t *testing.T) {
-	f := standardFixture()
-	tr := buildFixtureReport(t, f).Tenants[0]
+	r, f := buildFixtureReport(t)
+	tr := r.Tenants[0]
 	got := map[string]NoMethodUser{}
 	for _, u := range tr.WithoutMethods {
 		got[u.UserID] = u
@@ -74,8 +73,8 @@ func TestReportUsersWithoutMethods(t *testing.T) {
 }
 
 func TestReportWeeklyMethodsAdded(t *testing.T) {
-	f := standardFixture()
-	tr := buildFixtureReport(t, f).Tenants[0]
+	r, f := buildFixtureReport(t)
+	tr := r.Tenants[0]
 	want := map[string]map[string]int64{} // week → family → events
 	prev := -1
 	for d := range f.days {
