@@ -303,12 +303,8 @@ func mergeKeys(keys []schemas.Key, raw map[string][]extract.RawIndex) []schemas.
 		if have[name] || len(runs) == 0 {
 			continue
 		}
-		d, err := time.Parse(time.DateOnly, runs[0].SnapshotDate)
-		if err != nil {
-			date, _, _ := strings.Cut(name, " ")
-			d, _ = time.Parse(time.DateOnly, date)
-		}
-		_, tenant, _ := strings.Cut(name, " ")
+		date, tenant, _ := strings.Cut(name, " ")
+		d, _ := time.Parse(time.DateOnly, date) // sliceName wrote it
 		out = append(out, schemas.Key{Date: d, Tenant: tenant})
 		have[name] = true
 	}

@@ -55,7 +55,9 @@ Each slice is rewritten atomically under its lease, as a run publishes it, with
 its raw runs; its manifest keeps its run, build and raw run, so a later
 'credreg backfill' over the range finds it up to date, and a forced one
 replays the rewritten pages: the person does not come back. A slice another
-process is writing is skipped and reported (exit status 7): run erase again.
+process is writing is skipped and reported (exit status 7), as is one that
+cannot be read (exit status 1): every other slice is erased; run erase again.
+The raw runs of a day are rewritten under that day's slice lease too.
 
 registration_daily_summary is left as it is: it holds counts, no names, so the
 person still counts in those days' totals. BigQuery tables loaded earlier are
