@@ -62,8 +62,10 @@ Graph request is made and no credential is read.
 
 The raw zone (<warehouse>/_raw, or --raw) is the system of record: Graph only
 ever returns today's state, so history exists only in the pages that were
-landed. Raw runs are never changed or deleted by credreg; every table can be
-rebuilt from them after a bug fix, a schema change or a new sink.
+landed. Raw runs are never changed by a run or a backfill: only 'credreg prune'
+(retention) deletes them and 'credreg erase' (a data-subject request) rewrites
+them. Every table can be rebuilt from them after a bug fix, a schema change or
+a new sink.
 
 Which raw run: a date may hold several. Backfill replays the newest complete
 one (its _index.json says so) of --endpoint, by default of the report of that
@@ -380,7 +382,7 @@ type replayFlags struct {
 
 func (o *replayFlags) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
+	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, azblob://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "the raw zone, where runs landed their pages (default <warehouse>/_raw)")
 	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another process is writing a slice, wait this long for it (e.g. 10m); 0: fail that slice at once (exit status 7 when it is the only slice, else 3)")
 	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")

@@ -23,7 +23,7 @@ type migrateOptions struct {
 
 func (o *migrateOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "the warehouse to bring to the current layout: a local path or a blob URL (file://, gs://, mem://)")
+	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "the warehouse to bring to the current layout: a local path or a blob URL (file://, gs://, azblob://, mem://)")
 	f.DurationVar(&o.LockWait, "lock-wait", 0, "when a run is writing a slice to be moved, wait this long for it (e.g. 10m); 0: fail at once with exit status 7")
 	o.logOptions.AddFlags(cmd)
 }

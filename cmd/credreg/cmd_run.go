@@ -74,7 +74,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Config, "config", "", "YAML file listing tenants, each with its client id and a secret reference (see README); flags override its settings")
 	f.StringVar(&o.GraphURL, "graph-url", envOr("CREDREG_GRAPH_URL", extract.DefaultGraphURL), "Microsoft Graph base URL (env CREDREG_GRAPH_URL)")
 	f.StringVar(&o.Date, "date", "", "snapshot date YYYY-MM-DD (default today, UTC)")
-	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, mem://)")
+	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, azblob://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "where raw pages go, as received (default <warehouse>/_raw)")
 	o.sinkOptions.AddFlags(f)
 	o.privacyOptions.AddFlags(f)

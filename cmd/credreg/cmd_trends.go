@@ -30,7 +30,7 @@ type trendsOptions struct {
 
 func (o *trendsOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "the warehouse to read: a local path or a blob URL (file://, gs://, mem://)")
+	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "the warehouse to read: a local path or a blob URL (file://, gs://, azblob://, mem://)")
 	f.StringSliceVar(&o.Tenants, "tenant", nil, "tenant id to show; repeat (or separate with commas) for several (default: every tenant)")
 	f.StringVar(&o.From, "from", "", fmt.Sprintf("first day YYYY-MM-DD (default: %d days before --to)", trends.DefaultDays))
 	f.StringVar(&o.To, "to", "", "last day YYYY-MM-DD (default: the latest snapshot)")
