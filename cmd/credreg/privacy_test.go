@@ -100,17 +100,10 @@ func rawText(t *testing.T, wh string) string {
 	return all.String()
 }
 
+// manifestOf reads the manifest of the simulated tenant's day.
 func manifestOf(t *testing.T, wh, day string) pipeline.Manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(wh, "_manifests", "snapshot_date="+day, "tenant_id="+graphsim.DefaultTenantID+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m pipeline.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return readManifestFile(t, filepath.Join(wh, "_manifests", "snapshot_date="+day, "tenant_id="+graphsim.DefaultTenantID+".json"))
 }
 
 var pseudonymValue = regexp.MustCompile(`^hmac:[0-9a-f]{32}$`)
