@@ -2,7 +2,10 @@ package trends
 
 import (
 	"context"
+	"sync"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -114,5 +117,47 @@ func TestReportWeeklyMethodsAdded(t *testing.T) {
 	}
 	if seen != len(want) || seen < 4 {
 		t.Errorf("weeks with events %d, want %d (at least 4)", seen, len(want))
+	}
+}
+
+// recordingWarehouse is a real warehouse that notes each slice read.
+type recordingWarehouse struct {
+	Warehouse
+	mu    sync.Mutex
+	reads map[string][]schemas.Key // table → slices
+}
+
+func (r *recordingWarehouse) ReadSlice(ctx context.Context, t *schemas.Table, key schemas.Key) (arrow.Table, error) {
+	r.mu.Lock()
+	r.reads[t.Name] = append(r.reads[t.Name], key)
+	r.mu.Unlock()
+	return r.Warehouse.ReadSlice(ctx, t, key)
+}
+
+// The report reads the summary and the changes of the days in the range,
+// and the users of the latest day only: never a whole history of users.
+func TestReportReadsOnlySummariesChangesAndTheLatestUsers(t *testing.T) {
+	wh, f := standardWarehouse(t)
+	rec := &recordingWarehouse{Warehouse: wh, reads: map[string][]schemas.Key{}}
+	ctx := context.Background()
+	h, err := Load(ctx, rec, Options{From: f.date(20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildReport(ctx, rec, h, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{
+		schemas.RegistrationDailySummaryTable.Name: 19, // days 20 to 39, day 25 missing
+		schemas.RegistrationChangesTable.Name:      19,
+		schemas.UserRegistrationDetailsTable.Name:  1,
+	}
+	for table, keys := range rec.reads {
+		if len(keys) != want[table] {
+			t.Errorf("%s read for %d slices, want %d", table, len(keys), want[table])
+		}
+	}
+	if u := rec.reads[schemas.UserRegistrationDetailsTable.Name]; len(u) != 1 || !u[0].Date.Equal(f.date(39)) {
+		t.Errorf("users read for %v, want the latest day only", u)
 	}
 }
