@@ -117,6 +117,10 @@ func staleError(tenants []metrics.TenantStatus, stale time.Duration) error {
 	if stale == 0 {
 		return nil
 	}
+	if len(tenants) == 0 {
+		// Nothing was ever published: not fresh either.
+		return fmt.Errorf("%w: the warehouse holds no slice", errStale)
+	}
 	var old []string
 	for _, t := range tenants {
 		if t.Last == nil {
@@ -147,7 +151,7 @@ func writeStatus(w io.Writer, where string, days int, tenants []metrics.TenantSt
 			fmt.Fprintf(&b, "  last slice     none\n")
 		} else {
 			fmt.Fprintf(&b, "  last slice     %s, %s (run %s, published %s ago)\n", t.Last.Date, dayCount(t.DaysSinceLastSlice),
-				t.Last.RunID, t.Last.Age().Round(time.Minute))
+				t.Last.RunID, ago(t.Last.Age()))
 		}
 		switch {
 		case t.Last == nil:
@@ -178,6 +182,18 @@ func dayCount(n int) string {
 		return "1 day ago"
 	}
 	return fmt.Sprintf("%d days ago", n)
+}
+
+// ago writes a duration to the minute: 26h5m, not 26h5m0s.
+func ago(d time.Duration) string {
+	if d < time.Minute {
+		return "under a minute"
+	}
+	s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // dayRanges writes sorted dates with runs of consecutive days as ranges:

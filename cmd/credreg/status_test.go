@@ -129,6 +129,10 @@ func TestStatusRefusesBadInput(t *testing.T) {
 		!strings.Contains(out.String(), "holds no published slice") {
 		t.Errorf("an empty warehouse: %v\n%s", err, out.String())
 	}
+	err := runStatus(context.Background(), statusOptions{Warehouse: dir, Days: 90, Format: "table", Stale: time.Hour}, &out, time.Now())
+	if exitCode(context.Background(), err) != exitPartial {
+		t.Errorf("an empty warehouse with --stale: %v, want exit status %d", err, exitPartial)
+	}
 }
 
 func TestDayRanges(t *testing.T) {
@@ -143,6 +147,17 @@ func TestDayRanges(t *testing.T) {
 	} {
 		if got := dayRanges(c.in); got != c.want {
 			t.Errorf("dayRanges(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestAgo(t *testing.T) {
+	for _, c := range []struct {
+		in   time.Duration
+		want string
+	}{{30 * time.Second, "under a minute"}, {time.Minute, "1m"}, {26*time.Hour + 5*time.Minute + 20*time.Second, "26h5m"}, {49 * time.Hour, "49h"}} {
+		if got := ago(c.in); got != c.want {
+			t.Errorf("ago(%s) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
