@@ -208,8 +208,9 @@ func (t *tenantData) users(d int) []User {
 
 // scratch is reusable memory for building users one after another.
 type scratch struct {
-	vi []int
-	rs []reset
+	vi   []int
+	rs   []reset
+	regs []registration
 }
 
 // user is user i on day d. Every draw is a hash of (tenant, i, field), never
@@ -243,7 +244,7 @@ func (t *tenantData) user(i, d int, id string, sc *scratch) User {
 	// shows the join day clamped to d.
 	lastChange := min(created, d)
 	sc.rs = t.resets(i, created, d, !guest, sc.rs[:0])
-	methods := sc.vi[:0]
+	regs := sc.regs[:0]
 	for m := range vocabulary {
 		e := &vocabulary[m]
 		k := fMethod + 16*uint64(m)
@@ -260,8 +261,28 @@ func (t *tenantData) user(i, d int, id string, sc *scratch) User {
 		if unit(t.h(i, k+3)) < e.removal {
 			off = on + 1 + int(t.h(i, k+4)%e.keepDays)
 		}
-		lastChange = max(lastChange, lastToggle(on, off, d, e.mfa, sc.rs))
-		if held(on, off, d, e.mfa, sc.rs) {
+		regs = append(regs, registration{m, on, off})
+	}
+	if c, ok := t.campaignSpan(i, created, d, guest, regs, sc.rs); ok {
+		// After the user's own registrations of the same method, so that
+		// regs stay grouped by method in vocabulary order.
+		at := len(regs)
+		for at > 0 && regs[at-1].method > c.method {
+			at--
+		}
+		regs = slices.Insert(regs, at, c)
+	}
+	sc.regs = regs
+	methods := sc.vi[:0]
+	for j := 0; j < len(regs); {
+		m, n := regs[j].method, 1
+		for j+n < len(regs) && regs[j+n].method == m {
+			n++
+		}
+		one, mfa := regs[j:j+n], vocabulary[m].mfa
+		j += n
+		lastChange = max(lastChange, lastToggle(one, d, mfa, sc.rs))
+		if heldAny(one, d, mfa, sc.rs) {
 			methods = append(methods, m)
 		}
 	}

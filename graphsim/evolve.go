@@ -185,17 +185,35 @@ func held(on, off, d int, mfa bool, rs []reset) bool {
 	return true
 }
 
-// lastToggle is the latest day up to d on which the method was added or
-// removed (by its own removal or a reset), math.MinInt when never.
-func lastToggle(on, off, d int, mfa bool, rs []reset) int {
+// registration is one registration of a method by a user: held from day
+// on until day off (noDay: never removed), unless a reset clears it.
+type registration struct{ method, on, off int }
+
+// heldAny is whether any of regs, registrations of one method, is held on
+// day d.
+func heldAny(regs []registration, d int, mfa bool, rs []reset) bool {
+	for _, r := range regs {
+		if held(r.on, r.off, d, mfa, rs) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastToggle is the latest day up to d on which the method of regs (one
+// method's registrations) was added or removed (by its own removal or a
+// reset), math.MinInt when never.
+func lastToggle(regs []registration, d int, mfa bool, rs []reset) int {
 	last := math.MinInt
 	try := func(c int) {
-		if c <= d && c > last && held(on, off, c, mfa, rs) != held(on, off, c-1, mfa, rs) {
+		if c <= d && c > last && heldAny(regs, c, mfa, rs) != heldAny(regs, c-1, mfa, rs) {
 			last = c
 		}
 	}
-	try(on)
-	try(off)
+	for _, r := range regs {
+		try(r.on)
+		try(r.off)
+	}
 	if mfa {
 		for _, r := range rs {
 			try(r.a)

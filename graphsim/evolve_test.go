@@ -17,14 +17,15 @@ const monthDays = 30
 // changes counts, between each day and the next, what the change tables
 // downstream are made of.
 type changes struct {
-	left, joined, appointed, removed, lostMethod, lostMFA, adminLostMFA int
-	firstMFA, lastMFA                                                   float64
-	firstUsers, lastUsers                                               int
+	left, joined, appointed, removed, lostMethod, lostMFA, adminLostMFA, gainedMFA int
+	firstMFA, lastMFA                                                              float64
+	firstUsers, lastUsers                                                          int
 }
 
 // monthOfChanges walks 30 days of a 5,000-user tenant anchored at anchor
-// and checks, on the way, that a user who left never comes back and every
-// user's flags follow its methods.
+// and checks, on the way, that a user who left never comes back, every
+// user's flags follow its methods, and lastUpdatedDateTime moves to the
+// day exactly when the methods change.
 func monthOfChanges(t *testing.T, anchor time.Time) changes {
 	t.Helper()
 	s := newServer(t, Options{Tenants: []Tenant{{ID: DefaultTenantID, Users: 5000, UsersOn: anchor}}})
@@ -73,6 +74,14 @@ func monthOfChanges(t *testing.T, anchor time.Time) changes {
 			if slices.ContainsFunc(p.MethodsRegistered, func(m string) bool { return !slices.Contains(u.MethodsRegistered, m) }) {
 				c.lostMethod++
 			}
+			if slices.Equal(p.MethodsRegistered, u.MethodsRegistered) != p.LastUpdatedDateTime.Equal(u.LastUpdatedDateTime) ||
+				(!p.LastUpdatedDateTime.Equal(u.LastUpdatedDateTime) && dayNumber(u.LastUpdatedDateTime) != dayNumber(monthStart)+k) {
+				t.Errorf("day %d: %s methods %v -> %v, lastUpdatedDateTime %v -> %v", k, id,
+					p.MethodsRegistered, u.MethodsRegistered, p.LastUpdatedDateTime, u.LastUpdatedDateTime)
+			}
+			if !p.IsMfaRegistered && u.IsMfaRegistered {
+				c.gainedMFA++
+			}
 			if p.IsMfaRegistered && !u.IsMfaRegistered {
 				c.lostMFA++
 				if p.IsAdmin || u.IsAdmin {
@@ -96,7 +105,9 @@ func monthOfChanges(t *testing.T, anchor time.Time) changes {
 // anchored at the first day (the population grows after it) or at the
 // last (the demo's way: the history window before it), users leave and
 // never come back, more join, admins are appointed and removed, users
-// lose methods and MFA, some admin among them, and the MFA share rises.
+// lose methods and MFA, some admin among them, and the MFA share rises
+// visibly (the rollout campaign: at least 2 points, what a trend chart
+// shows), far more users gaining MFA than losing it.
 func TestMonthOfChanges(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -119,8 +130,9 @@ func TestMonthOfChanges(t *testing.T) {
 				t.Errorf("%d users lost a method, %d lost MFA, %d of them admins: want several, some, some",
 					c.lostMethod, c.lostMFA, c.adminLostMFA)
 			}
-			if c.lastMFA <= c.firstMFA {
-				t.Errorf("MFA share %.4f -> %.4f: want it rising", c.firstMFA, c.lastMFA)
+			if c.lastMFA-c.firstMFA < 0.02 || c.gainedMFA < 5*c.lostMFA {
+				t.Errorf("MFA share %.4f -> %.4f, %d users gained MFA, %d lost it: want a rise of 2 points or more",
+					c.firstMFA, c.lastMFA, c.gainedMFA, c.lostMFA)
 			}
 		})
 	}

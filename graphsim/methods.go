@@ -34,6 +34,9 @@ type vocabEntry struct {
 	// catalog the client uses: a wrong catalog entry then fails
 	// TestCatalogAgreesWithGraphsim instead of being served back to it.
 	mfa, sspr, passwordless bool
+	// campaign marks the methods an MFA rollout campaign asks users to
+	// register (see campaign.go).
+	campaign bool
 }
 
 // vocabulary is in the order methodsRegistered lists values. The weights
@@ -52,9 +55,9 @@ type vocabEntry struct {
 // (qrCodePin, frontline workers) is a single-factor primary sign-in,
 // counting for neither.
 var vocabulary = []vocabEntry{
-	{value: "microsoftAuthenticatorPush", weight: 0.62, removal: 0.04, keepDays: 400, mfa: true, sspr: true,
+	{value: "microsoftAuthenticatorPush", weight: 0.62, removal: 0.04, keepDays: 400, mfa: true, sspr: true, campaign: true,
 		beta: "appNotification", sysPref: "push", sysRank: 3, secondary: []string{"push"}},
-	{value: "mobilePhone", weight: 0.55, removal: 0.04, keepDays: 400, mfa: true, sspr: true,
+	{value: "mobilePhone", weight: 0.55, removal: 0.04, keepDays: 400, mfa: true, sspr: true, campaign: true,
 		beta: "mobilePhone", sysPref: "sms", sysRank: 5, secondary: []string{"sms", "voiceMobile"}},
 	{value: "email", weight: 0.30, removal: 0.03, keepDays: 400, sspr: true, beta: "email"},
 	{value: "softwareOneTimePasscode", weight: 0.22, removal: 0.05, keepDays: 300, mfa: true, sspr: true,
@@ -64,9 +67,9 @@ var vocabulary = []vocabEntry{
 		beta: "appNotification", sysPref: "push", sysRank: 3, passwordless: true},
 	{value: "fido2", weight: 0.04, removal: 0.02, keepDays: 500, mfa: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
-	{value: "passKeyDeviceBound", weight: 0.05, removal: 0.02, keepDays: 500, mfa: true,
+	{value: "passKeyDeviceBound", weight: 0.05, removal: 0.02, keepDays: 500, mfa: true, campaign: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
-	{value: "passKeySynced", weight: 0.02, removal: 0.02, keepDays: 500, mfa: true,
+	{value: "passKeySynced", weight: 0.02, removal: 0.02, keepDays: 500, mfa: true, campaign: true,
 		beta: "fido", sysPref: "fido2", sysRank: 1, passwordless: true},
 	{value: "officePhone", weight: 0.05, removal: 0.05, keepDays: 300, mfa: true, sspr: true,
 		beta: "officePhone", sysPref: "voiceOffice", sysRank: 7, secondary: []string{"voiceOffice"}},
