@@ -487,3 +487,46 @@ func TestEraseRefuses(t *testing.T) {
 		t.Errorf("the erased slice's manifest lost its pseudonymization field (%v)", err)
 	}
 }
+
+// A day the raw zone holds but the warehouse has no slice of (never
+// published, or its slice deleted): its raw runs are erased all the same,
+// and a backfill then publishes the slice without the person.
+func TestEraseRawOnlyDay(t *testing.T) {
+	dir := eraseBase(t, 1)
+	id, upn := someUser(t, dir)
+	part := filepath.Join("snapshot_date="+eraseFrom, "tenant_id="+graphsim.DefaultTenantID)
+	for _, table := range schemas.Tables {
+		if err := os.RemoveAll(filepath.Join(dir, table.Name, part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "_manifests", part+".json")); err != nil {
+		t.Fatal(err)
+	}
+	out, code := erase(t, "--warehouse", dir, "--user", id)
+	if code != 0 || !strings.Contains(out, "1 raw record(s)") {
+		t.Fatalf("exit %d, want 0 and one raw record erased\n%s", code, out)
+	}
+	for name, body := range rawBodies(t, dir) {
+		if mentions(string(body), id, upn) {
+			t.Errorf("the raw zone still names the person in %s", name)
+		}
+	}
+	bf, err := credregCmd(context.Background(), nil, "backfill", "--from", eraseFrom,
+		"--warehouse", dir, "--progress", "none").CombinedOutput()
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, bf)
+	}
+	rows := warehouseRows(t, dir)
+	if n := len(rows[schemas.UserRegistrationDetailsTable.Name]); n != 2*eraseUsers-1 {
+		t.Errorf("%d users after the backfill, want %d", n, 2*eraseUsers-1)
+	}
+	for table, rs := range rows {
+		for _, r := range rs {
+			if mentions(r, id, upn) {
+				t.Errorf("the backfill brought the person back into %s", table)
+				break
+			}
+		}
+	}
+}
