@@ -15,4 +15,5 @@ func TestCookbook(t *testing.T) {
 	t.Run("summary", func(t *testing.T) { checkSummary(t, db, h) })
 	t.Run("changes", func(t *testing.T) { checkChanges(t, db, h) })
 	t.Run("queries", func(t *testing.T) { checkDocQueries(t, db, h) })
+	t.Run("trends", func(t *testing.T) { checkTrends(t, db, h) })
 }
