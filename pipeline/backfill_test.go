@@ -307,6 +307,8 @@ func TestBackfillRebuildsChangesThatCompareWithARebuiltDay(t *testing.T) {
 		o := e.o
 		o.Key = e.days[1]
 		o.Source.PageSize = 37 // other pages: another raw checksum
+		// Run ids sort by their second: this one must be the newest.
+		o.RunID = NewRunID(time.Now().Add(time.Minute))
 		before := digest(e.days[1])
 		if _, err := RunTenant(ctx, o); err != nil {
 			t.Fatal(err)
