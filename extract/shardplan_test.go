@@ -38,7 +38,7 @@ func TestPlanFromIndexSplitsTheLongChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan, err := PlanFromIndex(ep, 4, prevIndex(ep, four, []int{2, 2, 2, 20}))
+		plan, err := PlanFromIndex(ep, 4, prevIndex(ep, four, []int{2, 2, 2, 20}), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestPlanFromIndexSplitsTheLongChain(t *testing.T) {
 		for i := range pages {
 			pages[i] = 1 + 7*i%5
 		}
-		again, err := PlanFromIndex(ep, 4, prevIndex(ep, plan, pages))
+		again, err := PlanFromIndex(ep, 4, prevIndex(ep, plan, pages), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +74,9 @@ func TestPlanFromIndexSplitsTheLongChain(t *testing.T) {
 
 // checkPartition lists every shard of plan: each user of the unfiltered
 // listing is in exactly one, and each page passes its shard's Check.
-func checkPartition(t *testing.T, c *Client, ep schemas.Endpoint, plan ShardPlan) {
+func checkPartition(t *testing.T, c *Client, ep schemas.Endpoint, plan ShardPlan) map[string]int {
 	t.Helper()
+	users := map[string]int{}
 	all := ids(t, c.Pages(ep, ""))
 	seen := map[string]string{}
 	for _, sh := range plan {
@@ -97,12 +98,87 @@ func checkPartition(t *testing.T, c *Client, ep schemas.Endpoint, plan ShardPlan
 					t.Fatalf("%s: %s is in %s and %s", ep, id, prev, sh.Name)
 				}
 				seen[id] = sh.Name
+				users[sh.Name]++
 			}
 		}
 	}
 	if len(seen) != len(all) {
 		t.Fatalf("%s: the plan %v holds %d users, the listing %d", ep, plan, len(seen), len(all))
 	}
+	return users
+}
+
+// With a page of each previous shard to read, the long shard is split on
+// the property that halves it (graphsim's isMfaCapable follows
+// isMfaRegistered: a split on it would leave an empty shard), so no shard
+// of the plan is empty and the long shard's parts are within a factor of
+// three of each other.
+func TestPlanFromIndexSamplesTheSplit(t *testing.T) {
+	s := newSim(t, graphsim.Options{Limits: graphsim.Limits{Disabled: true},
+		Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 20000}}})
+	c := newTestClient(t, s, graphsim.DefaultClientSecret)
+	c.throttle = NewThrottle(Limits{PerTenant: 1000, PerTenantWindow: time.Millisecond, Margin: -1})
+	ep := schemas.UserRegistrationDetails
+	four, _ := PlanShards(ep, 4)
+	first := map[string][]byte{}
+	pages := make([]int, len(four))
+	for i, sh := range four {
+		n := len(ids(t, c.Pages(ep, sh.Filter)))
+		pages[i] = 1 + n/500
+		p, err := c.Pages(ep, sh.Filter).Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[sh.Name] = p.Body
+	}
+	prev := prevIndex(ep, four, pages)
+	for i := range prev.Pages {
+		if sh := prev.Pages[i].Shard; sh != "" {
+			prev.Pages[i].Key, prev.Pages[i].Records = sh, 1
+		}
+	}
+	read := func(key string) ([]byte, error) { return first[key], nil }
+	plan, err := PlanFromIndex(ep, 4, prev, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) <= len(four) && samePlanNames(plan, four) {
+		t.Fatalf("pages %v gave the even plan %v", pages, plan)
+	}
+	users := checkPartition(t, c, ep, plan)
+	most := 0
+	for _, sh := range plan {
+		if users[sh.Name] == 0 {
+			t.Errorf("shard %s (%s) is empty; plan %v, users %v", sh.Name, sh.Filter, plan, users)
+		}
+		most = max(most, users[sh.Name])
+	}
+	t.Logf("pages %v: plan %v, users per shard %v", pages, plan, users)
+	var longest int
+	for i := range pages {
+		if pages[i] > pages[longest] {
+			longest = i
+		}
+	}
+	before := len(ids(t, c.Pages(ep, four[longest].Filter)))
+	if most > before*3/4 {
+		t.Errorf("the longest shard had %d users, the largest of the new plan %d", before, most)
+	}
+	if plan[0].Name != "s0" && !strings.HasPrefix(plan[0].Name, "s0-") || users[plan[0].Name] != most {
+		t.Errorf("the plan does not start with its longest chain: %v, users %v", plan, users)
+	}
+}
+
+func samePlanNames(a, b ShardPlan) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Filter != b[i].Filter {
+			return false
+		}
+	}
+	return true
 }
 
 // Short sibling chains are merged back; a first run, an unsharded or
@@ -111,11 +187,11 @@ func TestPlanFromIndexMergesAndFallsBack(t *testing.T) {
 	ep := schemas.UserRegistrationDetails
 	four, _ := PlanShards(ep, 4)
 	eight, _ := PlanShards(ep, 8)
-	plan, err := PlanFromIndex(ep, 4, prevIndex(ep, eight, []int{1, 1, 1, 1, 5, 5, 5, 5}))
+	plan, err := PlanFromIndex(ep, 4, prevIndex(ep, eight, []int{1, 1, 1, 1, 5, 5, 5, 5}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan) != 5 || plan[0].Filter != "isMfaRegistered eq false" || plan[4].Filter != eight[7].Filter {
+	if len(plan) != 5 || plan[4].Filter != "isMfaRegistered eq false" || plan[3].Filter != eight[7].Filter {
 		t.Errorf("merged plan = %v, want the four short chains merged into one and the rest kept", plan)
 	}
 	one, _ := PlanShards(ep, 1)
@@ -138,9 +214,9 @@ func TestPlanFromIndexMergesAndFallsBack(t *testing.T) {
 		{"other endpoint", 4, other, four},
 		{"not a plan of ours", 4, foreign, four},
 		{"incomplete", 4, incomplete, four},
-		{"even", 4, prevIndex(ep, four, []int{5, 5, 5, 6}), four},
+		{"even", 4, prevIndex(ep, four, []int{6, 5, 5, 5}), four},
 	} {
-		got, err := PlanFromIndex(ep, c.n, c.prev)
+		got, err := PlanFromIndex(ep, c.n, c.prev, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
