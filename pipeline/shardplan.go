@@ -29,7 +29,10 @@ func planShards(ctx context.Context, o Options, log *slog.Logger) (extract.Shard
 	if err != nil || !ok {
 		return extract.PlanShards(o.Endpoint, o.Shards)
 	}
-	plan, err := extract.PlanFromIndex(o.Endpoint, o.Shards, prev)
+	// One page of each previous shard is read back, to split a long
+	// shard on the property that halves it.
+	read := func(key string) ([]byte, error) { return extract.ReadRawPage(ctx, o.Raw, key) }
+	plan, err := extract.PlanFromIndex(o.Endpoint, o.Shards, prev, read)
 	if err != nil {
 		return nil, err
 	}
