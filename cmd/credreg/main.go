@@ -42,7 +42,7 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 func main() {
-	os.Exit(runStoppable(os.Args[1:], deps{}))
+	os.Exit(profiled(os.Getenv, func() int { return runStoppable(os.Args[1:], deps{}) }))
 }
 
 // runStoppable is run as a process runs it: stopped gracefully by its
