@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,5 +236,40 @@ func TestBackfillMetricsFile(t *testing.T) {
 		if v, _ := promValue(fams, "credreg_last_success_timestamp_seconds", map[string]string{"tenant_id": tenant}); v != float64(m.FinishedAt.UnixMilli())/1000 {
 			t.Errorf("backfill (force %t): last success %g, want the manifest's %s", c.force, v, m.FinishedAt)
 		}
+	}
+}
+
+// A run stopped by SIGTERM still writes its metrics file, within the few
+// seconds a stop takes: the tenant as interrupted, and the last success
+// of the slice it left in place.
+func TestInterruptedRunMetricsFile(t *testing.T) {
+	t.Parallel()
+	env, wh := signalSetup(t)
+	prev := readManifestFile(t, filepath.Join(wh, "_manifests", "snapshot_date="+sliceDate, "tenant_id="+graphsim.DefaultTenantID+".json"))
+	rawBefore := countFiles(t, wh, ".json.gz")
+	prom := filepath.Join(t.TempDir(), "credreg.prom")
+	p := startStoppable(t, env, "main", signalArgs(wh, signalPageSize, "--metrics-file", prom))
+	deadline := time.Now().Add(60 * time.Second)
+	for countFiles(t, wh, ".json.gz") <= rawBefore {
+		if time.Now().After(deadline) {
+			t.Fatal("the run landed no page within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stderr := p.wait(t, 10*time.Second, "stopped at its first page")
+	var ee *exec.ExitError
+	if !errors.As(p.err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit %v, want %d:\n%s", p.err, exitInterrupted, stderr)
+	}
+	fams := promFile(t, prom)
+	tenant := map[string]string{"tenant_id": graphsim.DefaultTenantID}
+	if _, ok := promValue(fams, "credreg_run_duration_seconds", map[string]string{"tenant_id": graphsim.DefaultTenantID, "status": "interrupted"}); !ok {
+		t.Errorf("no interrupted run in the metrics:\n%v", fams["credreg_run_duration_seconds"])
+	}
+	if v, _ := promValue(fams, "credreg_last_success_timestamp_seconds", tenant); v != float64(prev.FinishedAt.UnixMilli())/1000 {
+		t.Errorf("last success %g, want the slice left in place's %s", v, prev.FinishedAt)
 	}
 }
