@@ -18,7 +18,7 @@ import (
 
 // ErrNoSnapshots reports that the range holds no published slice of the
 // tenants asked for.
-var ErrNoSnapshots = errors.New("no published snapshot in the range")
+var ErrNoSnapshots = errors.New("no published snapshot")
 
 // Warehouse is what trends reads: a *load.Warehouse.
 type Warehouse interface {
@@ -118,6 +118,9 @@ func Load(ctx context.Context, wh Warehouse, opts Options) (*History, error) {
 		if !slices.ContainsFunc(slices.Collect(maps.Keys(first)), func(have string) bool { return strings.EqualFold(have, t) }) {
 			return nil, fmt.Errorf("trends: tenant %s: %w", t, ErrNoSnapshots)
 		}
+	}
+	if len(first) == 0 {
+		return nil, fmt.Errorf("trends: the warehouse holds %w yet", ErrNoSnapshots)
 	}
 	to := day(opts.To)
 	if opts.To.IsZero() {

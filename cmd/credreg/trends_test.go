@@ -190,7 +190,7 @@ func TestTrendsRejectsBadInput(t *testing.T) {
 		{"bad date", []string{"trends", "--warehouse", empty, "--from", "2026-13-01"}, exitUsage, "--from"},
 		{"from after to", []string{"trends", "--warehouse", empty, "--from", "2026-11-02", "--to", "2026-11-01"}, exitUsage, "after --to"},
 		{"no warehouse", []string{"trends", "--warehouse", filepath.Join(dir, "nothing")}, exitUsage, "no warehouse there"},
-		{"empty warehouse", []string{"trends", "--warehouse", empty}, exitFailure, "no published snapshot"},
+		{"empty warehouse", []string{"trends", "--warehouse", empty}, exitFailure, "the warehouse holds no published snapshot yet"},
 		{"demo days without demo", []string{"run", "--demo-days", "3", "--tenant", "00000000-0000-4000-8000-000000000001"}, exitUsage, "--demo-days goes with --demo"},
 		{"demo days zero", []string{"run", "--demo", "--demo-days", "0", "--warehouse", empty}, exitUsage, "--demo-days 0"},
 		{"demo days and date", []string{"run", "--demo", "--demo-days", "2", "--date", "2026-11-01", "--warehouse", empty}, exitUsage, "--date"},
