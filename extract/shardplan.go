@@ -21,12 +21,15 @@ import (
 // Graph takes seconds per page.
 //
 // The previous run's index records each page's shard. A shard that had
-// more than a quarter above its share of the pages is split on its next
-// boolean property, and two sibling shards that together had no more than a share are
-// merged back into their parent, keeping about n chains in flight. The
-// plan is still a binary tree over the boolean properties of PlanShards,
+// more than a quarter above its share of the pages is split on one more
+// boolean property, and two sibling shards that together had no more than
+// a share are merged back into their parent, keeping about n chains in
+// flight; the longest chains come first in the plan, so they start
+// first. The plan is still a binary tree of boolean properties (PlanShards'
+// four, then the v1.0 report's other documented filterable booleans),
 // each filter a conjunction of "property eq value", so it is a disjoint
-// cover of the listing, and Shard.Check applies to every shard.
+// cover of the listing (checked over every combination of values before
+// it is returned), and Shard.Check applies to every shard.
 //
 // read, when not nil, reads a landed page (ReadRawPage): the planner reads
 // one page of each previous shard to see how its users' booleans split,
