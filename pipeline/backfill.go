@@ -224,7 +224,7 @@ func planSlice(ctx context.Context, o BackfillOptions, key schemas.Key, bySlice 
 		// A slice published without raw data (its raw run pruned) still
 		// is the one the next day compares with.
 		if m, err := readSliceManifest(ctx, manifests, key); err == nil {
-			*prev = &prevSlice{date: key.DateString(), digest: m.Raw.Digest}
+			*prev = prevOf(key, m)
 		}
 		return p, nil
 	}
@@ -234,7 +234,15 @@ func planSlice(ctx context.Context, o BackfillOptions, key schemas.Key, bySlice 
 	if err != nil {
 		return p, err
 	}
-	*prev = &prevSlice{date: key.DateString(), digest: rawDigest(idx)}
+	next := &prevSlice{date: key.DateString(), digest: rawDigest(idx)}
+	if p.Action != ActionReplay {
+		if m, err := readSliceManifest(ctx, manifests, key); err == nil {
+			next = prevOf(key, m) // as it stays
+		}
+	} else if o.Replay.Pseudonymize != nil {
+		next.key = o.Replay.Pseudonymize.Fingerprint() // as the replay names it
+	}
+	*prev = next
 	return p, nil
 }
 

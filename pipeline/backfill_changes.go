@@ -19,8 +19,18 @@ import (
 // backfill's earlier days are done, and the first slice after its range
 // when that one is affected.
 
-// prevSlice is the slice a slice's changes compare with.
-type prevSlice struct{ date, digest string }
+// prevSlice is the slice a slice's changes compare with: its date, raw
+// checksum and pseudonymization key.
+type prevSlice struct{ date, digest, key string }
+
+// prevOf describes a published slice as a previous slice.
+func prevOf(key schemas.Key, m *Manifest) *prevSlice {
+	p := &prevSlice{date: key.DateString(), digest: m.Raw.Digest}
+	if m.Pseudonymization != nil {
+		p.key = m.Pseudonymization.KeyFingerprint
+	}
+	return p
+}
 
 func (p *prevSlice) String() string {
 	if p == nil {
@@ -34,7 +44,8 @@ func linked(c Changes, prev *prevSlice) bool {
 	if prev == nil {
 		return c.FirstSnapshot
 	}
-	return !c.FirstSnapshot && c.PreviousSnapshotDate == prev.date && c.PreviousRawDigest == prev.digest
+	return !c.FirstSnapshot && c.PreviousSnapshotDate == prev.date && c.PreviousRawDigest == prev.digest &&
+		c.PreviousKeyFingerprint == prev.key
 }
 
 // comparedWith names what recorded changes compare with.
@@ -79,10 +90,14 @@ func publishedBefore(ctx context.Context, o BackfillOptions, key schemas.Key) (p
 		return nil, err == nil, err
 	}
 	m, err := readSliceManifest(ctx, o.Sink.(SliceManifests), k)
+	var bad *badManifestError
+	if errors.As(err, &bad) {
+		return nil, false, nil // unknown: the linkage is not checked
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("backfill: the slice before %s: %w", key.DateString(), err)
 	}
-	return &prevSlice{date: k.DateString(), digest: m.Raw.Digest}, true, nil
+	return prevOf(k, m), true, nil
 }
 
 // sliceLister lists a warehouse's published slices.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/credreg/credreg/schemas"
 	"github.com/credreg/credreg/transform"
@@ -24,7 +27,11 @@ type Changes struct {
 	// that rebuilds that slice from other raw data knows this one's
 	// changes compare with what is no longer there.
 	PreviousRawDigest string `json:"previous_raw_digest,omitempty"`
-	Rows              int64  `json:"rows"`
+	// PreviousKeyFingerprint is the pseudonymization key of the previous
+	// slice's names ("" for real names): changes compare only slices
+	// named alike.
+	PreviousKeyFingerprint string `json:"previous_key_fingerprint,omitempty"`
+	Rows                   int64  `json:"rows"`
 	// Skipped says why a slice that has an earlier snapshot has no change
 	// rows (it came from the other report, or could not be read).
 	Skipped string `json:"skipped,omitempty"`
@@ -60,6 +67,10 @@ type sliceHistory struct {
 	snaps   Snapshots
 	prev    schemas.Key
 	changes Changes
+	// gone holds the previous slice's ids and names, copied to a local
+	// file when the slice is opened: read again at the end of a run that
+	// may take hours, the slice itself may have been replaced meanwhile.
+	gone *os.File
 }
 
 // openHistory reads the tenant's previous snapshot (its users' states and
@@ -88,6 +99,11 @@ func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint
 	sh.prev = prev
 	sh.changes.PreviousSnapshotDate = prev.DateString()
 	p, why := readPrevious(ctx, snaps, prev, endpoint, &sh.changes)
+	if why == "" {
+		if sh.gone, err = spillGone(ctx, snaps, prev); err != nil {
+			why = fmt.Sprintf("the previous snapshot's users could not be read: %v", err)
+		}
+	}
 	if why != "" {
 		log.Warn("no registration_changes for this slice", "previous_snapshot", prev.DateString(), "why", why)
 		sh.changes.Skipped = why
@@ -98,6 +114,32 @@ func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint
 	return sh, nil
 }
 
+// spillGone copies the previous slice's user ids and names to a local
+// temporary file (Arrow IPC), for History.Gone at the end of the slice.
+func spillGone(ctx context.Context, snaps Snapshots, prev schemas.Key) (*os.File, error) {
+	f, err := os.CreateTemp("", "credreg-previous-*.arrow")
+	if err != nil {
+		return nil, err
+	}
+	var w *ipc.Writer
+	err = snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, prev, []string{"user_id", "user_principal_name"},
+		func(rec arrow.RecordBatch) error {
+			if w == nil {
+				w = ipc.NewWriter(f, ipc.WithSchema(rec.Schema()))
+			}
+			return w.Write(rec)
+		})
+	if err == nil && w != nil {
+		err = w.Close()
+	}
+	if err != nil || w == nil { // w == nil: the previous slice has no users
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
 // prevManifest is what the derived tables read of a slice's manifest.
 type prevManifest struct {
 	RunID    string           `json:"run_id"`
@@ -105,6 +147,7 @@ type prevManifest struct {
 	Raw      struct {
 		Digest string `json:"digest"`
 	} `json:"raw"`
+	Pseudonymization *Pseudonymization `json:"pseudonymization"`
 }
 
 // readPrevious loads a previous slice into a transform.Previous, noting in
@@ -118,37 +161,45 @@ func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoi
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's manifest is not valid JSON: %v", err)
 	}
-	c.PreviousRunID, c.PreviousRawDigest = m.RunID, m.Raw.Digest
 	if m.Endpoint == "" {
 		m.Endpoint = schemas.UserRegistrationDetails
 	}
+	// The slice compared with is recorded once it is known to be
+	// comparable, or never will be: a read that failed leaves it out, so
+	// a backfill sees the slice's changes as not linked and derives them.
+	linked := func() {
+		c.PreviousRunID, c.PreviousRawDigest = m.RunID, m.Raw.Digest
+		if m.Pseudonymization != nil {
+			c.PreviousKeyFingerprint = m.Pseudonymization.KeyFingerprint
+		}
+	}
 	if m.Endpoint != endpoint {
+		linked()
 		return nil, fmt.Sprintf("the previous snapshot (%s) is from the %s report and this one from %s: their methods and states are not comparable",
 			prev.DateString(), m.Endpoint, endpoint)
 	}
 	p := transform.NewPrevious(prev.Date, m.RunID, m.Endpoint)
+	if m.Pseudonymization != nil {
+		p.KeyFingerprint = m.Pseudonymization.KeyFingerprint
+	}
 	if err := snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, prev, p.UserColumns(), p.AddUsers); err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's users could not be read: %v", err)
 	}
 	if err := snaps.ScanColumns(ctx, schemas.UserAuthMethodsTable, prev, p.MethodColumns(), p.AddMethods); err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's methods could not be read: %v", err)
 	}
+	linked()
 	return p, ""
 }
 
 // finish writes what the slice's History derives once every user is in:
 // the previous snapshot's users who are gone, then the summary row.
 func (sh *sliceHistory) finish(ctx context.Context, write func(transform.Batch) error) error {
-	if sh.hist.Compared() {
-		err := sh.snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, sh.prev, sh.hist.GoneColumns(),
-			func(rec arrow.RecordBatch) error {
-				batches, err := sh.hist.Gone(rec)
-				if err != nil {
-					return err
-				}
-				return writeBatches(batches, write)
-			})
-		if err != nil {
+	if why := sh.hist.Incomparable(); why != "" {
+		sh.changes.Skipped = why
+	}
+	if sh.hist.Compared() && sh.gone != nil {
+		if err := sh.readGone(write); err != nil {
 			return fmt.Errorf("reading the previous snapshot's users again for registration_changes: %w", err)
 		}
 	}
@@ -159,8 +210,36 @@ func (sh *sliceHistory) finish(ctx context.Context, write func(transform.Batch) 
 	return nil
 }
 
+// readGone feeds History.Gone the previous slice's users from the copy.
+func (sh *sliceHistory) readGone(write func(transform.Batch) error) error {
+	if _, err := sh.gone.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	r, err := ipc.NewReader(sh.gone)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	for r.Next() {
+		batches, err := sh.hist.Gone(r.RecordBatch())
+		if err != nil {
+			return err
+		}
+		if err := writeBatches(batches, write); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
 func (sh *sliceHistory) release() {
-	if sh != nil {
-		sh.hist.Release()
+	if sh == nil {
+		return
+	}
+	sh.hist.Release()
+	if sh.gone != nil {
+		sh.gone.Close()
+		os.Remove(sh.gone.Name())
+		sh.gone = nil
 	}
 }

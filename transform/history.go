@@ -45,6 +45,9 @@ type History struct {
 	famIndex map[schemas.MethodFamily]int
 	// scratch for a user's methods, interned.
 	curExtra []uint16
+	// key is the fingerprint of the names the Transformer writes ("" for
+	// real names).
+	key string
 }
 
 type summaryCounts struct {
@@ -75,8 +78,29 @@ func NewHistory(o HistoryOptions) *History {
 }
 
 // Compared says whether change rows are derived: there is a previous
-// snapshot to compare with.
-func (h *History) Compared() bool { return h.o.Previous != nil }
+// snapshot to compare with, its names written as this one's are.
+func (h *History) Compared() bool {
+	return h.o.Previous != nil && h.o.Previous.KeyFingerprint == h.key
+}
+
+// Incomparable says why a previous snapshot is not compared with: its
+// names are real and these pseudonyms, or the other way round, or
+// pseudonyms under another key. "" when it is compared, or there is none.
+func (h *History) Incomparable() string {
+	p := h.o.Previous
+	switch {
+	case p == nil || p.KeyFingerprint == h.key:
+		return ""
+	case p.KeyFingerprint == "":
+		return "the previous snapshot has real names and this one pseudonyms: its change rows would carry real names"
+	case h.key == "":
+		return "the previous snapshot has pseudonyms and this one real names: they do not join"
+	}
+	return "the previous snapshot's names are pseudonyms under another key: they do not join"
+}
+
+// setKey tells the History the fingerprint of the names it is given.
+func (h *History) setKey(fingerprint string) { h.key = fingerprint }
 
 // Changes is how many change rows the History has produced.
 func (h *History) Changes() int64 { return h.changes }
@@ -123,10 +147,10 @@ func summaryColumn(f schemas.SummaryFlag, endpoint schemas.Endpoint) string {
 // methods as Graph listed them; it returns the change batches filled.
 func (h *History) user(out []Batch, u *schemas.UserRow, methods []string) []Batch {
 	h.count(u, methods)
-	p := h.o.Previous
-	if p == nil {
+	if !h.Compared() {
 		return out
 	}
+	p := h.o.Previous
 	var cur flagSet
 	for i, f := range schemas.ChangeFlags() {
 		if isTrue(userFlag(u, flagColumn(f, h.o.Endpoint))) {
@@ -262,7 +286,7 @@ func (h *History) GoneColumns() []string { return []string{"user_id", "user_prin
 // removed and each true flag lost.
 func (h *History) Gone(rec arrow.RecordBatch) ([]Batch, error) {
 	p := h.o.Previous
-	if p == nil {
+	if !h.Compared() {
 		return nil, nil
 	}
 	ids, err := stringColumn(rec, "user_id")

@@ -295,3 +295,39 @@ func TestHistorySummaryWithoutPrevious(t *testing.T) {
 		}
 	}
 }
+
+// A previous snapshot named otherwise (real names, pseudonyms under another
+// key) is not compared with: its names would land in this one's rows.
+func TestHistoryComparesOnlyNamesAlike(t *testing.T) {
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	prev := genSnapshot(rng, 50, 1)
+	cur := genSnapshot(rng, 50, 0.8)
+	for _, c := range []struct{ prevKey, key string }{{"", "k1"}, {"k1", ""}, {"k1", "k2"}} {
+		p, users := previousFrom(t, schemas.Key{Date: day.AddDate(0, 0, -1), Tenant: "t"}, prev)
+		p.KeyFingerprint = c.prevKey
+		key := schemas.Key{Date: day, Tenant: "t"}
+		h := NewHistory(HistoryOptions{Key: key, RunID: "r", Previous: p})
+		h.setKey(c.key)
+		var out []Batch
+		for _, u := range cur {
+			r := u.row(key)
+			out = h.user(out, &r, u.methods)
+		}
+		gone, err := h.Gone(users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, gone...), h.Finish()...)
+		if got := changeStrings(t, out); len(got) != 0 || h.Compared() || h.Incomparable() == "" {
+			t.Errorf("previous %q, now %q: %d change rows, compared %v, reason %q", c.prevKey, c.key, len(got), h.Compared(), h.Incomparable())
+		}
+		for _, b := range out {
+			if b.Table == schemas.RegistrationDailySummaryTable {
+				b.Record.Release()
+			}
+		}
+		users.Release()
+		h.Release()
+	}
+}

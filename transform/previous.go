@@ -63,9 +63,13 @@ type prevUser struct {
 // snapshot's pages are transformed.
 type Previous struct {
 	// Date and RunID name the snapshot, for the change rows and the manifest.
-	Date     time.Time
-	RunID    string
-	endpoint schemas.Endpoint
+	Date  time.Time
+	RunID string
+	// KeyFingerprint is the pseudonymization key the previous snapshot's
+	// names were written under ("" for real names): History compares
+	// only snapshots named alike, or real and pseudonymized names would mix.
+	KeyFingerprint string
+	endpoint       schemas.Endpoint
 	byGUID   map[guid]prevUser
 	byString map[string]prevUser
 	// extra holds, by user id, the methods interned at 64 or later: only
@@ -179,7 +183,7 @@ func (p *Previous) AddMethods(rec arrow.RecordBatch) error {
 			u.methods |= 1 << i
 			p.put(id, u)
 		} else {
-			p.extra[strings.Clone(id)] = append(p.extra[id], i)
+			p.extra[strings.Clone(id)] = appendUnique(p.extra[id], i)
 		}
 	}
 	return nil

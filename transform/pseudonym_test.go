@@ -169,6 +169,7 @@ func TestTransformerPseudonymizes(t *testing.T) {
 	tr.Release()
 
 	prev := NewPrevious(key1.Date, "r1", schemas.UserRegistrationDetails)
+	prev.KeyFingerprint = p.Fingerprint() // the previous slice's names are under the same key
 	for _, r := range first[schemas.UserRegistrationDetailsTable.Name] {
 		if err := prev.AddUsers(r); err != nil {
 			t.Fatal(err)

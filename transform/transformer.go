@@ -150,6 +150,15 @@ func New(opts Options) *Transformer {
 		t.builders[i] = array.NewRecordBuilder(opts.Allocator, tab.Arrow())
 		t.reserve(table(i), nil)
 	}
+	if opts.History != nil {
+		// The History compares names only with a previous snapshot
+		// named the same way.
+		key := ""
+		if opts.Pseudonymize != nil {
+			key = opts.Pseudonymize.Fingerprint()
+		}
+		opts.History.setKey(key)
+	}
 	return t
 }
 
