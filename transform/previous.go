@@ -70,8 +70,8 @@ type Previous struct {
 	// only snapshots named alike, or real and pseudonymized names would mix.
 	KeyFingerprint string
 	endpoint       schemas.Endpoint
-	byGUID   map[guid]prevUser
-	byString map[string]prevUser
+	byGUID         map[guid]prevUser
+	byString       map[string]prevUser
 	// extra holds, by user id, the methods interned at 64 or later: only
 	// a vocabulary grown past 64 values (malformed data) needs it.
 	extra  map[string][]uint16
