@@ -55,7 +55,7 @@ func TestLoadFromGCS(t *testing.T) {
 			}
 		}
 	}
-	if len(uris) != 3 {
+	if len(uris) != len(schemas.Tables) {
 		t.Errorf("gs:// sources sent: %v", uris)
 	}
 	checkCounts(t, e, []slice{sl})

@@ -108,10 +108,12 @@ func TestWhatTheClientSends(t *testing.T) {
 	loadSlice(t, s, sl)
 
 	clustering := map[string][]string{
-		"user_registration_details": {"tenant_id", "user_id"},
-		"user_auth_methods":         {"tenant_id", "method_family", "user_id"},
-		"rejected_records":          {"tenant_id", "reason_code"},
-		"load_runs":                 {"tenant_id"},
+		"user_registration_details":  {"tenant_id", "user_id"},
+		"user_auth_methods":          {"tenant_id", "method_family", "user_id"},
+		"rejected_records":           {"tenant_id", "reason_code"},
+		"registration_daily_summary": {"tenant_id"},
+		"registration_changes":       {"tenant_id", "change", "user_id"},
+		"load_runs":                  {"tenant_id"},
 	}
 	tables, staging := map[string]sentTable{}, map[string]sentTable{}
 	var loads, swaps []sentJob
@@ -153,8 +155,8 @@ func TestWhatTheClientSends(t *testing.T) {
 			t.Errorf("%s: schema %+v, description %q", tab.Name, got.Schema.Fields, got.Description)
 		}
 	}
-	if len(staging) != 3 {
-		t.Errorf("staging tables created: %d, want 3", len(staging))
+	if len(staging) != len(schemas.Tables) {
+		t.Errorf("staging tables created: %d, want one per table (%d)", len(staging), len(schemas.Tables))
 	}
 	for name, tab := range staging {
 		ms, err := time.ParseDuration(tab.ExpirationTime + "ms")
@@ -163,8 +165,8 @@ func TestWhatTheClientSends(t *testing.T) {
 			t.Errorf("staging table %s expires at %q, want in 6h", name, tab.ExpirationTime)
 		}
 	}
-	if len(loads) != 3 {
-		t.Fatalf("%d load jobs, want 3", len(loads))
+	if len(loads) != len(schemas.Tables) {
+		t.Fatalf("%d load jobs, want one per table (%d)", len(loads), len(schemas.Tables))
 	}
 	for _, j := range loads {
 		l := j.Configuration.Load
