@@ -165,7 +165,9 @@ func writeFileAtomic(path string, write func(w io.Writer) error) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	// The report names users (admins who lost MFA, users without a
+	// method): owner and group only, like everything credreg writes.
+	if err := tmp.Chmod(0o640); err != nil {
 		tmp.Close()
 		return err
 	}

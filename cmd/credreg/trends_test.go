@@ -50,7 +50,7 @@ func TestDemoDaysThenTrends(t *testing.T) {
 	defer w.Close()
 	sc := bufio.NewScanner(strings.NewReader(out))
 	lines := 0
-	users := map[string]float64{}
+	users, mfa := map[string]float64{}, map[string]float64{}
 	for sc.Scan() {
 		var got map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &got); err != nil {
@@ -60,7 +60,13 @@ func TestDemoDaysThenTrends(t *testing.T) {
 		key := schemas.Key{Date: day, Tenant: got["tenant_id"].(string)}
 		checkSummaryJSON(t, w, key, got)
 		users[key.DateString()] = got["users"].(float64)
+		mfa[key.DateString()] = got["mfa_registered_share"].(float64)
 		lines++
+	}
+	// graphsim's tenant runs an MFA campaign: the month shows it rising.
+	first := time.Now().UTC().AddDate(0, 0, -29).Format(time.DateOnly)
+	if rise := mfa[time.Now().UTC().Format(time.DateOnly)] - mfa[first]; rise < 0.015 {
+		t.Errorf("the MFA share rose %.3f over the 30 days, want at least 0.015: %v", rise, mfa)
 	}
 	if lines != 30 {
 		t.Errorf("%d JSON lines, want 30", lines)
@@ -84,6 +90,9 @@ func TestDemoDaysThenTrends(t *testing.T) {
 	page, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(report); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("the report, which names users, is readable by others: %v %v", fi.Mode(), err)
 	}
 	for _, id := range []string{"t1-shares", "t1-families", "t1-weekly", "t1-users"} {
 		if !strings.Contains(string(page), `<svg id="`+id+`"`) {
