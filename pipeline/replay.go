@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -25,46 +27,140 @@ import (
 // part of the snapshot) and the users found by id. The transformer decides
 // duplicates by (lastUpdatedDateTime, sequence number), never by the order
 // it is fed in, so the rows are those of the run that landed the pages.
+// The pages are read, decompressed and split a few ahead, on another
+// goroutine, so that work overlaps transforming the page before.
 func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, tr *transform.Transformer,
 	write func(transform.Batch) error) error {
 	plan := map[string]bool{}
 	for _, s := range idx.Shards {
 		plan[s.Name] = true
 	}
-	entries := slices.Clone(idx.Pages)
-	slices.SortFunc(entries, func(a, b extract.RawPage) int { return int(a.Seq - b.Seq) })
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	var entries []extract.RawPage
+	for _, e := range idx.Pages {
 		lookup := e.Kind == extract.RawKindLookup
-		if e.Invalid || lookup && e.Status != http.StatusOK || !lookup && !plan[e.Shard] {
-			continue
+		if !(e.Invalid || lookup && e.Status != http.StatusOK || !lookup && !plan[e.Shard]) {
+			entries = append(entries, e)
 		}
-		body, err := extract.ReadRawPage(ctx, bucket, e.Key)
-		if err != nil {
-			return err
+	}
+	slices.SortFunc(entries, func(a, b extract.RawPage) int { return int(a.Seq - b.Seq) })
+	pages, stop := readAhead(ctx, bucket, entries, readAheadPages)
+	defer stop()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
 		}
-		var batches []transform.Batch
-		if lookup {
-			rec, err := odata.Entity(body)
-			if err != nil {
-				return fmt.Errorf("raw lookup %s: %w", e.Key, err)
-			}
-			batches = tr.AddShardPage(e.Seq, lookupShard, e.ReceivedAt, []odata.Record{rec})
-		} else {
-			p, err := odata.Split(body)
-			if err != nil {
-				return fmt.Errorf("raw page %s: %w", e.Key, err)
-			}
-			batches = tr.AddShardPage(e.Seq, e.Shard, e.ReceivedAt, p.Records)
+		shard := p.e.Shard
+		if p.e.Kind == extract.RawKindLookup {
+			shard = lookupShard
 		}
-		if err := writeBatches(batches, write); err != nil {
+		if err := writeBatches(tr.AddShardPage(p.e.Seq, shard, p.e.ReceivedAt, p.records), write); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err() // the pages end early only when ctx is done
 }
+
+// readAheadPages is how many pages replayRaw reads ahead: enough to keep
+// the transformer fed, a few MB at most.
+const readAheadPages = 4
+
+// rawRead is one raw entry, read and split ahead of the transformer.
+type rawRead struct {
+	e       extract.RawPage
+	records []odata.Record
+	err     error
+}
+
+// readAhead reads entries in order on its own goroutine, at most depth
+// ahead of the receiver, and stops after the first error, which it
+// sends. stop ends it early and waits for it.
+func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPage, depth int) (<-chan rawRead, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan rawRead, depth)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(out)
+		for _, e := range entries {
+			r := rawRead{e: e}
+			r.records, r.err = readRawEntry(ctx, bucket, e)
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	})
+	return out, func() { cancel(); wg.Wait() }
+}
+
+// readRawEntry reads a landed page or lookup and splits it into records.
+func readRawEntry(ctx context.Context, bucket *blob.Bucket, e extract.RawPage) ([]odata.Record, error) {
+	body, err := extract.ReadRawPage(ctx, bucket, e.Key)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind == extract.RawKindLookup {
+		rec, err := odata.Entity(body)
+		if err != nil {
+			return nil, fmt.Errorf("raw lookup %s: %w", e.Key, err)
+		}
+		return []odata.Record{rec}, nil
+	}
+	p, err := odata.Split(body)
+	if err != nil {
+		return nil, fmt.Errorf("raw page %s: %w", e.Key, err)
+	}
+	return p.Records, nil
+}
+
+// errWriteBehindFailed is what writeBehind's send returns once a write
+// failed; its wait returns that write's error.
+var errWriteBehindFailed = errors.New("an earlier batch could not be written")
+
+// writeBehind hands batches to write on its own goroutine, in order, at
+// most depth waiting, so encoding Parquet overlaps decoding the next
+// pages on the other core. Once a write fails, later batches are released
+// unwritten and send says so; wait, called once, waits for the batches
+// sent and returns the first write's error.
+func writeBehind(write func(transform.Batch) error, depth int) (send func(transform.Batch) error, wait func() error) {
+	ch := make(chan transform.Batch, depth)
+	done := make(chan struct{})
+	var failed atomic.Bool
+	var werr error // the goroutine's; read after done
+	go func() {
+		defer close(done)
+		for b := range ch {
+			if werr != nil {
+				b.Record.Release()
+				continue
+			}
+			if werr = write(b); werr != nil {
+				failed.Store(true)
+			}
+		}
+	}()
+	send = func(b transform.Batch) error {
+		if failed.Load() {
+			b.Record.Release()
+			return errWriteBehindFailed
+		}
+		ch <- b
+		return nil
+	}
+	wait = func() error {
+		close(ch)
+		<-done
+		return werr
+	}
+	return send, wait
+}
+
+// writeBehindBatches is how many batches a replay's transformer may run
+// ahead of the Parquet writer.
+const writeBehindBatches = 2
 
 // ReplayOptions configure ReplayTenant.
 type ReplayOptions struct {
@@ -159,10 +255,13 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		hist.hist.Reset()
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows,
 			Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize})
-		write := func(b transform.Batch) error { return writeBatch(ctx, sw, b) }
+		write, wait := writeBehind(func(b transform.Batch) error { return writeBatch(ctx, sw, b) }, writeBehindBatches)
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		if err == nil {
 			err = writeBatches(tr.Finish(), write)
+		}
+		if werr := wait(); werr != nil {
+			err = werr
 		}
 		if err != nil { // Release frees the rows not yet in a batch
 			tr.Release()
