@@ -22,13 +22,16 @@ import (
 
 const (
 	// DefaultRowGroupRows caps a row group when WriterOptions.RowGroupRows
-	// is zero. A million user rows is far above the 16 MiB BigQuery wants.
-	DefaultRowGroupRows = 1 << 20
+	// is zero: 262,144 user rows are about 10 MiB of zstd Parquet, the
+	// size BigQuery reads well, and a row group is buffered whole until it
+	// is cut, so a larger cap only costs memory (a 1M-user backfill peaked
+	// 140 MiB higher with 1<<20 rows and 128 MiB; bench/replay/NOTES.md).
+	DefaultRowGroupRows = 1 << 18
 
 	// maxRowGroupBytes cuts a row group once this much encoded data is
 	// buffered for it, so wide rows (rejected_records' raw_json) cannot
 	// make a row group that does not fit in memory.
-	maxRowGroupBytes = 128 << 20
+	maxRowGroupBytes = 32 << 20
 
 	// sinkBufferSize batches Parquet's many small writes into large
 	// writes to the staged object.
