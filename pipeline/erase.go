@@ -202,7 +202,7 @@ func Erase(ctx context.Context, o EraseOptions) (EraseResult, error) {
 // matches as itself, in the raw zone and in rows without an id.
 func (o EraseOptions) match(ctx context.Context, keys []schemas.Key) (load.UserMatch, error) {
 	if o.UserID != "" {
-		return load.UserMatch{IDs: []string{strings.ToLower(o.UserID)}}, nil
+		return o.matchID(ctx, keys)
 	}
 	m := load.UserMatch{UPNs: []string{o.UPN}}
 	seen := map[string]bool{}
@@ -232,6 +232,68 @@ func (o EraseOptions) match(ctx context.Context, keys []schemas.Key) (load.UserM
 	}
 	slices.Sort(m.IDs)
 	return m, nil
+}
+
+// matchID resolves an object id to the names the slices give it too: a
+// raw record or reject that names the person but whose id cannot be read
+// (not JSON) is matched by the name. Pseudonymized slices add nothing:
+// the raw zone holds real names.
+func (o EraseOptions) matchID(ctx context.Context, keys []schemas.Key) (load.UserMatch, error) {
+	id := strings.ToLower(o.UserID)
+	m := load.UserMatch{IDs: []string{id}}
+	seen := map[string]bool{}
+	for _, key := range keys {
+		data, err := o.Warehouse.ReadManifest(ctx, key)
+		if err != nil && !errors.Is(err, load.ErrNotFound) {
+			return m, err
+		}
+		if pseudonymized(data) {
+			continue
+		}
+		tbl, err := o.Warehouse.ReadSlice(ctx, schemas.UserRegistrationDetailsTable, key)
+		if errors.Is(err, load.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return m, err
+		}
+		for _, upn := range upnsOf(tbl, id) {
+			if low := strings.ToLower(upn); !seen[low] {
+				seen[low] = true
+				m.UPNs = append(m.UPNs, upn)
+			}
+		}
+		tbl.Release()
+	}
+	slices.Sort(m.UPNs)
+	return m, nil
+}
+
+// upnsOf returns the user_principal_name of every row of
+// user_registration_details whose user_id is id (lowercase).
+func upnsOf(tbl arrow.Table, id string) []string {
+	schema := tbl.Schema()
+	idCol, upnCol := schema.FieldIndices("user_id"), schema.FieldIndices("user_principal_name")
+	if len(idCol) == 0 || len(upnCol) == 0 {
+		return nil
+	}
+	var out []string
+	tr := array.NewTableReader(tbl, 64<<10)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		ids, ok1 := rec.Column(idCol[0]).(*array.String)
+		upns, ok2 := rec.Column(upnCol[0]).(*array.String)
+		if !ok1 || !ok2 {
+			return nil
+		}
+		for i := range ids.Len() {
+			if ids.IsValid(i) && upns.IsValid(i) && strings.EqualFold(ids.Value(i), id) && upns.Value(i) != "" {
+				out = append(out, upns.Value(i))
+			}
+		}
+	}
+	return out
 }
 
 // pseudonymized reports whether a manifest records a pseudonymization key.

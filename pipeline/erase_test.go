@@ -1,11 +1,16 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/credreg/credreg/extract"
+	"github.com/credreg/credreg/graphsim"
 	"github.com/credreg/credreg/load"
+	"github.com/credreg/credreg/schemas"
 )
 
 // An erased slice's manifest keeps every field but its files, its counts
@@ -66,5 +71,26 @@ func TestErasedManifest(t *testing.T) {
 				t.Errorf("erasures %v", m.Erasures)
 			}
 		})
+	}
+}
+
+// Erasing by object id also matches the person's name, as the slices give
+// it: a raw record or reject naming them whose id cannot be read is theirs.
+func TestEraseByIDMatchesTheirName(t *testing.T) {
+	e := newEnv(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 40}}})
+	o := e.options(t, schemas.UserRegistrationDetails)
+	o.Shards = 1
+	if _, err := RunTenant(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	users := e.sim.Users(e.tenant, testDay)
+	u := users[len(users)/2]
+	eo := EraseOptions{Warehouse: e.wh, UserID: strings.ToUpper(u.ID)}
+	m, err := eo.match(context.Background(), []schemas.Key{o.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.IDs, []string{strings.ToLower(u.ID)}) || !slices.Equal(m.UPNs, []string{u.UserPrincipalName}) {
+		t.Errorf("erasing %s matches %+v, want its id and its name %s", u.ID, m, u.UserPrincipalName)
 	}
 }
