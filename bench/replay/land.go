@@ -79,6 +79,33 @@ func land(rawDir string, tenants, users int) (time.Time, error) {
 	return day, nil
 }
 
+// landOnce lands the pages and their uncompressed copies, or, when work
+// already holds them (-dir of an earlier run), reuses them: the file
+// "landed" records the snapshot date and the shape they were landed for.
+func landOnce(work, rawDir, jsonDir string, tenants, users int) (time.Time, error) {
+	marker := filepath.Join(work, "landed")
+	shape := fmt.Sprintf("%d x %d", tenants, users)
+	if b, err := os.ReadFile(marker); err == nil {
+		day, rest, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+		if rest == shape {
+			fmt.Fprintf(os.Stderr, "reusing the pages landed in %s\n", work)
+			return time.Parse(time.DateOnly, day)
+		}
+		return time.Time{}, fmt.Errorf("%s holds pages of %s users, not %s: use another -dir", work, rest, shape)
+	}
+	fmt.Fprintf(os.Stderr, "landing %s users into %s ...\n", shape, rawDir)
+	day, err := land(rawDir, tenants, users)
+	if err != nil {
+		return day, fmt.Errorf("landing pages: %w", err)
+	}
+	pages, jsonBytes, err := decompress(rawDir, jsonDir)
+	if err != nil {
+		return day, fmt.Errorf("copying pages for DuckDB: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%d pages, %.0f MB of JSON\n", pages, float64(jsonBytes)/1e6)
+	return day, os.WriteFile(marker, []byte(day.Format(time.DateOnly)+" "+shape+"\n"), 0o644)
+}
+
 // pageName is a landed listing page: not a lookup, an aggregate or a body
 // that was not a page.
 var pageName = regexp.MustCompile(`^page-\d+\.json\.gz$`)

@@ -28,7 +28,7 @@ func timed(self string, argv ...string) (result, error) {
 	}
 	var r result
 	var kib int64
-	if _, err := fmt.Sscan(out.String(), &r.wall, &kib); err != nil {
+	if _, err := fmt.Sscan(out.String(), &r.wall, &kib, &r.cpu); err != nil {
 		return result{}, fmt.Errorf("launcher said %q: %w", out.String(), err)
 	}
 	r.rssMiB = float64(kib) / 1024
@@ -36,7 +36,7 @@ func timed(self string, argv ...string) (result, error) {
 }
 
 // measureChild is the launcher: it runs argv, its output to stderr, and
-// prints "<wall seconds> <peak RSS KiB>".
+// prints "<wall seconds> <peak RSS KiB> <CPU seconds, user and system>".
 func measureChild(argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("-measure: no command")
@@ -53,6 +53,7 @@ func measureChild(argv []string) error {
 	if !ok {
 		return errors.New("no rusage on this system")
 	}
-	fmt.Printf("%.3f %d\n", wall.Seconds(), ru.Maxrss) // Linux: KiB
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Printf("%.3f %d %.3f\n", wall.Seconds(), ru.Maxrss, cpu.Seconds()) // Linux: Maxrss in KiB
 	return nil
 }

@@ -134,20 +134,23 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // summary is one side over its runs.
 type summary struct {
 	best, median, rssMiB float64
+	cpu                  float64 // median CPU seconds
 	bytes                int64
 	counts               map[string]int64
 }
 
-// summarize takes the median wall time (and the best), the largest peak
+// summarize takes the median wall and CPU time (and the best wall), the largest peak
 // RSS, and the first run's bytes and counts (every run writes the same).
 func summarize(rs []result) summary {
-	walls := make([]float64, len(rs))
+	walls, cpus := make([]float64, len(rs)), make([]float64, len(rs))
 	s := summary{bytes: rs[0].bytes, counts: rs[0].counts}
 	for i, r := range rs {
-		walls[i] = r.wall
+		walls[i], cpus[i] = r.wall, r.cpu
 		s.rssMiB = max(s.rssMiB, r.rssMiB)
 	}
 	slices.Sort(walls)
+	slices.Sort(cpus)
+	s.cpu = cpus[len(cpus)/2]
 	s.best, s.median = walls[0], walls[len(walls)/2]
 	return s
 }
