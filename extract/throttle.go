@@ -253,8 +253,9 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 }
 
 // minEvidence is how many requests at a level it takes to judge its share
-// of 429s.
-const minEvidence = 4
+// of 429s: about two windows' worth, as one window of random 429s at 10 to
+// 17 % refuses one in five too often.
+const minEvidence = 8
 
 // Succeeded records a request of tenant that Graph did not throttle; after
 // Limits.Recovery windows without a 429 a backed-off tenant sends one more
