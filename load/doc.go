@@ -188,7 +188,7 @@
 // are buffered into row groups of up to [DefaultRowGroupRows] rows (or
 // [WriterOptions.RowGroupRows]) so that many small batches make one row
 // group of the size BigQuery reads well; a row group is also cut once its
-// encoded size passes 128 MiB, which bounds memory whatever the rows hold.
+// encoded size passes 32 MiB, which bounds memory whatever the rows hold.
 //
 // # Errors
 //
