@@ -257,7 +257,7 @@ func (o EraseOptions) matchID(ctx context.Context, keys []schemas.Key) (load.Use
 		if err != nil {
 			return m, err
 		}
-		for _, upn := range upnsOf(tbl, id) {
+		for _, upn := range valuesWhere(tbl, "user_id", id, "user_principal_name") {
 			if low := strings.ToLower(upn); !seen[low] {
 				seen[low] = true
 				m.UPNs = append(m.UPNs, upn)
@@ -267,33 +267,6 @@ func (o EraseOptions) matchID(ctx context.Context, keys []schemas.Key) (load.Use
 	}
 	slices.Sort(m.UPNs)
 	return m, nil
-}
-
-// upnsOf returns the user_principal_name of every row of
-// user_registration_details whose user_id is id (lowercase).
-func upnsOf(tbl arrow.Table, id string) []string {
-	schema := tbl.Schema()
-	idCol, upnCol := schema.FieldIndices("user_id"), schema.FieldIndices("user_principal_name")
-	if len(idCol) == 0 || len(upnCol) == 0 {
-		return nil
-	}
-	var out []string
-	tr := array.NewTableReader(tbl, 64<<10)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
-		ids, ok1 := rec.Column(idCol[0]).(*array.String)
-		upns, ok2 := rec.Column(upnCol[0]).(*array.String)
-		if !ok1 || !ok2 {
-			return nil
-		}
-		for i := range ids.Len() {
-			if ids.IsValid(i) && upns.IsValid(i) && strings.EqualFold(ids.Value(i), id) && upns.Value(i) != "" {
-				out = append(out, upns.Value(i))
-			}
-		}
-	}
-	return out
 }
 
 // pseudonymized reports whether a manifest records a pseudonymization key.
@@ -311,28 +284,38 @@ func pseudonymized(manifest []byte) bool {
 // idsOf returns the user_id of every row of user_registration_details
 // whose user_principal_name is upn, lowercase.
 func idsOf(tbl arrow.Table, upn string) []string {
+	var out []string
+	for _, id := range valuesWhere(tbl, "user_principal_name", upn, "user_id") {
+		out = append(out, strings.ToLower(id))
+	}
+	return out
+}
+
+// valuesWhere returns column out of every row of tbl whose column match
+// equals want, ignoring case; nil when tbl lacks either column.
+func valuesWhere(tbl arrow.Table, match, want, out string) []string {
 	schema := tbl.Schema()
-	idCol, upnCol := schema.FieldIndices("user_id"), schema.FieldIndices("user_principal_name")
-	if len(idCol) == 0 || len(upnCol) == 0 {
+	mCol, oCol := schema.FieldIndices(match), schema.FieldIndices(out)
+	if len(mCol) == 0 || len(oCol) == 0 {
 		return nil
 	}
-	var out []string
+	var vals []string
 	tr := array.NewTableReader(tbl, 64<<10)
 	defer tr.Release()
 	for tr.Next() {
 		rec := tr.RecordBatch()
-		ids, ok1 := rec.Column(idCol[0]).(*array.String)
-		upns, ok2 := rec.Column(upnCol[0]).(*array.String)
+		ms, ok1 := rec.Column(mCol[0]).(*array.String)
+		os, ok2 := rec.Column(oCol[0]).(*array.String)
 		if !ok1 || !ok2 {
 			return nil
 		}
-		for i := range ids.Len() {
-			if upns.IsValid(i) && ids.IsValid(i) && strings.EqualFold(upns.Value(i), upn) {
-				out = append(out, strings.ToLower(ids.Value(i)))
+		for i := range ms.Len() {
+			if ms.IsValid(i) && os.IsValid(i) && strings.EqualFold(ms.Value(i), want) && os.Value(i) != "" {
+				vals = append(vals, os.Value(i))
 			}
 		}
 	}
-	return out
+	return vals
 }
 
 // rawRuns lists every run of the raw zone by slice (sliceName).
