@@ -18,7 +18,13 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
-var sliceTables = []string{"user_registration_details", "user_auth_methods", "rejected_records"}
+var sliceTables = func() []string {
+	var names []string
+	for _, t := range schemas.Tables {
+		names = append(names, t.Name)
+	}
+	return names
+}()
 
 func ensured(t *testing.T, e *emulator, c bq.Config) *bq.Sink {
 	t.Helper()
@@ -264,6 +270,9 @@ func TestFailureBeforeTheSwapKeepsTheOldSlice(t *testing.T) {
 	}
 	checkCounts(t, e, []slice{old})
 	for _, table := range sliceTables {
+		if old.Counts[table] == 0 {
+			continue // no rows to carry a run id (the derived tables here)
+		}
 		rows := e.query(t, "SELECT DISTINCT run_id FROM `credreg-test.credreg."+table+"`")
 		if fmt.Sprint(rows) != "[[run-old]]" {
 			t.Errorf("%s run ids %v, want only run-old", table, rows)
