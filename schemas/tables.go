@@ -73,37 +73,11 @@ const (
 	runIDDesc  = "Id of the run that wrote the slice (the manifest's run_id)."
 )
 
-func nb(name, desc string) Column {
-	return Column{Name: name, Type: boolean, Nullable: true, Description: desc}
-}
-
-// UserRegistrationDetailsTable: one row per user per snapshot.
+// UserRegistrationDetailsTable: one row per user per snapshot. Its columns
+// are UserFields'.
 var UserRegistrationDetailsTable = newTable("user_registration_details",
 	"One row per user per snapshot, from either report; booleans a report lacks are NULL.",
-	[]string{ColTenantID, "user_id"},
-	Column{Name: "user_id", Type: str, Description: "User object id (Graph `id`)."},
-	Column{Name: "user_principal_name", Type: str, Description: "userPrincipalName: the sign-in name."},
-	Column{Name: "user_display_name", Type: str, Nullable: true, Description: "userDisplayName; NULL when Graph sent none."},
-	Column{Name: "source", Type: str, Description: sourceDesc},
-	Column{Name: "user_type", Type: str, Nullable: true, Description: "member, guest, … (v1.0 only)."},
-	nb("is_admin", "v1.0 only."),
-	nb("is_registered", "beta only: registered for SSPR."),
-	nb("is_enabled", "beta only: enabled for SSPR."),
-	nb("is_capable", "beta only: registered and enabled for SSPR."),
-	nb("is_mfa_registered", "Both reports."),
-	nb("is_mfa_capable", "v1.0 only."),
-	nb("is_sspr_registered", "v1.0 only."),
-	nb("is_sspr_enabled", "v1.0 only."),
-	nb("is_sspr_capable", "v1.0 only."),
-	nb("is_passwordless_capable", "v1.0 only."),
-	nb("is_system_preferred_auth_enabled", "v1.0 only: isSystemPreferredAuthenticationMethodEnabled."),
-	Column{Name: "default_mfa_method", Type: str, Nullable: true, Description: "userPreferredMethodForSecondaryAuthentication (v1.0) or defaultMfaMethod (beta); NULL when Graph sent none or \"\"."},
-	Column{Name: "system_preferred_methods", Type: stringList, Nullable: true, Description: "systemPreferredAuthenticationMethods (v1.0 only)."},
-	Column{Name: "last_updated_at", Type: tsUTC, Nullable: true, Description: "lastUpdatedDateTime (v1.0 only), UTC, microseconds."},
-	Column{Name: "auth_method_count", Type: int64Type, Description: "Number of methods the user has registered (rows in user_auth_methods)."},
-	Column{Name: "extracted_at", Type: tsUTC, Description: "When the page holding the user was received."},
-	Column{Name: "run_id", Type: str, Description: runIDDesc},
-)
+	[]string{ColTenantID, "user_id"}, userColumns()...)
 
 // UserAuthMethodsTable: one row per (user, registered method) per snapshot.
 var UserAuthMethodsTable = newTable("user_auth_methods",
