@@ -64,7 +64,7 @@ func BenchmarkTransformPage(b *testing.B) {
 			b.Fatal(err)
 		}
 		// Fresh ids per page, or every page after the first would be duplicates.
-		tr.seen = map[string]seenCopy{}
+		tr.seen = newSeenMem()
 		for _, batch := range tr.AddPage(seq, time.Time{}, p.Records) {
 			batch.Record.Release()
 		}

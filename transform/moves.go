@@ -84,12 +84,13 @@ func (t *Transformer) shardIndex(name string) int32 {
 func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, error) {
 	bit := uint64(1) << shard
 	upd := updatedNanos(rec.LastUpdatedAt)
-	prev, seen := t.seen[rec.ID]
+	k := keyOf(rec.ID)
+	prev, seen := t.seen.get(k)
 	if seen && prev.shards&bit != 0 {
 		return false, recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
 	}
 	if !seen {
-		t.seen[strings.Clone(rec.ID)] = seenCopy{ref: ref, updated: upd, shards: bit}
+		t.seen.put(k, seenCopy{ref: ref, updated: upd, shards: bit})
 		if w, ok := t.opts.Winners[rec.ID]; ok && w != ref {
 			// Second pass: this copy lost to one still to come.
 			t.stats.MovedBetweenShards++
@@ -100,7 +101,7 @@ func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, err
 	prev.shards |= bit
 	if w, ok := t.opts.Winners[rec.ID]; ok {
 		// Second pass: exactly the winning copy loads.
-		t.seen[strings.Clone(rec.ID)] = prev // a new key: rec.ID would keep the record alive
+		t.seen.put(k, prev)
 		if w != ref {
 			t.stats.MovedBetweenShards++
 		}
@@ -116,13 +117,13 @@ func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, err
 		if _, ok := t.winners[rec.ID]; !ok {
 			t.winners[strings.Clone(rec.ID)] = prev.ref
 		}
-		t.seen[strings.Clone(rec.ID)] = prev // a new key: rec.ID would keep the record alive
+		t.seen.put(k, prev)
 		return false, nil
 	}
 	t.superseded++
 	t.winners[strings.Clone(rec.ID)] = ref
 	prev.ref, prev.updated = ref, upd
-	t.seen[strings.Clone(rec.ID)] = prev
+	t.seen.put(k, prev)
 	return true, nil
 }
 
@@ -138,14 +139,13 @@ func (t *Transformer) Winners() map[string]RecordRef { return t.winners }
 // Loaded reports whether a user with id is loaded: one of its copies is
 // in the batches (a second pass may still pick another of its copies).
 func (t *Transformer) Loaded(id string) bool {
-	_, ok := t.seen[id]
-	return ok
+	return t.seen.has(id)
 }
 
 // Has reports whether a record with id has been read, loaded or not (a
 // copy that lost, a repeat, a record rejected for its contents).
 func (t *Transformer) Has(id string) bool {
-	if _, ok := t.seen[id]; ok {
+	if t.seen.has(id) {
 		return true
 	}
 	_, ok := t.rejectedIDs[id]

@@ -111,7 +111,7 @@ type Transformer struct {
 	rep      *report
 	builders [numTables]*array.RecordBuilder
 	rows     [numTables]int
-	seen     map[string]seenCopy
+	seen     *seenMem
 	stats    Stats
 	// shards interns the shard names of AddShardPage.
 	shards []string
@@ -136,7 +136,7 @@ func New(opts Options) *Transformer {
 	t := &Transformer{
 		opts: opts,
 		rep:  rep,
-		seen: map[string]seenCopy{},
+		seen: newSeenMem(),
 		stats: Stats{
 			RejectsByReason: map[string]int64{},
 			UnknownMethods:  map[string]int64{},
