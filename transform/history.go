@@ -166,27 +166,48 @@ func (h *History) user(out []Batch, u *schemas.UserRow, methods []string) []Batc
 			h.curExtra = appendUnique(h.curExtra, i)
 		}
 	}
-	prev, found := p.get(u.UserID)
+	return h.compare(out, p.set, u.UserID, u.UserPrincipalName, cur, curMethods, h.curExtra)
+}
+
+// compare adds the change rows of a user of the new snapshot against
+// the previous snapshot's users in s, marking the user seen there.
+func (h *History) compare(out []Batch, s *prevSet, id, upn string, cur flagSet, curMethods uint64, curExtra []uint16) []Batch {
+	prev, found := s.take(id)
 	var prevExtra []uint16
 	if found {
-		prev.seen = true
-		p.put(u.UserID, prev)
-		prevExtra = p.extra[u.UserID]
+		prevExtra = s.extra[id]
 	} else {
-		out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeAppeared, "")
+		out = h.add(out, id, upn, schemas.ChangeAppeared, "")
 	}
-	out = h.flips(out, u.UserID, u.UserPrincipalName, prev.flags, cur)
-	out = h.methodDiff(out, u.UserID, u.UserPrincipalName, curMethods&^prev.methods, schemas.ChangeMethodAdded)
-	out = h.methodDiff(out, u.UserID, u.UserPrincipalName, prev.methods&^curMethods, schemas.ChangeMethodRemoved)
-	for _, i := range h.curExtra {
+	out = h.flips(out, id, upn, prev.flags, cur)
+	out = h.methodDiff(out, id, upn, curMethods&^prev.methods, schemas.ChangeMethodAdded)
+	out = h.methodDiff(out, id, upn, prev.methods&^curMethods, schemas.ChangeMethodRemoved)
+	values := h.o.Previous.values
+	for _, i := range curExtra {
 		if !containsU16(prevExtra, i) {
-			out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeMethodAdded, p.values[i])
+			out = h.add(out, id, upn, schemas.ChangeMethodAdded, values[i])
 		}
 	}
 	for _, i := range prevExtra {
-		if !containsU16(h.curExtra, i) {
-			out = h.add(out, u.UserID, u.UserPrincipalName, schemas.ChangeMethodRemoved, p.values[i])
+		if !containsU16(curExtra, i) {
+			out = h.add(out, id, upn, schemas.ChangeMethodRemoved, values[i])
 		}
+	}
+	return out
+}
+
+// gone adds the rows of a previous user the new snapshot does not have,
+// once: a file listing a user twice must not remove it twice.
+func (h *History) gone(out []Batch, s *prevSet, id, upn string) []Batch {
+	u, ok := s.take(id)
+	if !ok || u.seen {
+		return out
+	}
+	out = h.add(out, id, upn, schemas.ChangeDisappeared, "")
+	out = h.flips(out, id, upn, u.flags, 0)
+	out = h.methodDiff(out, id, upn, u.methods, schemas.ChangeMethodRemoved)
+	for _, i := range s.extra[id] {
+		out = h.add(out, id, upn, schemas.ChangeMethodRemoved, h.o.Previous.values[i])
 	}
 	return out
 }
@@ -299,20 +320,7 @@ func (h *History) Gone(rec arrow.RecordBatch) ([]Batch, error) {
 	}
 	var out []Batch
 	for r := range ids.Len() {
-		id := ids.Value(r)
-		u, ok := p.get(id)
-		if !ok || u.seen {
-			continue
-		}
-		u.seen = true // a file listing a user twice must not remove it twice
-		p.put(id, u)
-		upn := upns.Value(r)
-		out = h.add(out, id, upn, schemas.ChangeDisappeared, "")
-		out = h.flips(out, id, upn, u.flags, 0)
-		out = h.methodDiff(out, id, upn, u.methods, schemas.ChangeMethodRemoved)
-		for _, i := range p.extra[id] {
-			out = h.add(out, id, upn, schemas.ChangeMethodRemoved, p.values[i])
-		}
+		out = h.gone(out, p.set, ids.Value(r), upns.Value(r))
 	}
 	return out, nil
 }

@@ -50,13 +50,6 @@ func parseGUID(s string) (g guid, ok bool) {
 	return g, true
 }
 
-// prevUser is one user of the previous snapshot.
-type prevUser struct {
-	methods uint64 // bit i: the user had Previous.values[i] (i < 64)
-	flags   flagSet
-	seen    bool // the snapshot being written has the user
-}
-
 // Previous is what History needs of a tenant's previous snapshot: for each
 // user, its tracked states and its methods, interned. The pipeline fills it
 // from the previous slice's files (AddUsers, AddMethods) before the new
@@ -70,24 +63,22 @@ type Previous struct {
 	// only snapshots named alike, or real and pseudonymized names would mix.
 	KeyFingerprint string
 	endpoint       schemas.Endpoint
-	byGUID         map[guid]prevUser
-	byString       map[string]prevUser
-	// extra holds, by user id, the methods interned at 64 or later: only
-	// a vocabulary grown past 64 values (malformed data) needs it.
-	extra  map[string][]uint16
-	values []string
-	index  map[string]uint16
+	set            *prevSet
+	values         []string
+	index          map[string]uint16
 }
 
 // NewPrevious returns an empty Previous of a snapshot of endpoint.
 func NewPrevious(date time.Time, runID string, endpoint schemas.Endpoint) *Previous {
 	return &Previous{Date: date, RunID: runID, endpoint: reportFor(endpoint).endpoint,
-		byGUID: map[guid]prevUser{}, byString: map[string]prevUser{}, extra: map[string][]uint16{},
-		index: map[string]uint16{}}
+		set: newPrevSet(), index: map[string]uint16{}}
 }
 
 // Users is how many users the previous snapshot has.
-func (p *Previous) Users() int { return len(p.byGUID) + len(p.byString) }
+func (p *Previous) Users() int {
+	p.set.seal()
+	return p.set.len()
+}
 
 // Endpoint is the report the previous snapshot came from.
 func (p *Previous) Endpoint() schemas.Endpoint { return p.endpoint }
@@ -151,12 +142,7 @@ func (p *Previous) AddUsers(rec arrow.RecordBatch) error {
 				fs |= 1 << i
 			}
 		}
-		id := ids.Value(r)
-		if g, ok := parseGUID(id); ok {
-			p.byGUID[g] = prevUser{flags: fs}
-		} else {
-			p.byString[strings.Clone(id)] = prevUser{flags: fs}
-		}
+		p.set.add(ids.Value(r), fs)
 	}
 	return nil
 }
@@ -174,16 +160,8 @@ func (p *Previous) AddMethods(rec arrow.RecordBatch) error {
 	}
 	for r := range ids.Len() {
 		id := ids.Value(r)
-		u, ok := p.get(id)
-		if !ok {
-			continue
-		}
-		i := p.intern(methods.Value(r))
-		if i < 64 {
-			u.methods |= 1 << i
-			p.put(id, u)
-		} else {
-			p.extra[strings.Clone(id)] = appendUnique(p.extra[id], i)
+		if pos, ok := p.set.find(id); ok {
+			p.set.addMethod(pos, id, p.intern(methods.Value(r)))
 		}
 	}
 	return nil
@@ -201,36 +179,5 @@ func (p *Previous) intern(v string) uint16 {
 	return i
 }
 
-func (p *Previous) get(id string) (prevUser, bool) {
-	if g, ok := parseGUID(id); ok {
-		u, ok := p.byGUID[g]
-		return u, ok
-	}
-	u, ok := p.byString[id]
-	return u, ok
-}
-
-// put updates a user get found.
-func (p *Previous) put(id string, u prevUser) {
-	if g, ok := parseGUID(id); ok {
-		p.byGUID[g] = u
-		return
-	}
-	p.byString[id] = u
-}
-
 // unsee forgets which users the snapshot being written has.
-func (p *Previous) unsee() {
-	for k, u := range p.byGUID {
-		if u.seen {
-			u.seen = false
-			p.byGUID[k] = u
-		}
-	}
-	for k, u := range p.byString {
-		if u.seen {
-			u.seen = false
-			p.byString[k] = u
-		}
-	}
-}
+func (p *Previous) unsee() { p.set.unsee() }
