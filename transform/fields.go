@@ -10,31 +10,89 @@ import (
 	"github.com/credreg/credreg/schemas"
 )
 
-// field is a property the decoder knows, in the order its checks run.
+// field is a property the decoder knows: a field of schemas.UserFields,
+// numbered in the order its checks run (see order).
 type field uint8
 
+// numFields bounds the decoder's fields: one per entry of the table, the
+// ones credreg fills itself last and never looked up.
+const numFields = field(len(schemas.UserFields))
+
+// fields are the table's entries by field number.
+var fields = order()
+
+// order numbers the table's fields in the order the contract checks them:
+// id and userPrincipalName first (a record is named before it is judged),
+// then kind by kind (strings, booleans, method lists, string lists, and
+// timestamps last, so that a wrong type is reported before a timestamp
+// that does not parse), in table order within a kind; then the columns
+// credreg fills.
+func order() (out [numFields]*schemas.UserField) {
+	rank := func(f *schemas.UserField) int {
+		switch {
+		case f.Column == idColumn:
+			return 0
+		case f.Column == upnColumn:
+			return 1
+		case !f.Graph():
+			return 100
+		}
+		return 10 + int(f.Kind)
+	}
+	n := 0
+	for r := 0; r <= 100; r++ {
+		for i := range schemas.UserFields {
+			if f := &schemas.UserFields[i]; rank(f) == r {
+				out[n] = f
+				n++
+			}
+		}
+	}
+	if n != int(numFields) {
+		panic(fmt.Sprintf("transform: %d of %d fields ordered", n, numFields))
+	}
+	return out
+}
+
 const (
-	fID field = iota
-	fUPN
-	fDisplayName
-	fUserType
-	fPreferredSecondary
-	fDefaultMfa
-	fIsAdmin
-	fIsRegistered
-	fIsEnabled
-	fIsCapable
-	fIsMfaRegistered
-	fIsMfaCapable
-	fIsSsprRegistered
-	fIsSsprEnabled
-	fIsSsprCapable
-	fIsPasswordlessCapable
-	fIsSystemPreferred
-	fMethods
-	fSystemPreferredMethods
-	fLastUpdated
-	numFields
+	idColumn  = "user_id"
+	upnColumn = "user_principal_name"
+)
+
+// fieldOf finds the field filling column; with fallback, the fallback
+// property of that column.
+func fieldOf(column string, fallback bool) field {
+	for f, uf := range fields {
+		if uf.Column == column && uf.Fallback == fallback {
+			return field(f)
+		}
+	}
+	panic(fmt.Sprintf("transform: no field for column %q", column))
+}
+
+// The fields Record names. Everything else the decoder knows of them
+// (names, kinds, documented values) is in schemas.UserFields.
+var (
+	fID                     = fieldOf(idColumn, false)
+	fUPN                    = fieldOf(upnColumn, false)
+	fDisplayName            = fieldOf("user_display_name", false)
+	fUserType               = fieldOf("user_type", false)
+	fPreferredSecondary     = fieldOf("default_mfa_method", false)
+	fDefaultMfa             = fieldOf("default_mfa_method", true)
+	fIsAdmin                = fieldOf("is_admin", false)
+	fIsRegistered           = fieldOf("is_registered", false)
+	fIsEnabled              = fieldOf("is_enabled", false)
+	fIsCapable              = fieldOf("is_capable", false)
+	fIsMfaRegistered        = fieldOf("is_mfa_registered", false)
+	fIsMfaCapable           = fieldOf("is_mfa_capable", false)
+	fIsSsprRegistered       = fieldOf("is_sspr_registered", false)
+	fIsSsprEnabled          = fieldOf("is_sspr_enabled", false)
+	fIsSsprCapable          = fieldOf("is_sspr_capable", false)
+	fIsPasswordlessCapable  = fieldOf("is_passwordless_capable", false)
+	fIsSystemPreferred      = fieldOf("is_system_preferred_auth_enabled", false)
+	fMethods                = fieldOf("auth_method_count", false)
+	fSystemPreferredMethods = fieldOf("system_preferred_methods", false)
+	fLastUpdated            = fieldOf("last_updated_at", false)
 )
 
 // report is what the decoder knows of one endpoint's records: the JSON
@@ -47,9 +105,11 @@ type report struct {
 	byLen [64][]field
 }
 
-func newReport(e schemas.Endpoint, names [numFields]string) *report {
-	r := &report{endpoint: e, names: names}
-	for f, n := range names {
+func newReport(e schemas.Endpoint) *report {
+	r := &report{endpoint: e}
+	for f, uf := range fields {
+		n := uf.Name(e)
+		r.names[f] = n
 		if n != "" {
 			r.byLen[len(n)] = append(r.byLen[len(n)], field(f))
 		}
@@ -71,26 +131,21 @@ func (r *report) lookup(name []byte) (field, bool) {
 }
 
 var (
-	// v1Report is schemas.UserRegistrationDetails. defaultMfaMethod is an
-	// extra of the beta version of the same report.
-	v1Report = newReport(schemas.UserRegistrationDetails, [numFields]string{
-		fID: "id", fUPN: "userPrincipalName", fDisplayName: "userDisplayName", fUserType: "userType",
-		fIsAdmin: "isAdmin", fIsMfaCapable: "isMfaCapable", fIsMfaRegistered: "isMfaRegistered",
-		fIsPasswordlessCapable: "isPasswordlessCapable", fIsSsprCapable: "isSsprCapable",
-		fIsSsprEnabled: "isSsprEnabled", fIsSsprRegistered: "isSsprRegistered",
-		fIsSystemPreferred: "isSystemPreferredAuthenticationMethodEnabled",
-		fLastUpdated:       "lastUpdatedDateTime", fMethods: "methodsRegistered",
-		fSystemPreferredMethods: "systemPreferredAuthenticationMethods",
-		fPreferredSecondary:     "userPreferredMethodForSecondaryAuthentication",
-		fDefaultMfa:             "defaultMfaMethod",
-	})
-	// betaReport is schemas.CredentialUserRegistrationDetails.
-	betaReport = newReport(schemas.CredentialUserRegistrationDetails, [numFields]string{
-		fID: "id", fUPN: "userPrincipalName", fDisplayName: "userDisplayName", fMethods: "authMethods",
-		fIsRegistered: "isRegistered", fIsEnabled: "isEnabled", fIsCapable: "isCapable",
-		fIsMfaRegistered: "isMfaRegistered",
-	})
+	v1Report   = newReport(schemas.UserRegistrationDetails)
+	betaReport = newReport(schemas.CredentialUserRegistrationDetails)
 )
+
+// knownValues are the documented values of the enum-like properties, by
+// field (schemas.UserField.Values): a value missing here loads unchanged
+// and is counted (Stats.UnknownValues), so that a report that grew is
+// noticed. The beta report's only enum-like property, authMethods, is
+// classified by schemas.LookupMethod.
+var knownValues = func() (k [numFields][]string) {
+	for f, uf := range fields {
+		k[f] = uf.Values
+	}
+	return k
+}()
 
 // reportFor maps an endpoint to its report; "" is the default endpoint.
 func reportFor(e schemas.Endpoint) *report {
@@ -114,13 +169,40 @@ type fieldDecoder struct {
 	err   *RecordError
 }
 
-// values backs the pointer fields of one Record, so that they cost one
-// allocation together.
+// values backs the pointer fields and the lists of one Record, so that
+// they cost one allocation together.
 type values struct {
 	bools [numFields]bool
-	strs  [fDefaultMfa + 1]string
-	time  time.Time
+	strs  [maxStrings]string
+	times [maxTimes]time.Time
+	// list backs the string lists while they fit: a user has a few methods.
+	list [12]string
+	used int // of list
 }
+
+// The string and timestamp properties of a record, each with its slot in
+// values. A table that grows past them panics at init, and every test
+// with it.
+const (
+	maxStrings = 8
+	maxTimes   = 2
+)
+
+// slots gives each string and timestamp field its place in values.
+var slots = func() (s [numFields]uint8) {
+	var n [schemas.KindTimestamp + 1]int
+	for f, uf := range fields {
+		if !uf.Graph() || (uf.Kind != schemas.KindString && uf.Kind != schemas.KindTimestamp) {
+			continue
+		}
+		s[f] = uint8(n[uf.Kind])
+		n[uf.Kind]++
+	}
+	if n[schemas.KindString] > maxStrings || n[schemas.KindTimestamp] > maxTimes {
+		panic("transform: more string or timestamp fields than values holds: raise maxStrings or maxTimes")
+	}
+	return s
+}()
 
 func (d *fieldDecoder) fail(e *RecordError) {
 	if d.err == nil {
@@ -154,16 +236,9 @@ func (d *fieldDecoder) optString(f field) *string {
 		d.fail(wrongType(d.rep.names[f], d.id, "string", v))
 		return nil
 	}
-	d.vals.strs[f] = d.strs.text(v)
-	return &d.vals.strs[f]
-}
-
-// nonEmpty maps "" to nil: Graph sends "" for "no value" in enum strings.
-func (d *fieldDecoder) nonEmpty(s *string) *string {
-	if s == nil || *s == "" {
-		return nil
-	}
-	return s
+	p := &d.vals.strs[slots[f]]
+	*p = d.strs.text(v)
+	return p
 }
 
 // optBool reads a boolean, nil when absent or null.
@@ -195,7 +270,8 @@ func (d *fieldDecoder) stringList(f field, unique bool) []string {
 		d.fail(wrongType(name, d.id, "array of strings", v))
 		return nil
 	}
-	out := make([]string, 0, 8)
+	vals := d.vals
+	out := vals.list[vals.used:vals.used:len(vals.list)]
 	it := newContainer(v)
 	for i := 0; ; i++ {
 		e, ok := it.element()
@@ -215,7 +291,11 @@ func (d *fieldDecoder) stringList(f field, unique bool) []string {
 		d.fail(recordError(ReasonInvalidJSON, name, d.id, "not valid JSON: field %s cannot be read", name))
 		return nil
 	}
-	return out
+	if vals.used+len(out) <= len(vals.list) && (len(out) == 0 || &out[0] == &vals.list[vals.used]) {
+		vals.used += len(out)
+	}
+	// Capped, so that appending to one list cannot write into the next.
+	return out[:len(out):len(out)]
 }
 
 // hasToken reports whether list holds the string token tok.
@@ -257,6 +337,7 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 		d.fail(recordError(ReasonBadTimestamp, name, d.id, "field %s: %s", name, err))
 		return nil
 	}
-	d.vals.time = t
-	return &d.vals.time
+	p := &d.vals.times[slots[f]]
+	*p = t
+	return p
 }

@@ -119,46 +119,124 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		return Record{}, invalidJSON(raw, "not valid JSON: the record's members cannot be read")
 	}
 
-	rec := Record{UnknownFields: unknown}
 	d := fieldDecoder{rep: rep, spans: &spans, strs: strs{raw: raw}, vals: new(values)}
-	var rerr *RecordError
-	if rec.ID, rerr = d.checkID(); rerr != nil {
+	id, rerr := d.checkID()
+	if rerr != nil {
 		return Record{}, rerr
 	}
-	d.id = rec.ID
-	if rec.UserPrincipalName, rerr = d.requiredString(fUPN, ReasonMissingUPN); rerr != nil {
+	d.id = id
+	upn, rerr := d.requiredString(fUPN, ReasonMissingUPN)
+	if rerr != nil {
 		return Record{}, rerr
 	}
-	rec.UserDisplayName = d.optString(fDisplayName)
-	rec.UserType = d.optString(fUserType)
-	// Both are read, so that either one of the wrong type rejects the
-	// record, whichever of them fills default_mfa_method.
-	preferred, defaultMfa := d.optString(fPreferredSecondary), d.optString(fDefaultMfa)
-	rec.DefaultMfaMethod = d.nonEmpty(preferred)
-	if rec.DefaultMfaMethod == nil {
-		rec.DefaultMfaMethod = d.nonEmpty(defaultMfa)
+	var got decoded
+	for f := fUPN + 1; f < numFields && d.err == nil; f++ {
+		if spans[f] == nil {
+			continue
+		}
+		switch fields[f].Kind {
+		case schemas.KindString:
+			got.strs[f] = d.optString(f)
+		case schemas.KindBool:
+			got.bools[f] = d.optBool(f)
+		case schemas.KindMethodList:
+			got.lists[f] = d.stringList(f, true)
+		case schemas.KindStringList:
+			got.lists[f] = d.stringList(f, false)
+		case schemas.KindTimestamp:
+			got.times[f] = d.timestamp(f)
+		}
 	}
-
-	for _, b := range [...]struct {
-		f   field
-		dst **bool
-	}{
-		{fIsAdmin, &rec.IsAdmin}, {fIsRegistered, &rec.IsRegistered}, {fIsEnabled, &rec.IsEnabled},
-		{fIsCapable, &rec.IsCapable}, {fIsMfaRegistered, &rec.IsMfaRegistered}, {fIsMfaCapable, &rec.IsMfaCapable},
-		{fIsSsprRegistered, &rec.IsSsprRegistered}, {fIsSsprEnabled, &rec.IsSsprEnabled},
-		{fIsSsprCapable, &rec.IsSsprCapable}, {fIsPasswordlessCapable, &rec.IsPasswordlessCapable},
-		{fIsSystemPreferred, &rec.IsSystemPreferredAuthEnabled},
-	} {
-		*b.dst = d.optBool(b.f)
-	}
-	rec.Methods = d.stringList(fMethods, true)
-	rec.SystemPreferredMethods = d.stringList(fSystemPreferredMethods, false)
-	rec.LastUpdatedAt = d.timestamp(fLastUpdated)
 	if d.err != nil {
 		return Record{}, d.err
 	}
-	rec.UnknownValues = d.unknownValues(rec.UserType, preferred, defaultMfa, rec.SystemPreferredMethods)
+	rec := got.record(id, upn)
+	rec.UnknownFields = unknown
+	rec.UnknownValues = d.unknownValues(&got)
 	return rec, nil
+}
+
+// decoded holds what the fields of one record decoded to, by field.
+type decoded struct {
+	strs  [numFields]*string
+	bools [numFields]*bool
+	lists [numFields][]string
+	times [numFields]*time.Time
+}
+
+// record is the one place that names Record's fields after the fields of
+// schemas.UserFields.
+func (g *decoded) record(id, upn string) Record {
+	return Record{
+		ID: id, UserPrincipalName: upn,
+		UserDisplayName: g.strs[fDisplayName], UserType: g.strs[fUserType],
+		// default_mfa_method: the preferred method, else defaultMfaMethod;
+		// both were type-checked above, whichever is used.
+		DefaultMfaMethod: firstNonEmpty(g.strs[fPreferredSecondary], g.strs[fDefaultMfa]),
+		IsAdmin:          g.bools[fIsAdmin], IsRegistered: g.bools[fIsRegistered], IsEnabled: g.bools[fIsEnabled],
+		IsCapable: g.bools[fIsCapable], IsMfaRegistered: g.bools[fIsMfaRegistered], IsMfaCapable: g.bools[fIsMfaCapable],
+		IsSsprRegistered: g.bools[fIsSsprRegistered], IsSsprEnabled: g.bools[fIsSsprEnabled],
+		IsSsprCapable: g.bools[fIsSsprCapable], IsPasswordlessCapable: g.bools[fIsPasswordlessCapable],
+		IsSystemPreferredAuthEnabled: g.bools[fIsSystemPreferred],
+		Methods:                      g.lists[fMethods], SystemPreferredMethods: g.lists[fSystemPreferredMethods],
+		LastUpdatedAt: g.times[fLastUpdated],
+	}
+}
+
+// userRow is the user's row of user_registration_details; id is the
+// record's id as the row keeps it (a clone, see strs), and the other
+// arguments are the columns the transformer fills.
+func (r *Record) userRow(key schemas.Key, source schemas.Endpoint, id string, extractedAt time.Time, runID string) schemas.UserRow {
+	return schemas.UserRow{
+		Key: key, UserID: id, UserPrincipalName: r.UserPrincipalName, UserDisplayName: r.UserDisplayName,
+		Source: source, UserType: r.UserType, IsAdmin: r.IsAdmin, IsRegistered: r.IsRegistered, IsEnabled: r.IsEnabled,
+		IsCapable: r.IsCapable, IsMfaRegistered: r.IsMfaRegistered, IsMfaCapable: r.IsMfaCapable,
+		IsSsprRegistered: r.IsSsprRegistered, IsSsprEnabled: r.IsSsprEnabled, IsSsprCapable: r.IsSsprCapable,
+		IsPasswordlessCapable: r.IsPasswordlessCapable, IsSystemPreferredAuthEnabled: r.IsSystemPreferredAuthEnabled,
+		DefaultMfaMethod: r.DefaultMfaMethod, SystemPreferredMethods: r.SystemPreferredMethods,
+		LastUpdatedAt: r.LastUpdatedAt, AuthMethodCount: int64(len(r.Methods)),
+		ExtractedAt: extractedAt, RunID: runID,
+	}
+}
+
+// firstNonEmpty is the first of a and b that is neither nil nor "": Graph
+// sends "" for "no value" in enum strings.
+func firstNonEmpty(a, b *string) *string {
+	if a != nil && *a != "" {
+		return a
+	}
+	if b != nil && *b != "" {
+		return b
+	}
+	return nil
+}
+
+// unknownValues lists the undocumented values of a decoded record's
+// enum-like properties (schemas.UserField.Values), once each, in field
+// order. "" is no value, not an unknown one.
+func (d *fieldDecoder) unknownValues(g *decoded) []UnknownValue {
+	var out []UnknownValue
+	check := func(f field, v string) {
+		if v == "" || slices.Contains(knownValues[f], v) {
+			return
+		}
+		u := UnknownValue{Field: d.rep.names[f], Value: v}
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	for f := range numFields {
+		if knownValues[f] == nil {
+			continue
+		}
+		if p := g.strs[f]; p != nil {
+			check(f, *p)
+		}
+		for _, v := range g.lists[f] {
+			check(f, v)
+		}
+	}
+	return out
 }
 
 // checkID reads the id: present, a string, not empty, short, and free of

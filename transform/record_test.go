@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -77,6 +78,12 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{"timestamp nine digits", v1, `{"id":"u1","userPrincipalName":"a@b","lastUpdatedDateTime":"2024-05-06T07:08:09.123456789Z"}`, ReasonBadTimestamp, ErrBadTimestamp, "lastUpdatedDateTime", "9 fraction digits", "u1"},
 		{"timestamp words", v1, `{"id":"u1","userPrincipalName":"a@b","lastUpdatedDateTime":"yesterday"}`, ReasonBadTimestamp, ErrBadTimestamp, "lastUpdatedDateTime", `"yesterday"`, "u1"},
 		{"first error by field order", v1, `{"isAdmin":"no","id":"u1","userPrincipalName":"a@b","userType":5}`, ReasonWrongType, ErrWrongType, "userType", "userType", "u1"},
+		{"strings before booleans", v1, `{"isAdmin":"no","id":"u1","userPrincipalName":"a@b","userPreferredMethodForSecondaryAuthentication":1}`,
+			ReasonWrongType, ErrWrongType, "userPreferredMethodForSecondaryAuthentication", "got number", "u1"},
+		{"method list before a string list", v1, `{"systemPreferredAuthenticationMethods":7,"id":"u1","userPrincipalName":"a@b","methodsRegistered":{}}`,
+			ReasonWrongType, ErrWrongType, "methodsRegistered", "got object", "u1"},
+		{"wrong type before bad timestamp", v1, `{"lastUpdatedDateTime":"soon","id":"u1","userPrincipalName":"a@b","methodsRegistered":"sms"}`,
+			ReasonWrongType, ErrWrongType, "methodsRegistered", "got string", "u1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,6 +109,38 @@ func TestDecodeRecordRejects(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestFieldOrder holds the decoder's numbering of schemas.UserFields to
+// the order the contract checks them in (doc.go): id, userPrincipalName,
+// then strings, booleans, method lists, string lists and timestamps, and
+// the columns credreg fills last, each field of the table once.
+func TestFieldOrder(t *testing.T) {
+	if fields[fID].Column != "user_id" || fields[fUPN].Column != "user_principal_name" {
+		t.Fatalf("fields 0 and 1 are %s and %s, want user_id and user_principal_name", fields[0].Column, fields[1].Column)
+	}
+	seen := map[*schemas.UserField]bool{}
+	last, graph := schemas.FieldKind(0), true
+	for f := fUPN + 1; f < numFields; f++ {
+		uf := fields[f]
+		if seen[uf] {
+			t.Fatalf("field %d: %s numbered twice", f, uf.Column)
+		}
+		seen[uf] = true
+		switch {
+		case uf.Graph() && !graph:
+			t.Errorf("field %d: %s comes from Graph but follows the columns credreg fills", f, uf.Column)
+		case uf.Graph() && uf.Kind < last:
+			t.Errorf("field %d: %s of kind %d checked after kind %d", f, uf.Column, uf.Kind, last)
+		}
+		if uf.Graph() {
+			last = uf.Kind
+		}
+		graph = uf.Graph()
+	}
+	if len(seen) != len(schemas.UserFields)-2 {
+		t.Errorf("%d fields numbered, the table has %d", len(seen)+2, len(schemas.UserFields))
+	}
+}
 
 func TestDecodeRecord(t *testing.T) {
 	ts := time.Date(2024, 5, 6, 5, 8, 9, 123456700, time.UTC)
@@ -307,5 +346,38 @@ func TestDocsExamplePageMethodsAreKnown(t *testing.T) {
 		if _, known := schemas.LookupMethod(m); !known {
 			t.Errorf("%s is not a known method", m)
 		}
+	}
+}
+
+// TestUserRowCopiesRecord fills every field of a Record and checks that
+// userRow carries each into the row: a field added to both and not copied
+// leaves a column zero.
+func TestUserRowCopiesRecord(t *testing.T) {
+	var rec Record
+	ts := time.Date(2026, 12, 1, 2, 3, 4, 0, time.UTC)
+	rv := reflect.ValueOf(&rec).Elem()
+	for i := range rv.NumField() {
+		switch f := rv.Field(i); f.Interface().(type) {
+		case string:
+			f.SetString("s")
+		case *string:
+			f.Set(reflect.ValueOf(ptr("s")))
+		case *bool:
+			f.Set(reflect.ValueOf(ptr(true)))
+		case []string:
+			f.Set(reflect.ValueOf([]string{"push"}))
+		case *time.Time:
+			f.Set(reflect.ValueOf(&ts))
+		}
+	}
+	u := rec.userRow(schemas.Key{Date: ts, Tenant: "t"}, v1, rec.ID, ts, "r")
+	uv := reflect.ValueOf(u)
+	for i := range uv.NumField() {
+		if uv.Field(i).IsZero() {
+			t.Errorf("UserRow.%s is left zero", uv.Type().Field(i).Name)
+		}
+	}
+	if u.UserID != rec.ID || u.UserPrincipalName != rec.UserPrincipalName || u.AuthMethodCount != int64(len(rec.Methods)) {
+		t.Errorf("row %+v from record %+v", u, rec)
 	}
 }
