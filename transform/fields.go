@@ -162,7 +162,7 @@ func reportFor(e schemas.Endpoint) *report {
 // later reads return nil and the record is rejected for it.
 type fieldDecoder struct {
 	rep   *report
-	spans *[numFields][]byte
+	spans [numFields][]byte
 	strs  strs
 	vals  *values
 	id    string

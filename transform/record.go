@@ -89,10 +89,10 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		return Record{}, recordError(ReasonNotObject, "", "", "the record is a JSON %s, want an object", jsonType(raw))
 	}
 
-	var (
-		spans   [numFields][]byte
-		unknown []string
-	)
+	// d holds the spans by value: behind a pointer they would escape, one
+	// more allocation per record.
+	d := fieldDecoder{rep: rep, strs: strs{raw: raw}}
+	var unknown []string
 	it := newContainer(raw)
 	for {
 		name, value, ok := it.member()
@@ -101,12 +101,12 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		}
 		inner := name[1 : len(name)-1]
 		if f, known := rep.lookup(inner); known {
-			spans[f] = value
+			d.spans[f] = value
 			continue
 		}
 		n := unquote(name)
 		if f, known := rep.lookup([]byte(n)); known {
-			spans[f] = value
+			d.spans[f] = value
 			continue
 		}
 		// OData annotations ("@odata.type", "id@odata.type") describe the
@@ -119,7 +119,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		return Record{}, invalidJSON(raw, "not valid JSON: the record's members cannot be read")
 	}
 
-	d := fieldDecoder{rep: rep, spans: &spans, strs: strs{raw: raw}, vals: new(values)}
+	d.vals = new(values)
 	id, rerr := d.checkID()
 	if rerr != nil {
 		return Record{}, rerr
@@ -131,7 +131,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	}
 	var got decoded
 	for f := fUPN + 1; f < numFields && d.err == nil; f++ {
-		if spans[f] == nil {
+		if d.spans[f] == nil {
 			continue
 		}
 		switch fields[f].Kind {
