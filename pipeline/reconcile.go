@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/credreg/credreg/extract"
 	"github.com/credreg/credreg/internal/odata"
@@ -44,9 +48,11 @@ const DefaultMaxLookups = 200
 // History is the warehouse's record of earlier snapshots, which
 // reconciliation reads. Implementations return ok=false when the tenant
 // has no published snapshot before the date.
+// The previous snapshot's ids are streamed (ScanColumns), never held: a
+// million of them as strings would cost more than the rest of the run.
 type History interface {
 	Previous(ctx context.Context, tenant string, before time.Time) (key schemas.Key, ok bool, err error)
-	ReadUserIDs(ctx context.Context, key schemas.Key) ([]string, error)
+	ScanColumns(ctx context.Context, table *schemas.Table, key schemas.Key, cols []string, fn func(arrow.RecordBatch) error) error
 }
 
 // Reconcile is the manifest's account of the users a listing may have
@@ -78,7 +84,9 @@ type Reconcile struct {
 }
 
 // missing returns the ids of the previous snapshot the transformer has not
-// loaded, sorted, with the previous snapshot's key.
+// loaded, sorted, with the previous snapshot's key. It streams the
+// previous ids once, keeping only the missing ones and a count of those
+// loaded (finishReconcile adds the missing ones loaded since).
 func (r *tenantRun) missing(ctx context.Context) (ids []string, prev schemas.Key, ok bool, err error) {
 	h := r.o.History
 	if h == nil {
@@ -88,17 +96,29 @@ func (r *tenantRun) missing(ctx context.Context) (ids []string, prev schemas.Key
 	if err != nil || !ok {
 		return nil, prev, ok, err
 	}
-	all, err := h.ReadUserIDs(ctx, prev)
+	var all, kept int64
+	err = h.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, prev, []string{"user_id"}, func(rec arrow.RecordBatch) error {
+		c, ok := rec.Column(0).(*array.String)
+		if !ok {
+			return fmt.Errorf("the previous snapshot's user_id is %s, want a string", rec.Column(0).DataType())
+		}
+		for i := range c.Len() {
+			id := c.Value(i)
+			switch {
+			case !r.tr.Has(id):
+				ids = append(ids, strings.Clone(id))
+			case r.tr.Loaded(id):
+				kept++
+			}
+		}
+		all += int64(c.Len())
+		return nil
+	})
 	if err != nil {
 		return nil, prev, ok, err
 	}
-	r.rec.PreviousUsers = int64(len(all))
-	r.prevIDs = all
-	for _, id := range all {
-		if !r.tr.Has(id) {
-			ids = append(ids, id)
-		}
-	}
+	r.rec.PreviousUsers = all
+	r.prevKept, r.prevMissing = kept, ids
 	slices.Sort(ids)
 	return ids, prev, true, nil
 }
@@ -232,8 +252,10 @@ func (r *tenantRun) finishReconcile() {
 	if r.rec.PreviousSnapshot == "" || cs.Users == 0 {
 		return
 	}
-	var kept int64
-	for _, id := range r.prevIDs {
+	// The previous users loaded: those loaded when the listing was
+	// reconciled, and the missing ones recovered since.
+	kept := r.prevKept
+	for _, id := range r.prevMissing {
 		if r.tr.Loaded(id) {
 			kept++
 		}

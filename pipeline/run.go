@@ -248,8 +248,10 @@ type tenantRun struct {
 	// comparison with Graph's aggregates.
 	rec  Reconcile
 	aggs GraphAggregates
-	// prevIDs are the user ids of the previous snapshot, when there is one.
-	prevIDs []string
+	// prevKept counts the previous snapshot's users loaded when the listing
+	// was reconciled; prevMissing are the ids it lacked then (see missing).
+	prevKept    int64
+	prevMissing []string
 	// failed tees the rejected records to Options.Failed, opened at the
 	// first reject so a clean run writes nothing there.
 	failed SliceWriter
