@@ -595,43 +595,33 @@ func (r *exportReader) discard() { r.r.Discard(1) }
 // first properties do not fit in the peek, is taken for a record.
 func (r *exportReader) looksLikePage() bool {
 	b, _ := r.r.Peek(peekSize)
-	i := 1 // past '{'
-	space := func() {
-		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-			i++
-		}
-	}
+	c := odata.NewCursor(b)
+	c.Seek(1) // past '{'
 	for {
-		space()
-		if i >= len(b) || b[i] != '"' {
+		c.Space()
+		start := c.Pos()
+		if start >= len(b) || b[start] != '"' || !c.SkipString() {
 			return false
 		}
-		end, ok := odata.StringEnd(b, i)
-		if !ok {
+		name := string(b[start:c.Pos()])
+		c.Space()
+		if !c.Next(':') {
 			return false
 		}
-		name := string(b[i:end])
-		i = end
-		space()
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i++
-		space()
-		if i >= len(b) {
+		c.Space()
+		if c.Pos() >= len(b) {
 			return false
 		}
 		if name == `"value"` {
-			return b[i] == '['
+			return b[c.Pos()] == '['
 		}
-		if i, ok = odata.ValueEnd(b, i); !ok {
+		if !c.SkipValue() {
 			return false
 		}
-		space()
-		if i >= len(b) || b[i] != ',' {
+		c.Space()
+		if !c.Next(',') {
 			return false
 		}
-		i++
 	}
 }
 

@@ -8,133 +8,25 @@ import (
 	"github.com/credreg/credreg/internal/odata"
 )
 
-// cursor walks JSON that has already been validated. It never reads out of
-// bounds, and reports a shape it does not expect (ok == false) instead of
-// trusting the validation blindly.
-type cursor struct {
-	b []byte
-	i int
-}
-
-func (c *cursor) space() {
-	for c.i < len(c.b) {
-		switch c.b[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return
-		}
-	}
-}
-
-// skipString moves past the string whose opening quote is at c.i.
-func (c *cursor) skipString() bool {
-	end, ok := odata.StringEnd(c.b, c.i)
-	c.i = end
-	return ok
-}
-
-// skipValue moves past the value at c.i; an empty scalar is not a value.
-func (c *cursor) skipValue() bool {
-	if c.i >= len(c.b) {
-		return false
-	}
-	start := c.i
-	end, ok := odata.ValueEnd(c.b, c.i)
-	c.i = end
-	return ok && end > start
-}
-
-// next consumes b if it is the next byte.
-func (c *cursor) next(b byte) bool {
-	if c.i < len(c.b) && c.b[c.i] == b {
-		c.i++
-		return true
-	}
-	return false
-}
-
-// container iterates an object's members or an array's elements. Start it
-// on the opening bracket.
+// container is odata.Container under the words of this package's
+// walkers (the pseudonymizer's rewrite): the JSON cursor is odata's.
 type container struct {
-	c     cursor
-	close byte
-	n     int
-	bad   bool
+	odata.Container
+	bad bool
 }
 
-func newContainer(b []byte) container {
-	close := byte('}')
-	if len(b) > 0 && b[0] == '[' {
-		close = ']'
-	}
-	return container{c: cursor{b: b, i: 1}, close: close}
-}
+func newContainer(b []byte) container { return container{Container: odata.NewContainer(b)} }
 
-// member returns the next member of an object: the name token (quotes
-// included) and the value span. ok is false at the end or on a bad shape
-// (then bad is set).
 func (it *container) member() (name, value []byte, ok bool) {
-	if !it.separator() {
-		return nil, nil, false
-	}
-	c := &it.c
-	start := c.i
-	if c.i >= len(c.b) || c.b[c.i] != '"' || !c.skipString() {
-		it.bad = true
-		return nil, nil, false
-	}
-	name = c.b[start:c.i]
-	c.space()
-	if !c.next(':') {
-		it.bad = true
-		return nil, nil, false
-	}
-	c.space()
-	start = c.i
-	if !c.skipValue() {
-		it.bad = true
-		return nil, nil, false
-	}
-	return name, c.b[start:c.i], true
+	name, value, ok = it.Member()
+	it.bad = it.Bad()
+	return name, value, ok
 }
 
-// element returns the next element of an array.
 func (it *container) element() (value []byte, ok bool) {
-	if !it.separator() {
-		return nil, false
-	}
-	c := &it.c
-	start := c.i
-	if !c.skipValue() {
-		it.bad = true
-		return nil, false
-	}
-	return c.b[start:c.i], true
-}
-
-// separator moves to the next member or element; false at the end.
-func (it *container) separator() bool {
-	c := &it.c
-	c.space()
-	if it.n > 0 {
-		if c.next(it.close) {
-			return false
-		}
-		if !c.next(',') {
-			it.bad = true
-			return false
-		}
-		c.space()
-	} else if c.next(it.close) {
-		return false
-	}
-	if it.bad || c.i >= len(c.b) {
-		it.bad = true
-		return false
-	}
-	it.n++
-	return true
+	value, ok = it.Element()
+	it.bad = it.Bad()
+	return value, ok
 }
 
 // jsonType names the JSON type of a value span, for messages.

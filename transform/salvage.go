@@ -7,41 +7,40 @@ import "github.com/credreg/credreg/internal/odata"
 // member at the top level, if the record is readable that far, the id is
 // a valid JSON string and it passes checkID. Otherwise it returns "".
 func salvageID(raw []byte) string {
-	c := cursor{b: raw}
-	c.space()
-	if !c.next('{') {
+	c := odata.NewCursor(raw)
+	c.Space()
+	if !c.Next('{') {
 		return ""
 	}
 	depth := 1
-	for c.i < len(raw) {
-		switch raw[c.i] {
+	for c.Pos() < len(raw) {
+		switch raw[c.Pos()] {
 		case '"':
-			start := c.i
-			if !c.skipString() {
+			start := c.Pos()
+			if !c.SkipString() {
 				return ""
 			}
-			if depth != 1 || string(raw[start:c.i]) != `"id"` {
+			if depth != 1 || string(raw[start:c.Pos()]) != `"id"` {
 				continue
 			}
-			c.space()
-			if !c.next(':') {
+			c.Space()
+			if !c.Next(':') {
 				continue // "id" was a value, not a name
 			}
-			c.space()
-			start = c.i
-			if !c.next('"') {
+			c.Space()
+			start = c.Pos()
+			if start >= len(raw) || raw[start] != '"' {
 				return ""
 			}
-			c.i--
-			if !c.skipString() {
+			if !c.SkipString() {
 				return ""
 			}
 			// An id with a bad escape would come out undecoded, and
 			// possibly not UTF-8, which a string column cannot hold.
-			if !odata.Valid(raw[start:c.i]) {
+			if !odata.Valid(raw[start:c.Pos()]) {
 				return ""
 			}
-			id, err := checkID(raw[start:c.i], &strs{raw: raw})
+			id, err := checkID(raw[start:c.Pos()], &strs{raw: raw})
 			if err != nil {
 				return ""
 			}
@@ -51,7 +50,7 @@ func salvageID(raw []byte) string {
 		case '}', ']':
 			depth--
 		}
-		c.i++
+		c.Seek(c.Pos() + 1)
 	}
 	return ""
 }

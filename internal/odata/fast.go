@@ -8,16 +8,16 @@ import "bytes"
 // handles with the scanner, so the unusual cases have one implementation.
 func fastSplit(body []byte) (Page, bool) {
 	var p Page
-	v := validator{b: body, depth: 1}
+	v := Cursor{b: body, depth: 1}
 	sawValue := false
-	v.space()
-	if !v.next('{') {
+	v.Space()
+	if !v.Next('{') {
 		return p, false
 	}
-	v.space()
+	v.Space()
 	for {
 		start := v.i
-		if !v.next('"') {
+		if !v.Next('"') {
 			return p, false
 		}
 		v.i--
@@ -28,11 +28,11 @@ func fastSplit(body []byte) (Page, bool) {
 		if bytes.IndexByte(tok, '\\') >= 0 {
 			return p, false
 		}
-		v.space()
-		if !v.next(':') {
+		v.Space()
+		if !v.Next(':') {
 			return p, false
 		}
-		v.space()
+		v.Space()
 		switch string(tok[1 : len(tok)-1]) {
 		case "value":
 			recs, ok := v.elements()
@@ -57,30 +57,21 @@ func fastSplit(body []byte) (Page, bool) {
 				return p, false
 			}
 		}
-		v.space()
-		if v.next('}') {
+		v.Space()
+		if v.Next('}') {
 			break
 		}
-		if !v.next(',') {
+		if !v.Next(',') {
 			return p, false
 		}
-		v.space()
+		v.Space()
 	}
-	v.space()
+	v.Space()
 	return p, sawValue && v.i == len(body)
 }
 
-// next consumes c if it is the next byte.
-func (v *validator) next(c byte) bool {
-	if v.i < len(v.b) && v.b[v.i] == c {
-		v.i++
-		return true
-	}
-	return false
-}
-
 // stringValue reads a string value and unquotes it.
-func (v *validator) stringValue() (string, bool) {
+func (v *Cursor) stringValue() (string, bool) {
 	start := v.i
 	if v.i >= len(v.b) || v.b[v.i] != '"' || !v.str() {
 		return "", false
@@ -89,13 +80,13 @@ func (v *validator) stringValue() (string, bool) {
 }
 
 // elements validates the array at v.i and returns its elements as records.
-func (v *validator) elements() ([]Record, bool) {
-	if !v.next('[') {
+func (v *Cursor) elements() ([]Record, bool) {
+	if !v.Next('[') {
 		return nil, false
 	}
 	v.depth++
-	v.space()
-	if v.next(']') {
+	v.Space()
+	if v.Next(']') {
 		v.depth--
 		return nil, true
 	}
@@ -107,14 +98,14 @@ func (v *validator) elements() ([]Record, bool) {
 			return nil, false
 		}
 		recs = append(recs, Record{Index: len(recs), Raw: v.b[start:v.i:v.i]})
-		v.space()
-		if v.next(']') {
+		v.Space()
+		if v.Next(']') {
 			v.depth--
 			return recs, true
 		}
-		if !v.next(',') {
+		if !v.Next(',') {
 			return nil, false
 		}
-		v.space()
+		v.Space()
 	}
 }

@@ -8,8 +8,7 @@ import (
 // scanner walks one page body. When trusted, the body is known to be valid
 // JSON and elements are not checked again.
 type scanner struct {
-	b       []byte
-	i       int
+	Cursor
 	trusted bool
 }
 
@@ -38,7 +37,7 @@ func (s *scanner) page() (Page, error) {
 		valueAt    int
 		nextLinkAt = -1
 	)
-	s.skipSpace()
+	s.Space()
 	if s.i == len(s.b) {
 		return p, s.truncated("before the top-level object starts")
 	}
@@ -47,7 +46,7 @@ func (s *scanner) page() (Page, error) {
 	}
 	s.i++
 	for {
-		s.skipSpace()
+		s.Space()
 		if s.i == len(s.b) {
 			return p, s.truncated("inside the top-level object")
 		}
@@ -59,11 +58,11 @@ func (s *scanner) page() (Page, error) {
 			return p, s.fail(ErrNotJSON, s.i, "want a property name, found %q", s.b[s.i])
 		}
 		start := s.i
-		if !s.skipString() {
+		if !s.SkipString() {
 			return p, s.truncated("inside a property name")
 		}
 		name := propertyName(s.b[start:s.i])
-		s.skipSpace()
+		s.Space()
 		if s.i == len(s.b) {
 			return p, s.truncated("after the property name " + quoteName(name))
 		}
@@ -71,7 +70,7 @@ func (s *scanner) page() (Page, error) {
 			return p, s.fail(ErrNotJSON, s.i, "want ':' after the property name %s, found %q", quoteName(name), s.b[s.i])
 		}
 		s.i++
-		s.skipSpace()
+		s.Space()
 		if s.i == len(s.b) {
 			return p, s.truncated("before the value of " + quoteName(name))
 		}
@@ -124,7 +123,7 @@ func (s *scanner) page() (Page, error) {
 				return p, s.truncated("inside the value of " + quoteName(name))
 			}
 		}
-		s.skipSpace()
+		s.Space()
 		if s.i == len(s.b) {
 			return p, s.truncated("after the value of " + quoteName(name))
 		}
@@ -137,7 +136,7 @@ func (s *scanner) page() (Page, error) {
 		}
 		s.i++
 	}
-	s.skipSpace()
+	s.Space()
 	if s.i < len(s.b) {
 		return p, s.fail(ErrNotJSON, s.i, "%d bytes follow the top-level object", len(s.b)-s.i)
 	}
@@ -165,7 +164,7 @@ func (s *scanner) splitArray() ([]Record, bool) {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case '"':
-			if !s.skipString() {
+			if !s.SkipString() {
 				return recs, false
 			}
 			continue
@@ -221,37 +220,19 @@ func (s *scanner) element(recs []Record, start, end int, closing bool) []Record 
 }
 
 // skipValue moves past the value starting at s.i and returns its span (see
-// ValueEnd). It reports false when the body ends first, a scalar running
-// to the end of the body included: in a page, a value is always followed
-// by more.
+// Cursor.SkipValue). It reports false when the body ends first, a scalar
+// running to the end of the body included: in a page, a value is always
+// followed by more.
 func (s *scanner) skipValue() ([]byte, bool) {
 	start := s.i
-	end, ok := ValueEnd(s.b, s.i)
-	s.i = end
-	if !ok {
+	if !s.SkipValue() {
 		return nil, false
 	}
-	if c := s.b[start]; end == len(s.b) && c != '"' && c != '{' && c != '[' {
+	if c := s.b[start]; s.i == len(s.b) && c != '"' && c != '{' && c != '[' {
 		return nil, false
 	}
-	return s.b[start:end], true
+	return s.b[start:s.i], true
 }
-
-// skipString moves past the string whose opening quote is at s.i. It
-// reports false when the body ends first.
-func (s *scanner) skipString() bool {
-	end, ok := StringEnd(s.b, s.i)
-	s.i = end
-	return ok
-}
-
-func (s *scanner) skipSpace() {
-	for s.i < len(s.b) && isSpace(s.b[s.i]) {
-		s.i++
-	}
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // propertyName returns the name a property-name token stands for.
 func propertyName(tok []byte) string {

@@ -65,7 +65,7 @@ func Split(body []byte) (Page, error) {
 	if p, ok := fastSplit(body); ok {
 		return p, nil
 	}
-	s := scanner{b: body, trusted: valid(body)}
+	s := scanner{Cursor: Cursor{b: body}, trusted: valid(body)}
 	p, err := s.page()
 	if err != nil {
 		return Page{}, err

@@ -5,23 +5,17 @@ package odata
 // than 10000 rejected) at several times its speed: checking the page is
 // most of the cost of splitting it.
 func valid(b []byte) bool {
-	v := validator{b: b}
-	v.space()
+	v := Cursor{b: b}
+	v.Space()
 	if !v.value() {
 		return false
 	}
-	v.space()
+	v.Space()
 	return v.i == len(v.b)
 }
 
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
-
-type validator struct {
-	b     []byte
-	i     int
-	depth int
-}
 
 // plain marks the bytes that need no attention inside a string.
 var plain = func() (t [256]bool) {
@@ -31,26 +25,15 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-func (v *validator) space() {
-	for v.i < len(v.b) {
-		switch v.b[v.i] {
-		case ' ', '\t', '\n', '\r':
-			v.i++
-		default:
-			return
-		}
-	}
-}
-
-func (v *validator) value() bool {
+func (v *Cursor) value() bool {
 	if v.i >= len(v.b) {
 		return false
 	}
 	switch c := v.b[v.i]; c {
 	case '{':
-		return v.container('}')
+		return v.validContainer('}')
 	case '[':
-		return v.container(']')
+		return v.validContainer(']')
 	case '"':
 		return v.str()
 	case 't':
@@ -67,15 +50,15 @@ func (v *validator) value() bool {
 	}
 }
 
-// container validates the object or array whose opening bracket is at v.i;
+// validContainer validates the object or array whose opening bracket is at v.i;
 // close is its closing bracket.
-func (v *validator) container(close byte) bool {
+func (v *Cursor) validContainer(close byte) bool {
 	if v.depth++; v.depth > maxDepth {
 		return false
 	}
 	v.i++
-	v.space()
-	if v.next(close) {
+	v.Space()
+	if v.Next(close) {
 		v.depth--
 		return true
 	}
@@ -84,28 +67,28 @@ func (v *validator) container(close byte) bool {
 			if v.i >= len(v.b) || v.b[v.i] != '"' || !v.str() {
 				return false
 			}
-			v.space()
-			if !v.next(':') {
+			v.Space()
+			if !v.Next(':') {
 				return false
 			}
-			v.space()
+			v.Space()
 		}
 		if !v.value() {
 			return false
 		}
-		v.space()
-		if v.next(close) {
+		v.Space()
+		if v.Next(close) {
 			v.depth--
 			return true
 		}
-		if !v.next(',') {
+		if !v.Next(',') {
 			return false
 		}
-		v.space()
+		v.Space()
 	}
 }
 
-func (v *validator) str() bool {
+func (v *Cursor) str() bool {
 	b := v.b
 	i := v.i + 1
 	for i < len(b) {
@@ -149,7 +132,7 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-func (v *validator) number() bool {
+func (v *Cursor) number() bool {
 	b := v.b
 	i := v.i
 	if b[i] == '-' {
@@ -194,7 +177,7 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-func (v *validator) literal(lit string) bool {
+func (v *Cursor) literal(lit string) bool {
 	if len(v.b)-v.i < len(lit) || string(v.b[v.i:v.i+len(lit)]) != lit {
 		return false
 	}
