@@ -105,10 +105,12 @@ var userDefaultAuthenticationMethod = []string{
 // types, required fields, documented values) are derived from it; graphsim
 // keeps its own description of Graph's records, to check it against.
 //
-// To add a field: add its entry here, a field to UserRow and its line in
-// UserRow.Append, a field to transform.Record and its lines in
-// transform/record.go (fill and userRow), then bump Version and refresh
-// the golden file. graphsim learns the property on its own.
+// To add a field (seven edits, five of them one line): its entry here; a
+// field in UserRow and its line in UserRow.Append; a field in
+// transform.Record, its field variable in transform/fields.go and its
+// lines in transform/record.go (decoded.record, userRow). Then bump
+// Version and refresh the golden file. graphsim learns the property in
+// its own words: it is the independent check of this table.
 var UserFields = [...]UserField{
 	{Column: "user_id", Kind: KindString, V1: "id", Beta: "id",
 		Description: "User object id (Graph `id`)."},

@@ -23,6 +23,22 @@
 // RFC 3339 with an explicit offset and at most seven fraction digits; "" is
 // NULL.
 //
+// # One table of fields
+//
+// The properties the decoder knows, their names in each report, their
+// kinds (string, boolean, method list, string list, timestamp), which are
+// required and their documented values all come from schemas.UserFields,
+// the table the user_registration_details schemas are derived from; the
+// checks run in the order of the reason codes below, kind by kind
+// (strings, booleans, method lists, string lists, timestamps), in table
+// order within a kind. Adding a field takes seven edits, five of them
+// one line: the table entry (schemas/fields.go), UserRow's field and its
+// line in UserRow.Append (schemas/rows.go), Record's field and its lines
+// in record.go (decoded.record, userRow) and fields.go (its field
+// variable); then schemas.Version is bumped and the golden file
+// refreshed. graphsim, the independent check of the table, learns the
+// property in its own words.
+//
 // # Drift
 //
 // Graph's enums are evolvable, so values nobody documented yet load as

@@ -45,4 +45,14 @@
 //
 // Valid is the JSON check Split uses, exported so that a consumer checking
 // single records gets the same verdict at the same speed.
+//
+// # One cursor
+//
+// Cursor is credreg's one walker of outside JSON: Split's validator and
+// both its paths, transform's decoder (through Container, over records
+// Split or Valid already checked) and extract's import of saved exports
+// move with it, so that a string, a bracket or an escape is delimited the
+// same way everywhere. extract's import keeps its own byte-at-a-time
+// element splitter: it reads files of any size from a stream, a byte at
+// a time, where Cursor needs the bytes in memory.
 package odata
