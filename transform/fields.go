@@ -135,6 +135,15 @@ var (
 	betaReport = newReport(schemas.CredentialUserRegistrationDetails)
 )
 
+// stringValued are the fields whose values become strings (timestamps are
+// parsed from theirs): the spans strs.keep copies.
+var stringValued = func() (w [numFields]bool) {
+	for f, uf := range fields {
+		w[f] = uf.Graph() && uf.Kind != schemas.KindBool
+	}
+	return w
+}()
+
 // knownValues are the documented values of the enum-like properties, by
 // field (schemas.UserField.Values): a value missing here loads unchanged
 // and is counted (Stats.UnknownValues), so that a report that grew is

@@ -120,6 +120,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	}
 
 	d.vals = new(values)
+	d.strs.keep(&d.spans, &stringValued)
 	id, rerr := d.checkID()
 	if rerr != nil {
 		return Record{}, rerr
