@@ -2,7 +2,6 @@ package extract
 
 import (
 	"cmp"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/klauspost/compress/gzip"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -25,16 +25,66 @@ const rawIndexName = "_index.json"
 
 // ReadRawPage returns a landed page's or lookup's body as it was received.
 func ReadRawPage(ctx context.Context, bucket *blob.Bucket, key string) ([]byte, error) {
-	r, err := bucket.NewReader(ctx, key, nil)
+	return ReadRawPageInto(ctx, bucket, key, nil)
+}
+
+// ReadRawPageInto is ReadRawPage reading into buf[:0], grown only when
+// the body does not fit: a replay reads a thousand pages of half a
+// megabyte each, and io.ReadAll's doubling allocated more than twice the
+// bytes it kept. Give buf the capacity of the index's RawPage.Bytes (the
+// uncompressed size) and a page costs no allocation for its body. The
+// returned body may share buf's memory.
+func ReadRawPageInto(ctx context.Context, bucket *blob.Bucket, key string, buf []byte) ([]byte, error) {
+	var r RawPageReader
+	return r.ReadInto(ctx, bucket, key, buf)
+}
+
+// RawPageReader reads landed bodies one after another, reusing its gzip
+// decoder's state (tables and window, tens of KB) from one body to the
+// next. Its zero value is ready; it is not safe for concurrent use.
+type RawPageReader struct {
+	gz *gzip.Reader
+}
+
+// ReadInto is ReadRawPageInto with r's decoder.
+func (r *RawPageReader) ReadInto(ctx context.Context, bucket *blob.Bucket, key string, buf []byte) ([]byte, error) {
+	obj, err := bucket.NewReader(ctx, key, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	gz, err := gzip.NewReader(r)
+	defer obj.Close()
+	if r.gz == nil {
+		r.gz, err = gzip.NewReader(obj)
+	} else {
+		err = r.gz.Reset(obj)
+	}
+	if err != nil {
+		r.gz = nil // a failed Reset leaves it unusable
+		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
+	}
+	body, err := readFull(r.gz, buf[:0])
 	if err != nil {
 		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
 	}
-	return io.ReadAll(gz)
+	return body, nil
+}
+
+// readFull appends everything src yields to dst, growing dst only when
+// it is full.
+func readFull(src io.Reader, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, max(cap(dst), 64<<10))
+		}
+		n, err := src.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if errors.Is(err, io.EOF) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
 }
 
 // ReadRawIndex reads the _index.json of the run folder prefix (as
