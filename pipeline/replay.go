@@ -53,7 +53,11 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 		if p.e.Kind == extract.RawKindLookup {
 			shard = lookupShard
 		}
-		if err := writeBatches(tr.AddShardPage(p.e.Seq, shard, p.e.ReceivedAt, p.records), write); err != nil {
+		batches := tr.AddShardPage(p.e.Seq, shard, p.e.ReceivedAt, p.records)
+		// The transformer copies what it keeps of a record: the body
+		// can be read over.
+		p.recycle()
+		if err := writeBatches(batches, write); err != nil {
 			return err
 		}
 	}
@@ -64,25 +68,59 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 // the transformer fed, a few MB at most.
 const readAheadPages = 4
 
+// maxPageHint caps the buffer allocated ahead from the index's page size;
+// Graph's pages are under a few MB.
+const maxPageHint = 64 << 20
+
 // rawRead is one raw entry, read and split ahead of the transformer.
 type rawRead struct {
 	e       extract.RawPage
-	records []odata.Record
+	records []odata.Record // sub-slices of body
 	err     error
+	body    []byte
+	free    chan<- []byte
+}
+
+// recycle hands the page's body buffer back to the reader, to read a
+// later page into; r's records must not be used after.
+func (r *rawRead) recycle() {
+	if r.body == nil {
+		return
+	}
+	select {
+	case r.free <- r.body[:0]:
+	default: // the reader has enough; the collector takes this one
+	}
+	r.body, r.records = nil, nil
 }
 
 // readAhead reads entries in order on its own goroutine, at most depth
 // ahead of the receiver, and stops after the first error, which it
-// sends. stop ends it early and waits for it.
+// sends. stop ends it early and waits for it. The receiver recycles each
+// page once done with it, so that the same depth+2 buffers, sized to the
+// largest page, hold every body of a replay: reading pages of half a MB
+// into new buffers was a third of the replay's allocations.
 func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPage, depth int) (<-chan rawRead, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan rawRead, depth)
+	free := make(chan []byte, depth+2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(out)
+		var rd extract.RawPageReader
 		for _, e := range entries {
-			r := rawRead{e: e}
-			r.records, r.err = readRawEntry(ctx, bucket, e)
+			var buf []byte
+			select {
+			case buf = <-free:
+			default:
+			}
+			if cap(buf) < e.Bytes {
+				// The index's size is a hint, not a promise: a damaged
+				// index must not allocate at will.
+				buf = make([]byte, 0, min(e.Bytes, maxPageHint))
+			}
+			r := rawRead{e: e, free: free}
+			r.body, r.records, r.err = readRawEntry(ctx, &rd, bucket, e, buf)
 			select {
 			case out <- r:
 			case <-ctx.Done():
@@ -96,24 +134,25 @@ func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPa
 	return out, func() { cancel(); wg.Wait() }
 }
 
-// readRawEntry reads a landed page or lookup and splits it into records.
-func readRawEntry(ctx context.Context, bucket *blob.Bucket, e extract.RawPage) ([]odata.Record, error) {
-	body, err := extract.ReadRawPage(ctx, bucket, e.Key)
+// readRawEntry reads a landed page or lookup into buf and splits it into
+// records, which are sub-slices of the body it returns.
+func readRawEntry(ctx context.Context, rd *extract.RawPageReader, bucket *blob.Bucket, e extract.RawPage, buf []byte) ([]byte, []odata.Record, error) {
+	body, err := rd.ReadInto(ctx, bucket, e.Key, buf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if e.Kind == extract.RawKindLookup {
 		rec, err := odata.Entity(body)
 		if err != nil {
-			return nil, fmt.Errorf("raw lookup %s: %w", e.Key, err)
+			return nil, nil, fmt.Errorf("raw lookup %s: %w", e.Key, err)
 		}
-		return []odata.Record{rec}, nil
+		return body, []odata.Record{rec}, nil
 	}
 	p, err := odata.Split(body)
 	if err != nil {
-		return nil, fmt.Errorf("raw page %s: %w", e.Key, err)
+		return nil, nil, fmt.Errorf("raw page %s: %w", e.Key, err)
 	}
-	return p.Records, nil
+	return body, p.Records, nil
 }
 
 // errWriteBehindFailed is what writeBehind's send returns once a write
