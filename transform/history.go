@@ -35,6 +35,12 @@ type HistoryOptions struct {
 // compared as they arrive, in whatever order Graph listed them. The users
 // of the previous snapshot not seen by the end are its disappeared users;
 // Gone finds their names in a second read of the previous file.
+//
+// A previous snapshot too large to hold (see Previous) is compared by a
+// partitioned join instead: the new users and the names Gone is given go
+// to the Previous's partition files, and Join compares them partition by
+// partition at the end. The change rows are then in partition order, not
+// in the order the users came; their set is the same.
 type History struct {
 	o        HistoryOptions
 	prevDate arrow.Date32
@@ -48,6 +54,8 @@ type History struct {
 	// key is the fingerprint of the names the Transformer writes ("" for
 	// real names).
 	key string
+	// joined: Join ran in this pass.
+	joined bool
 }
 
 type summaryCounts struct {
@@ -165,6 +173,11 @@ func (h *History) user(out []Batch, u *schemas.UserRow, methods []string) []Batc
 		} else {
 			h.curExtra = appendUnique(h.curExtra, i)
 		}
+	}
+	if p.spill != nil {
+		// Compared at Join, partition by partition.
+		p.spill.writeCur(u.UserID, u.UserPrincipalName, cur, curMethods, h.curExtra)
+		return out
 	}
 	return h.compare(out, p.set, u.UserID, u.UserPrincipalName, cur, curMethods, h.curExtra)
 }
@@ -320,15 +333,29 @@ func (h *History) Gone(rec arrow.RecordBatch) ([]Batch, error) {
 	}
 	var out []Batch
 	for r := range ids.Len() {
+		if p.spill != nil {
+			p.spill.writeGone(ids.Value(r), upns.Value(r))
+			continue
+		}
 		out = h.gone(out, p.set, ids.Value(r), upns.Value(r))
 	}
 	return out, nil
 }
 
 // Finish returns the change rows left and the slice's summary row. Call it
-// once per pass, after Gone.
+// once per pass, after Gone and Join. A Finish without Join runs the join
+// itself, holding its change rows until it returns, and drops them if the
+// spill files fail: callers that write many rows, or must know, call Join.
 func (h *History) Finish() []Batch {
 	var out []Batch
+	if !h.joined {
+		if err := h.Join(func(b Batch) error { out = append(out, b); return nil }); err != nil {
+			for _, b := range out {
+				b.Record.Release()
+			}
+			out = nil
+		}
+	}
 	if h.rows > 0 {
 		out = append(out, h.cut())
 	}
@@ -363,6 +390,7 @@ func (h *History) summaryRow() schemas.SummaryRow {
 func (h *History) Reset() {
 	h.sum = summaryCounts{families: make([]int64, len(h.famIndex))}
 	h.changes = 0
+	h.joined = false
 	if h.rows > 0 {
 		h.cut().Record.Release()
 	}

@@ -34,7 +34,6 @@ func BenchmarkHistory(b *testing.B) {
 		n = v
 	}
 	inMemory := 0
-	_ = inMemory
 	if s := os.Getenv("CREDREG_HISTORY_INMEMORY"); s != "" {
 		inMemory, _ = strconv.Atoi(s)
 	}
@@ -47,7 +46,7 @@ func BenchmarkHistory(b *testing.B) {
 
 func benchID(i int) string { return fmt.Sprintf("%08x-1234-4abc-8def-%012x", uint32(i)*2654435761, i) }
 
-func benchHistoryOnce(b *testing.B, n, _ int) (liveMiB, peakMiB float64) {
+func benchHistoryOnce(b *testing.B, n, inMemory int) (liveMiB, peakMiB float64) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -91,6 +90,8 @@ func benchHistoryOnce(b *testing.B, n, _ int) (liveMiB, peakMiB float64) {
 	const chunk = 1 << 16
 	// The previous snapshot: users 0..n-1 minus every tenth (joined since).
 	p := NewPrevious(day.AddDate(0, 0, -1), "prev", schemas.UserRegistrationDetails)
+	p.InMemory = inMemory
+	defer p.Release()
 	// The pipeline reads the users' file, then the methods' file.
 	batches := func(methods bool, fn func(bd *array.RecordBuilder, i int)) {
 		schema, add := userSchema, p.AddUsers
@@ -188,7 +189,7 @@ func benchHistoryOnce(b *testing.B, n, _ int) (liveMiB, peakMiB float64) {
 		}
 	}
 	ub.Release()
-	if err := error(nil); err != nil {
+	if err := h.Join(func(bt Batch) error { drop([]Batch{bt}); return nil }); err != nil {
 		b.Fatal(err)
 	}
 	drop(h.Finish())

@@ -53,7 +53,14 @@ func parseGUID(s string) (g guid, ok bool) {
 // Previous is what History needs of a tenant's previous snapshot: for each
 // user, its tracked states and its methods, interned. The pipeline fills it
 // from the previous slice's files (AddUsers, AddMethods) before the new
-// snapshot's pages are transformed.
+// snapshot's pages are transformed, and Releases it after.
+//
+// Up to InMemory users are held in memory, 32 bytes each. Past that, the
+// Previous spills every user to partition files on local disk (a
+// partitioned, or Grace, hash join): History then spills the new
+// snapshot's users to the same partitions as they stream, and History.Join
+// compares one partition at a time at the end. The change rows are the
+// same set either way; only their order differs.
 type Previous struct {
 	// Date and RunID name the snapshot, for the change rows and the manifest.
 	Date  time.Time
@@ -62,10 +69,18 @@ type Previous struct {
 	// names were written under ("" for real names): History compares
 	// only snapshots named alike, or real and pseudonymized names would mix.
 	KeyFingerprint string
-	endpoint       schemas.Endpoint
-	set            *prevSet
-	values         []string
-	index          map[string]uint16
+	// InMemory is the most users held in memory before spilling to disk;
+	// zero means DefaultInMemory. Set it before the first AddUsers.
+	InMemory int
+	endpoint schemas.Endpoint
+	// set holds the users in memory; spill, once set, holds them on disk
+	// instead.
+	set   *prevSet
+	spill *prevSpill
+	// rows counts the users added to set, one listed twice twice.
+	rows   int
+	values []string
+	index  map[string]uint16
 }
 
 // NewPrevious returns an empty Previous of a snapshot of endpoint.
@@ -74,10 +89,51 @@ func NewPrevious(date time.Time, runID string, endpoint schemas.Endpoint) *Previ
 		set: newPrevSet(), index: map[string]uint16{}}
 }
 
-// Users is how many users the previous snapshot has.
+// Users is how many users the previous snapshot has; a spilled one counts
+// a user listed twice twice.
 func (p *Previous) Users() int {
+	if p.spill != nil {
+		return p.spill.users
+	}
 	p.set.seal()
 	return p.set.len()
+}
+
+// Spilled says whether the previous snapshot went to local disk.
+func (p *Previous) Spilled() bool { return p.spill != nil }
+
+// Release removes the local files of a spilled Previous.
+func (p *Previous) Release() {
+	if p.spill != nil {
+		p.spill.release()
+	}
+}
+
+// startSpill moves the users held in memory to partition files.
+func (p *Previous) startSpill() error {
+	sp, err := newPrevSpill()
+	if err != nil {
+		return err
+	}
+	set := p.set
+	set.each(func(g guid, isGUID bool, id string, fs flagSet, methods uint64) {
+		sp.writeUser(g, isGUID, id, fs, methods)
+	})
+	for id, extra := range set.extra {
+		g, isGUID := parseGUID(id)
+		for _, i := range extra {
+			sp.writeMethod(g, isGUID, id, i)
+		}
+	}
+	p.spill, p.set = sp, newPrevSet()
+	return sp.err
+}
+
+func (p *Previous) limit() int {
+	if p.InMemory > 0 {
+		return p.InMemory
+	}
+	return DefaultInMemory
 }
 
 // Endpoint is the report the previous snapshot came from.
@@ -142,7 +198,22 @@ func (p *Previous) AddUsers(rec arrow.RecordBatch) error {
 				fs |= 1 << i
 			}
 		}
-		p.set.add(ids.Value(r), fs)
+		id := ids.Value(r)
+		if p.spill == nil && p.rows >= p.limit() {
+			if err := p.startSpill(); err != nil {
+				return err
+			}
+		}
+		if p.spill != nil {
+			g, isGUID := parseGUID(id)
+			p.spill.writeUser(g, isGUID, id, fs, 0)
+			continue
+		}
+		p.set.add(id, fs)
+		p.rows++
+	}
+	if p.spill != nil {
+		return p.spill.err
 	}
 	return nil
 }
@@ -160,9 +231,18 @@ func (p *Previous) AddMethods(rec arrow.RecordBatch) error {
 	}
 	for r := range ids.Len() {
 		id := ids.Value(r)
+		if p.spill != nil {
+			// Whether the user is there is known when the partition loads.
+			g, isGUID := parseGUID(id)
+			p.spill.writeMethod(g, isGUID, id, p.intern(methods.Value(r)))
+			continue
+		}
 		if pos, ok := p.set.find(id); ok {
 			p.set.addMethod(pos, id, p.intern(methods.Value(r)))
 		}
+	}
+	if p.spill != nil {
+		return p.spill.err
 	}
 	return nil
 }
@@ -180,4 +260,10 @@ func (p *Previous) intern(v string) uint16 {
 }
 
 // unsee forgets which users the snapshot being written has.
-func (p *Previous) unsee() { p.set.unsee() }
+func (p *Previous) unsee() {
+	if p.spill != nil {
+		p.spill.resetCur()
+		return
+	}
+	p.set.unsee()
+}
