@@ -462,13 +462,13 @@ func (b *recordBatch) finish() []byte {
 // array, would take it as exactly one element: no comma or ']' outside
 // strings and brackets, every bracket closed, no string left open.
 func oneElement(rec []byte) bool {
-	var s splitState
+	var s odata.ElementSplitter
 	for _, c := range rec {
-		if s.step(c) != splitNone {
+		if s.Step(c) != odata.SplitNone {
 			return false
 		}
 	}
-	return s.depth == 0 && !s.inString
+	return s.Depth() == 0 && !s.InString()
 }
 
 // quoteLine turns a record line that would not be one element into one
@@ -487,58 +487,6 @@ func quoteLine(line []byte) []byte {
 		}
 	}
 	return append(out, '"')
-}
-
-// splitState follows odata.Split's tolerant scanner through the elements
-// of a value array, a byte at a time: strings are skipped, brackets of
-// either kind counted, a '}' with nothing open ignored (it stays in the
-// element), and a ',' or ']' with nothing open ends the element.
-type splitState struct {
-	depth    int
-	inString bool
-	escaped  bool
-}
-
-type splitEvent int
-
-const (
-	splitNone  splitEvent = iota
-	splitComma            // ',' outside strings and brackets: the element ends
-	splitClose            // ']' outside strings and brackets: the array ends
-)
-
-func (s *splitState) step(c byte) splitEvent {
-	if s.inString {
-		switch {
-		case s.escaped:
-			s.escaped = false
-		case c == '\\':
-			s.escaped = true
-		case c == '"':
-			s.inString = false
-		}
-		return splitNone
-	}
-	switch c {
-	case '"':
-		s.inString = true
-	case '{', '[':
-		s.depth++
-	case '}':
-		if s.depth > 0 {
-			s.depth--
-		}
-	case ']':
-		if s.depth == 0 {
-			return splitClose
-		}
-		s.depth--
-	case ',':
-		if s.depth == 0 {
-			return splitComma
-		}
-	}
-	return splitNone
 }
 
 // exportReader reads a saved export, counting lines for errors.
@@ -652,18 +600,18 @@ func (r *exportReader) firstLineOpen() bool {
 	if end < 0 {
 		return false
 	}
-	var s splitState
+	var s odata.ElementSplitter
 	for _, c := range b[:end] {
-		s.step(c)
+		s.Step(c)
 	}
-	return s.depth > 0 && !s.inString
+	return s.Depth() > 0 && !s.InString()
 }
 
 // readValue reads the object starting at the next byte, up to the bracket
 // that closes it, as odata's scanner would delimit it.
 func (r *exportReader) readValue() ([]byte, error) {
 	r.buf = r.buf[:0]
-	var s splitState
+	var s odata.ElementSplitter
 	for {
 		c, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -672,8 +620,8 @@ func (r *exportReader) readValue() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.step(c)
-		if s.depth == 0 && !s.inString {
+		s.Step(c)
+		if s.Depth() == 0 && !s.InString() {
 			return r.buf, nil
 		}
 	}
@@ -684,7 +632,7 @@ func (r *exportReader) readValue() ([]byte, error) {
 // ']'.
 func (r *exportReader) readElement() (el []byte, closed bool, err error) {
 	r.buf = r.buf[:0]
-	var s splitState
+	var s odata.ElementSplitter
 	for {
 		c, err := r.next()
 		if errors.Is(err, io.EOF) {
@@ -693,8 +641,8 @@ func (r *exportReader) readElement() (el []byte, closed bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if e := s.step(c); e != splitNone {
-			return bytes.TrimSpace(r.buf[:len(r.buf)-1]), e == splitClose, nil
+		if e := s.Step(c); e != odata.SplitNone {
+			return bytes.TrimSpace(r.buf[:len(r.buf)-1]), e == odata.SplitClose, nil
 		}
 	}
 }

@@ -52,7 +52,8 @@
 // both its paths, transform's decoder (through Container, over records
 // Split or Valid already checked) and extract's import of saved exports
 // move with it, so that a string, a bracket or an escape is delimited the
-// same way everywhere. extract's import keeps its own byte-at-a-time
-// element splitter: it reads files of any size from a stream, a byte at
-// a time, where Cursor needs the bytes in memory.
+// same way everywhere. The tolerant rule that cuts a value array into
+// elements is ElementSplitter, a byte at a time: the scanner splits with
+// it, and so does extract's import, which streams files of any size where
+// Cursor needs the bytes in memory.
 package odata

@@ -155,42 +155,24 @@ func (s *scanner) page() (Page, error) {
 }
 
 // splitArray splits the array whose '[' is at s.i into records, at the
-// commas outside strings and brackets. It reports false when the body ends
-// before the array closes.
+// commas outside strings and brackets (ElementSplitter). It reports false
+// when the body ends before the array closes.
 func (s *scanner) splitArray() ([]Record, bool) {
 	s.i++
-	var recs []Record
-	start, depth := s.i, 0
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '"':
-			if !s.SkipString() {
-				return recs, false
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}':
-			// A '}' at depth 0 is junk inside an element; it stays in the
-			// element, which then fails its own check.
-			if depth > 0 {
-				depth--
-			}
-		case ']':
-			if depth > 0 {
-				depth--
-				break
-			}
+	var (
+		recs  []Record
+		split ElementSplitter
+	)
+	for start := s.i; s.i < len(s.b); s.i++ {
+		switch split.Step(s.b[s.i]) {
+		case SplitComma:
+			recs = s.element(recs, start, s.i, false)
+			start = s.i + 1
+		case SplitClose:
 			recs = s.element(recs, start, s.i, true)
 			s.i++
 			return recs, true
-		case ',':
-			if depth == 0 {
-				recs = s.element(recs, start, s.i, false)
-				start = s.i + 1
-			}
 		}
-		s.i++
 	}
 	return recs, false
 }
