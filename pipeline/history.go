@@ -71,6 +71,9 @@ type sliceHistory struct {
 	// file when the slice is opened: read again at the end of a run that
 	// may take hours, the slice itself may have been replaced meanwhile.
 	gone *os.File
+	// previous is the snapshot compared with; a large one keeps its users
+	// in local files until release.
+	previous *transform.Previous
 }
 
 // openHistory reads the tenant's previous snapshot (its users' states and
@@ -107,8 +110,11 @@ func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint
 	if why != "" {
 		log.Warn("no registration_changes for this slice", "previous_snapshot", prev.DateString(), "why", why)
 		sh.changes.Skipped = why
+		if p != nil {
+			p.Release()
+		}
 	} else {
-		o.Previous = p
+		o.Previous, sh.previous = p, p
 	}
 	sh.hist = transform.NewHistory(o)
 	return sh, nil
@@ -183,9 +189,11 @@ func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoi
 		p.KeyFingerprint = m.Pseudonymization.KeyFingerprint
 	}
 	if err := snaps.ScanColumns(ctx, schemas.UserRegistrationDetailsTable, prev, p.UserColumns(), p.AddUsers); err != nil {
+		p.Release()
 		return nil, fmt.Sprintf("the previous snapshot's users could not be read: %v", err)
 	}
 	if err := snaps.ScanColumns(ctx, schemas.UserAuthMethodsTable, prev, p.MethodColumns(), p.AddMethods); err != nil {
+		p.Release()
 		return nil, fmt.Sprintf("the previous snapshot's methods could not be read: %v", err)
 	}
 	linked()
@@ -202,6 +210,11 @@ func (sh *sliceHistory) finish(ctx context.Context, write func(transform.Batch) 
 		if err := sh.readGone(write); err != nil {
 			return fmt.Errorf("reading the previous snapshot's users again for registration_changes: %w", err)
 		}
+	}
+	// A previous snapshot too large to hold was spilled to local files:
+	// its comparison runs now, a partition at a time.
+	if err := sh.hist.Join(write); err != nil {
+		return fmt.Errorf("comparing with the previous snapshot for registration_changes: %w", err)
 	}
 	if err := writeBatches(sh.hist.Finish(), write); err != nil {
 		return err
@@ -237,6 +250,9 @@ func (sh *sliceHistory) release() {
 		return
 	}
 	sh.hist.Release()
+	if sh.previous != nil {
+		sh.previous.Release()
+	}
 	if sh.gone != nil {
 		sh.gone.Close()
 		os.Remove(sh.gone.Name())
