@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"maps"
 	"strings"
 	"time"
 )
@@ -82,72 +83,199 @@ func (t *Transformer) shardIndex(name string) int32 {
 // order only decides which losing copies were written before their
 // winner came (Superseded), which a second pass with Winners repairs.
 func (t *Transformer) decide(rec *Record, ref RecordRef, shard int32) (bool, error) {
-	bit := uint64(1) << shard
+	if t.decideHook != nil {
+		return t.decideHook(rec, ref, shard)
+	}
+	if w, ok := t.opts.Winners[rec.ID]; ok {
+		return t.decideWinner(rec, w, ref, shard)
+	}
 	upd := updatedNanos(rec.LastUpdatedAt)
 	k := keyOf(rec.ID)
+	if t.spill != nil {
+		// Optimistic: see seen_spill.go.
+		t.spill.add(spillEntry{key: spillKeyOf(k), shard: uint8(shard), ref: ref, updated: upd}, k)
+		return true, nil
+	}
+	bit := uint64(1) << shard
 	prev, seen := t.seen.get(k)
 	if seen && prev.shards&bit != 0 {
+		// Named too, though it needs no second pass: if one runs, it
+		// must decide this id exactly even past SeenInMemory.
+		t.name(rec.ID, prev.ref, false)
 		return false, recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
 	}
 	if !seen {
 		t.seen.put(k, seenCopy{ref: ref, updated: upd, shards: bit})
-		if w, ok := t.opts.Winners[rec.ID]; ok && w != ref {
-			// Second pass: this copy lost to one still to come.
-			t.stats.MovedBetweenShards++
-			return false, nil
+		if t.seenLimit > 0 && t.seen.len() > t.seenLimit {
+			t.startSpill()
 		}
 		return true, nil
 	}
 	prev.shards |= bit
-	if w, ok := t.opts.Winners[rec.ID]; ok {
-		// Second pass: exactly the winning copy loads.
-		t.seen.put(k, prev)
-		if w != ref {
-			t.stats.MovedBetweenShards++
-		}
-		return w == ref, nil
-	}
 	t.stats.MovedBetweenShards++
-	if t.winners == nil {
-		t.winners = map[string]RecordRef{}
-	}
 	// Every id read twice is named, whichever copy won: a second pass
 	// that reads the pages in another order must load the same copy.
 	if !newer(upd, ref, prev.updated, prev.ref) {
-		if _, ok := t.winners[rec.ID]; !ok {
-			t.winners[strings.Clone(rec.ID)] = prev.ref
-		}
+		t.name(rec.ID, prev.ref, false)
 		t.seen.put(k, prev)
 		return false, nil
 	}
 	t.superseded++
-	t.winners[strings.Clone(rec.ID)] = ref
+	t.name(rec.ID, ref, true)
 	prev.ref, prev.updated = ref, upd
 	t.seen.put(k, prev)
 	return true, nil
 }
 
+// name records ref as the winning copy of id: always when replace, else
+// only when id has none yet.
+func (t *Transformer) name(id string, ref RecordRef, replace bool) {
+	if t.winners == nil {
+		t.winners = map[string]RecordRef{}
+	}
+	if _, ok := t.winners[id]; ok {
+		if replace {
+			t.winners[id] = ref
+		}
+		return
+	}
+	t.winners[strings.Clone(id)] = ref
+}
+
+// decideWinner decides a copy of an id Options.Winners names, on a second
+// pass: exactly the winning copy loads; a repeat within a shard is still a
+// duplicate_id reject, any other copy moved.
+func (t *Transformer) decideWinner(rec *Record, w, ref RecordRef, shard int32) (bool, error) {
+	bit := uint64(1) << shard
+	mask, seen := t.winnerSeen[rec.ID]
+	if mask&bit != 0 {
+		return false, recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
+	}
+	if t.winnerSeen == nil {
+		t.winnerSeen = map[string]uint64{}
+	}
+	if seen {
+		t.winnerSeen[rec.ID] = mask | bit
+	} else {
+		t.winnerSeen[strings.Clone(rec.ID)] = bit
+	}
+	if w != ref {
+		t.stats.MovedBetweenShards++
+	}
+	return w == ref, nil
+}
+
+// startSpill moves what seen holds to a seenSpill, or, when the temporary
+// files cannot be created, keeps deciding in memory (exact, unbounded).
+func (t *Transformer) startSpill() {
+	s, err := newSeenSpill(min(t.seenLimit, maxSpillRun))
+	if err != nil {
+		// No temporary directory: the answers stay exact, only memory
+		// grows, as it did before the spill existed.
+		t.seenLimit = 0
+		return
+	}
+	for g, p := range t.seen.byGUID {
+		ref, shard := unpack(p.ref)
+		mask := uint64(1) << shard
+		if m, ok := t.seen.multi[g]; ok {
+			mask = m
+		}
+		s.add(spillEntry{key: spillKey{k: g}, state: true, ref: ref, updated: p.updated, mask: mask}, seenKey{})
+	}
+	for id, c := range t.seen.byString {
+		k := keyOf(id)
+		s.add(spillEntry{key: spillKeyOf(k), state: true, ref: c.ref, updated: c.updated, mask: c.shards}, k)
+	}
+	t.seen = newSeenMem()
+	t.spill = s
+}
+
+// maxSpillRun caps the entries of one run (56 bytes each in memory).
+const maxSpillRun = 1 << 16
+
 // Superseded is how many copies already written lost to a later copy of
 // the same user: when it is not zero, the batches returned so far hold
 // users twice, and the pages must be transformed again with
-// Options.Winners = Winners().
-func (t *Transformer) Superseded() int { return t.superseded }
+// Options.Winners = Winners(). Past Options.SeenInMemory ids it also
+// counts the repeats and losing copies loaded optimistically.
+func (t *Transformer) Superseded() int {
+	n := t.superseded
+	if t.spill != nil {
+		n += t.spill.resolved().superseded
+	}
+	return n
+}
 
-// Winners maps each id read in more than one shard to its winning copy.
-func (t *Transformer) Winners() map[string]RecordRef { return t.winners }
+// Winners maps each id read more than once (in more than one shard, or
+// twice in one) to its winning copy.
+func (t *Transformer) Winners() map[string]RecordRef {
+	if t.spill == nil {
+		return t.winners
+	}
+	r := t.spill.resolved()
+	if len(r.winners) == 0 {
+		return t.winners
+	}
+	w := maps.Clone(t.winners)
+	if w == nil {
+		w = map[string]RecordRef{}
+	}
+	maps.Copy(w, r.winners)
+	return w
+}
 
 // Loaded reports whether a user with id is loaded: one of its copies is
 // in the batches (a second pass may still pick another of its copies).
+// Every id of a record that passed the contract has a copy loaded, so
+// this is whether such a record was read.
 func (t *Transformer) Loaded(id string) bool {
-	return t.seen.has(id)
+	if _, ok := t.winnerSeen[id]; ok {
+		return true
+	}
+	if t.seen.has(id) {
+		return true
+	}
+	return t.spill != nil && t.spill.has(spillKeyOf(keyOf(id)))
 }
 
 // Has reports whether a record with id has been read, loaded or not (a
 // copy that lost, a repeat, a record rejected for its contents).
 func (t *Transformer) Has(id string) bool {
-	if t.seen.has(id) {
+	if t.Loaded(id) {
 		return true
 	}
 	_, ok := t.rejectedIDs[id]
 	return ok
+}
+
+// Err reports a failure of the temporary files of duplicate detection
+// past Options.SeenInMemory: when not nil, Superseded, Winners, Loaded
+// and Has may be wrong, and the snapshot must not be published.
+func (t *Transformer) Err() error {
+	if t.spill != nil && t.spill.err != nil {
+		return t.spill.err
+	}
+	return nil
+}
+
+// spillStats corrects s for the copies loaded optimistically (see
+// seen_spill.go), with the last merge: Stats is called per page for
+// progress, so it merges again only when the entries grew by a sixteenth
+// since, or Finish asked.
+func (t *Transformer) spillStats(s *Stats) {
+	if t.spill == nil {
+		return
+	}
+	sp := t.spill
+	if sp.merged < 0 || (sp.version-sp.merged)*16 >= sp.version {
+		sp.resolved()
+	}
+	r := &sp.res
+	s.Users += r.users
+	s.Rejected += r.rejected
+	s.MovedBetweenShards += r.moved
+	if r.rejected > 0 {
+		s.RejectsByReason[ReasonDuplicateID] += r.rejected
+	}
 }

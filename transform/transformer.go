@@ -20,6 +20,10 @@ import (
 // Options.BatchRows is 0.
 const DefaultBatchRows = 16384
 
+// DefaultSeenInMemory is Options.SeenInMemory when 0: about 15 MB of ids,
+// so that most tenants are decided in memory, in one pass.
+const DefaultSeenInMemory = 1 << 18
+
 // MaxRawJSON caps rejected_records.raw_json; a longer record is cut there,
 // and its reason_detail says so. The raw zone keeps every byte.
 const MaxRawJSON = 1 << 20
@@ -39,9 +43,16 @@ type Options struct {
 	// Allocator backs the batches; nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
 	// Winners, on a second pass over a sharded snapshot's pages, names the
-	// copy to load of each user read in more than one shard (see
-	// Transformer.Winners); the other copies count as moved.
+	// copy to load of each user read more than once (see
+	// Transformer.Winners); the other copies count as moved, or as
+	// duplicate_id rejects when their shard listed the user before.
 	Winners map[string]RecordRef
+	// SeenInMemory is how many ids a Transformer remembers in memory,
+	// deciding repeats as it reads; past it, it spills compact entries to
+	// temporary files (removed on Release) and decides at the end, through
+	// Superseded and Winners (see seen_spill.go), so memory stays flat in
+	// tenant size. 0 means DefaultSeenInMemory; negative, no limit.
+	SeenInMemory int
 	// History, when set, is told of every user loaded and derives the
 	// summary and change tables; its change batches come out with the
 	// Transformer's. A second pass gets the same History, Reset.
@@ -120,6 +131,14 @@ type Transformer struct {
 	winners    map[string]RecordRef
 	// rejectedIDs are the ids of records rejected for their contents.
 	rejectedIDs map[string]struct{}
+	// seenLimit is Options.SeenInMemory (0: no limit); past it, spill
+	// holds the ids. winnerSeen holds the shards that listed each id of
+	// Options.Winners.
+	seenLimit  int
+	spill      *seenSpill
+	winnerSeen map[string]uint64
+	// decideHook replaces decide: the tests' oracle (seen_test.go).
+	decideHook func(*Record, RecordRef, int32) (bool, error)
 }
 
 // New returns a Transformer. It panics on an endpoint schemas does not
@@ -133,10 +152,18 @@ func New(opts Options) *Transformer {
 	}
 	rep := reportFor(opts.Endpoint)
 	opts.Endpoint = rep.endpoint
+	limit := opts.SeenInMemory
+	switch {
+	case limit == 0:
+		limit = DefaultSeenInMemory
+	case limit < 0:
+		limit = 0
+	}
 	t := &Transformer{
-		opts: opts,
-		rep:  rep,
-		seen: newSeenMem(),
+		seenLimit: limit,
+		opts:      opts,
+		rep:       rep,
+		seen:      newSeenMem(),
 		stats: Stats{
 			RejectsByReason: map[string]int64{},
 			UnknownMethods:  map[string]int64{},
@@ -410,8 +437,12 @@ func (t *Transformer) cut(tab table) Batch {
 }
 
 // Finish returns the partial batches left, of the tables that have rows.
-// The Transformer stays usable: more pages start new batches.
+// The Transformer stays usable: more pages start new batches. Past
+// Options.SeenInMemory ids, it also merges the spilled ids (see Superseded).
 func (t *Transformer) Finish() []Batch {
+	if t.spill != nil {
+		t.spill.resolved()
+	}
 	var out []Batch
 	for tab := range numTables {
 		if t.rows[tab] > 0 {
@@ -430,13 +461,18 @@ func (t *Transformer) Stats() Stats {
 	s.UnknownValues = maps.Clone(t.stats.UnknownValues)
 	s.TrueFlags = maps.Clone(t.stats.TrueFlags)
 	s.MethodUsers = maps.Clone(t.stats.MethodUsers)
+	t.spillStats(&s)
 	return s
 }
 
-// Release frees the builders and the rows not yet returned in a batch.
-// Batches already returned are the receiver's to release. The Transformer
-// must not be used after Release.
+// Release frees the builders and the rows not yet returned in a batch, and
+// removes the temporary files of duplicate detection. Batches already
+// returned are the receiver's to release. The Transformer must not be used
+// after Release.
 func (t *Transformer) Release() {
+	if t.spill != nil {
+		t.spill.close()
+	}
 	for i, b := range t.builders {
 		if b != nil {
 			b.Release()

@@ -1,0 +1,116 @@
+package transform
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"io"
+)
+
+// seenSource yields the entries of one sorted run in order; ok is false
+// at its end.
+type seenSource interface {
+	next() (e spillEntry, ok bool, err error)
+}
+
+// seenFileRun reads a run of the runs file.
+type seenFileRun struct {
+	r *bufio.Reader
+	b [seenEntrySize]byte
+}
+
+func (f *seenFileRun) next() (spillEntry, bool, error) {
+	var e spillEntry
+	if _, err := io.ReadFull(f.r, f.b[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return e, false, nil
+		}
+		return e, false, err
+	}
+	e.decode(f.b[:])
+	return e, true, nil
+}
+
+// seenMemRun is a sorted run still in memory.
+type seenMemRun struct {
+	es []spillEntry
+}
+
+func (m *seenMemRun) next() (spillEntry, bool, error) {
+	if len(m.es) == 0 {
+		return spillEntry{}, false, nil
+	}
+	e := m.es[0]
+	m.es = m.es[1:]
+	return e, true, nil
+}
+
+// mergeSeenRuns calls yield with the entries of every source in cmpEntry
+// order (a k-way merge over a binary heap of the sources' heads).
+func mergeSeenRuns(srcs []seenSource, yield func(spillEntry)) error {
+	type head struct {
+		e   spillEntry
+		src seenSource
+	}
+	h := make([]head, 0, len(srcs))
+	less := func(i, j int) bool { return cmpEntry(h[i].e, h[j].e) < 0 }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(r, l) {
+				m = r
+			}
+			if !less(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, s := range srcs {
+		e, ok, err := s.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h = append(h, head{e, s})
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(h) > 0 {
+		yield(h[0].e)
+		e, ok, err := h[0].src.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h[0].e = e
+		} else {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		down(0)
+	}
+	return nil
+}
+
+// idOfGUID is the id parseGUID packed into g (Winners names ids by string).
+func idOfGUID(g guid) string {
+	var b [36]byte
+	hex.Encode(b[0:8], g[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], g[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], g[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], g[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], g[10:16])
+	return string(b[:])
+}
