@@ -32,6 +32,7 @@ type backfillOptions struct {
 	RawRun   string
 	replayFlags
 	metricsFlags
+	memoryOptions
 	// afterStep is deps.afterStep: nil but in the kill test.
 	afterStep func(point string)
 }
@@ -47,6 +48,7 @@ func (o *backfillOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Force, "force", false, "replay slices that are up to date too")
 	f.StringVar(&o.RawRun, "raw-run", "", "replay this raw run id (the <id> of a run_id=<id> folder of the raw zone, or a manifest's replayed_from.run_id), even an incomplete one, for a single date (--from alone); slices without it are reported as having no raw data")
 	o.metricsFlags.AddFlags(f)
+	o.memoryOptions.AddFlags(f)
 	o.replayFlags.AddFlags(cmd)
 }
 
@@ -102,6 +104,11 @@ prints the plan the same way and writes nothing.`,
   credreg backfill --from 2026-11-01 --to 2026-11-30 --warehouse 'gs://my-bucket?prefix=credreg/' --lock-wait 30m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			restore, err := o.memoryOptions.apply(os.Getenv)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			return runBackfill(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}

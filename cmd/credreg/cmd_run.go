@@ -51,6 +51,7 @@ type runOptions struct {
 	privacyOptions
 	workerOptions
 	metricsFlags
+	memoryOptions
 	// changed says whether a flag was given on the command line, so the
 	// config file fills only the others. nil means none was (tests).
 	changed func(name string) bool
@@ -99,6 +100,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.StrictAggs, "strict-aggregates", false, "a difference from Graph's own counts over --max-aggregate-drift fails the tenant (exit status 4) instead of warning")
 	f.BoolVar(&o.Force, "force", false, "with a past --date whose slice exists: replace it with today's data anyway (Graph only serves today's state)")
 	o.metricsFlags.AddFlags(f)
+	o.memoryOptions.AddFlags(f)
 	o.logOptions.AddFlags(cmd)
 	o.changed = func(name string) bool { return f.Changed(name) }
 }
@@ -157,6 +159,11 @@ is not published; its rejected records and manifest go to
   credreg run --endpoint credentialUserRegistrationDetails --date 2026-11-27`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			restore, err := o.memoryOptions.apply(os.Getenv)
+			if err != nil {
+				return err
+			}
+			defer restore()
 			return runDemoDays(cmd.Context(), o, time.Now(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
