@@ -46,7 +46,7 @@ func TestTableAgreesWithGraphsim(t *testing.T) {
 				t.Fatalf("%s: graphsim's record rejected: %v", e, err)
 			}
 			if len(rec.UnknownFields) > 0 {
-				t.Errorf("%s: graphsim sends %v, which the table lacks", e, rec.UnknownFields)
+				t.Fatalf("%s: graphsim sends %v, which the table lacks", e, rec.UnknownFields)
 			}
 		}
 		var want, got []string
