@@ -217,6 +217,7 @@ func totals(replayed, upToDate, noRaw, failed int) string {
 // the raw zone kept: backfills rebuild them (see backfillRebuilds and
 // backfillResumes).
 func TestBackfillFromTheRawZone(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	if testing.Short() {
 		t.Skip("runs a dozen processes")
 	}
@@ -566,6 +567,7 @@ func TestBackfillRejectsBadInput(t *testing.T) {
 // two processes: the backfill finds the run holding the slice and fails
 // naming it (exit 7); the run publishes its slice whole.
 func TestBackfillWhileARunWritesTheSlice(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	if testing.Short() {
 		t.Skip("slow pages on purpose")
 	}

@@ -113,6 +113,7 @@ func TestConfigErrors(t *testing.T) {
 // signs in, the other's secret is wrong. The good one publishes, the run
 // exits 3 and names the failed tenant; no secret reaches the output.
 func TestRunPartialExitStatus(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	if testing.Short() {
 		t.Skip("starts two processes")
 	}

@@ -82,6 +82,7 @@ func runReleasing(t *testing.T, cmd *exec.Cmd, lease *load.Lease) (string, error
 // told to wait, fails with exit status 7 naming the other; told to wait,
 // both publish one after the other. The slice is never mixed.
 func TestConcurrentRunsOfOneSlice(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	// Each run takes seconds (6 pages of 400 ms, one after the other), far
 	// longer than the two processes take to start: they overlap.
 	url, ca := startSimulator(t, "--users", "300", "--date", sliceDate, "--no-throttle", "--latency", "400ms")

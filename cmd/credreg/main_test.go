@@ -112,6 +112,7 @@ const tenantA = "8f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
 
 // Bad input ends with one clear line and the usage status, before any request.
 func TestRunRejectsBadInput(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	cases := []struct {
 		args []string
 		env  []string
@@ -173,6 +174,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 }
 
 func TestRunDemo(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	o := defaultRunOptions()
@@ -276,6 +278,7 @@ func simEnv(url, ca string) []string {
 // `credreg simulate` in one process, `credreg run` in another, trusting
 // the simulator's CA through SSL_CERT_FILE, for both endpoints.
 func TestSimulateThenRunAcrossProcesses(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	url, ca := startSimulator(t, "--users", "400", "--date", "2026-11-20")
 	wh := filepath.Join(t.TempDir(), "wh")
 	for i, ep := range []string{"userRegistrationDetails", "credentialUserRegistrationDetails"} {
@@ -321,6 +324,7 @@ func TestSimulateThenRunAcrossProcesses(t *testing.T) {
 // A run killed with SIGKILL mid-way leaves the previous snapshot as it was
 // and no partial Parquet file where a reader would find it.
 func TestKilledRunKeepsPreviousSnapshot(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	url, ca := startSimulator(t, "--users", "6000", "--date", "2026-11-20")
 	wh := filepath.Join(t.TempDir(), "wh")
 	args := []string{"run", "--date", "2026-11-20", "--warehouse", wh, "--progress", "none", "--force"}

@@ -114,6 +114,7 @@ var pseudonymValue = regexp.MustCompile(`^hmac:[0-9a-f]{32}$`)
 // backfill with the key rebuilds the same rows. Another key, or none, is
 // refused before anything is written, unless --new-pseudonymization-key.
 func TestPseudonymizedDaysJoin(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	var day atomic.Pointer[time.Time]
 	env, sim := privacySim(t, &day)
 	wh := filepath.Join(t.TempDir(), "wh")
@@ -355,6 +356,7 @@ func TestPseudonymizationKeyErrors(t *testing.T) {
 // Every file and folder a run writes is closed to others (a umask of
 // 027): the warehouse, the raw zone with its real names, leases, staging.
 func TestRunWritesNothingWorldReadable(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	wh := filepath.Join(t.TempDir(), "wh")
 	code, out, errs := runCmd(t, credregCmd(context.Background(), nil, "run", "--demo", "--demo-users", "50",
 		"--warehouse", wh, "--progress", "none"))

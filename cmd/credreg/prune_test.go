@@ -113,6 +113,7 @@ func checkPruned(t *testing.T, before, after pruneTree, rawFrom, tablesFrom stri
 // its date; a slice being written is skipped (exit status 7) and pruned
 // by the next prune.
 func TestPrune(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	base := pruneBase(t)
 	orig := readPruneTree(t, base)
 	dates := pruneDates()

@@ -20,6 +20,7 @@ import (
 // runs: demo snapshots four, three and one day ago (two days ago is
 // missed), then a run of today that breaches the data contract.
 func TestStatus(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	now := time.Now().UTC()
 	ago := func(n int) string { return now.AddDate(0, 0, -n).Format(time.DateOnly) }
 	wh := filepath.Join(t.TempDir(), "wh")

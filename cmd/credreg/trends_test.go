@@ -28,6 +28,7 @@ func credreg(t *testing.T, args ...string) (int, string, string) {
 // are those of the snapshots themselves; the HTML report is written; a
 // missing day is listed.
 func TestDemoDaysThenTrends(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	dir := t.TempDir()
 	wh := filepath.Join(dir, "warehouse")
 	code, out, errOut := credreg(t, "run", "--demo", "--demo-days", "30", "--demo-users", "400", "--shards", "off",

@@ -165,6 +165,7 @@ func runWorkers(t *testing.T, env []string, count int, args ...string) []workerR
 // published exactly once, by one worker, and graphsim answers no 429 —
 // the workers' shares of the rate add up to no more than its limit.
 func TestWorkersScaleOut(t *testing.T) {
+	t.Parallel() // most of its time is Graph's throttle: it sleeps
 	const workers, tenants, app = 3, 6, 8
 	// A short window keeps the test short: 2 requests per worker and window.
 	const window = 3 * time.Second
