@@ -181,7 +181,7 @@ func (t *Transformer) startSpill() {
 		if m, ok := t.seen.multi[g]; ok {
 			mask = m
 		}
-		s.add(spillEntry{key: spillKey{k: g}, state: true, ref: ref, updated: p.updated, mask: mask}, seenKey{})
+		s.add(spillEntry{key: keyFromBytes(g[:], false), state: true, ref: ref, updated: p.updated, mask: mask}, seenKey{})
 	}
 	for id, c := range t.seen.byString {
 		k := keyOf(id)

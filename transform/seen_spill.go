@@ -31,26 +31,32 @@ import (
 // then answer yes for an id never read, which is far below any other
 // source of error.
 type spillKey struct {
-	k    [16]byte
-	hash bool // k is a hash, not a GUID
+	hi, lo uint64 // the 16 bytes, big-endian: they compare as the bytes do
+	hash   bool   // a hash, not a GUID
+}
+
+func keyFromBytes(b []byte, hash bool) spillKey {
+	return spillKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:16]), hash: hash}
+}
+
+func (k spillKey) bytes(b []byte) {
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint64(b[8:16], k.lo)
 }
 
 func spillKeyOf(k seenKey) spillKey {
 	if k.isGUID {
-		return spillKey{k: k.g}
+		return keyFromBytes(k.g[:], false)
 	}
 	sum := sha256.Sum256([]byte(k.id))
-	var s spillKey
-	copy(s.k[:], sum[:16])
-	s.hash = true
-	return s
+	return keyFromBytes(sum[:16], true)
 }
 
 func cmpKey(a, b spillKey) int {
-	if c := cmp.Compare(binary.BigEndian.Uint64(a.k[:8]), binary.BigEndian.Uint64(b.k[:8])); c != 0 {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(binary.BigEndian.Uint64(a.k[8:]), binary.BigEndian.Uint64(b.k[8:])); c != 0 {
+	if c := cmp.Compare(a.lo, b.lo); c != 0 {
 		return c
 	}
 	switch {
@@ -97,7 +103,7 @@ func cmpEntry(a, b spillEntry) int {
 const seenEntrySize = 56
 
 func (e *spillEntry) encode(b []byte) {
-	copy(b[:16], e.key.k[:])
+	e.key.bytes(b)
 	b[16], b[17], b[18] = seenByte(e.key.hash), seenByte(e.state), e.shard
 	clear(b[19:24])
 	binary.LittleEndian.PutUint64(b[24:], uint64(e.ref.Seq))
@@ -107,8 +113,8 @@ func (e *spillEntry) encode(b []byte) {
 }
 
 func (e *spillEntry) decode(b []byte) {
-	copy(e.key.k[:], b[:16])
-	e.key.hash, e.state, e.shard = b[16] != 0, b[17] != 0, b[18]
+	e.key = keyFromBytes(b, b[16] != 0)
+	e.state, e.shard = b[17] != 0, b[18]
 	e.ref.Seq = int64(binary.LittleEndian.Uint64(b[24:]))
 	e.ref.Index = int(binary.LittleEndian.Uint64(b[32:]))
 	e.updated = int64(binary.LittleEndian.Uint64(b[40:]))
@@ -178,7 +184,7 @@ func newSeenSpill(runEntries int) (*seenSpill, error) {
 	if err != nil {
 		return nil, fmt.Errorf("duplicate detection: %w", err)
 	}
-	s := &seenSpill{dir: dir, runEntries: max(runEntries, 1), bufKeys: map[spillKey]struct{}{}, merged: -1}
+	s := &seenSpill{dir: dir, runEntries: max(runEntries, 1), merged: -1}
 	for _, f := range []struct {
 		name string
 		to   **os.File
@@ -215,7 +221,7 @@ func (s *seenSpill) add(e spillEntry, k seenKey) {
 	s.version++
 	if e.key.hash {
 		var hdr [18]byte
-		copy(hdr[:16], e.key.k[:])
+		e.key.bytes(hdr[:])
 		binary.LittleEndian.PutUint16(hdr[16:], uint16(len(k.id)))
 		if len(k.id) > 1<<16-1 {
 			s.fail(fmt.Errorf("an id of %d bytes", len(k.id)))
@@ -224,7 +230,9 @@ func (s *seenSpill) add(e spillEntry, k seenKey) {
 		s.nameW.WriteString(k.id)
 	}
 	s.buf = append(s.buf, e)
-	s.bufKeys[e.key] = struct{}{}
+	if s.bufKeys != nil {
+		s.bufKeys[e.key] = struct{}{}
+	}
 	if len(s.buf) >= s.runEntries {
 		s.flush()
 	}
@@ -266,6 +274,14 @@ func (w *seenWriter) Write(p []byte) (int, error) {
 
 // has reports whether an entry with key k was added.
 func (s *seenSpill) has(k spillKey) bool {
+	if s.bufKeys == nil {
+		// Built on the first question only: a replay asks none, or a
+		// few about the ids looked up at its end.
+		s.bufKeys = make(map[spillKey]struct{}, len(s.buf))
+		for _, e := range s.buf {
+			s.bufKeys[e.key] = struct{}{}
+		}
+	}
 	if _, ok := s.bufKeys[k]; ok {
 		return true
 	}
@@ -306,12 +322,7 @@ func (s *seenSpill) has(k spillKey) bool {
 	return false
 }
 
-func readSpillKey(b []byte) spillKey {
-	var k spillKey
-	copy(k.k[:], b[:16])
-	k.hash = b[16] != 0
-	return k
-}
+func readSpillKey(b []byte) spillKey { return keyFromBytes(b, b[16] != 0) }
 
 // resolved returns the seenResolution of every entry added so far, merging
 // when entries came since the last merge.
@@ -354,7 +365,7 @@ func (s *seenSpill) merge() {
 		}
 		k := group[0].key
 		var kb [seenKeySize]byte
-		copy(kb[:16], k.k[:])
+		k.bytes(kb[:])
 		kb[16] = seenByte(k.hash)
 		kw.Write(kb[:])
 		if s.nkeys%seenKeysPerBlock == 0 {
@@ -371,7 +382,9 @@ func (s *seenSpill) merge() {
 				if res.winners == nil {
 					res.winners = map[string]RecordRef{}
 				}
-				res.winners[idOfGUID(k.k)] = w
+				var g guid
+				k.bytes(g[:])
+				res.winners[idOfGUID(g)] = w
 			}
 		}
 		group = group[:0]
@@ -420,8 +433,7 @@ func (s *seenSpill) name(named map[spillKey]RecordRef, res *seenResolution) erro
 		if _, err := io.ReadFull(r, id); err != nil {
 			return err
 		}
-		k := spillKey{hash: true}
-		copy(k.k[:], hdr[:16])
+		k := keyFromBytes(hdr[:], true)
 		if w, ok := named[k]; ok {
 			if res.winners == nil {
 				res.winners = map[string]RecordRef{}

@@ -10,8 +10,8 @@ import (
 
 func randomEntry(rng *rand.Rand) spillEntry {
 	e := spillEntry{shard: uint8(rng.IntN(4)), ref: RecordRef{Seq: rng.Int64N(5), Index: rng.IntN(5)}, updated: rng.Int64N(3)}
-	e.key.k[0] = byte(rng.IntN(3)) // few distinct keys: groups
-	e.key.k[15] = byte(rng.IntN(2))
+	e.key.hi = uint64(rng.IntN(3)) << 56 // few distinct keys: groups
+	e.key.lo = uint64(rng.IntN(2))
 	e.key.hash = rng.IntN(2) == 0
 	e.state = rng.IntN(4) == 0
 	return e
