@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -123,9 +124,9 @@ func (d *fieldDecoder) stringList(f field, unique bool) []string {
 	}
 	vals := d.vals
 	out := vals.list[vals.used:vals.used:len(vals.list)]
-	it := newContainer(v)
+	it := odata.NewContainer(v)
 	for i := 0; ; i++ {
-		e, ok := it.element()
+		e, ok := it.Element()
 		if !ok {
 			break
 		}
@@ -138,7 +139,7 @@ func (d *fieldDecoder) stringList(f field, unique bool) []string {
 		}
 		out = append(out, d.strs.text(e))
 	}
-	if it.bad {
+	if it.Bad() {
 		d.fail(recordError(ReasonInvalidJSON, name, d.id, "not valid JSON: field %s cannot be read", name))
 		return nil
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/credreg/credreg/internal/odata"
 )
 
-// container is odata.Container under the words of this package's
-// walkers (the pseudonymizer's rewrite): the JSON cursor is odata's.
+// container is odata.Container under the words pseudonym.go's rewrite
+// still uses; the decoder walks with odata.Container itself.
 type container struct {
 	odata.Container
 	bad bool

@@ -93,9 +93,9 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	// more allocation per record.
 	d := fieldDecoder{rep: rep, strs: strs{raw: raw}}
 	var unknown []string
-	it := newContainer(raw)
+	it := odata.NewContainer(raw)
 	for {
-		name, value, ok := it.member()
+		name, value, ok := it.Member()
 		if !ok {
 			break
 		}
@@ -115,7 +115,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 			unknown = append(unknown, n)
 		}
 	}
-	if it.bad {
+	if it.Bad() {
 		return Record{}, invalidJSON(raw, "not valid JSON: the record's members cannot be read")
 	}
 
