@@ -54,7 +54,7 @@ func (l Limits) withDefaults() Limits {
 }
 
 // maxRecovery caps the windows a tenant waits between raises.
-const maxRecovery = 16
+const maxRecovery = 32
 
 // Throttle keeps every request of the process under Graph's limits. It is
 // shared by all clients, pagers, shards and tenants of a run and safe for
@@ -75,19 +75,28 @@ const maxRecovery = 16
 // documented), but a 429 may as well say nothing about our rate: Graph and
 // its gateways throttle at random under load. Pause holds the whole tenant
 // for the Retry-After either way. The rate (k requests per window) comes
-// down by one only when 429s persist, and at most once per window however
-// many shards were refused at once (four shards refused together are one
-// piece of evidence, not four; halving per 429 took four shards straight
-// to the floor on noise): when two 429s fall in one window, or when more
-// than one in five requests answered at the current k were refused (the
-// signature of a limit between k-1 and k, which refuses one request a
-// window, the same in every window; random 429s are as frequent at every
-// k). That last case also holds k back from being tried again for four
-// windows, twice as long each time it is refused again (up to 16), so a
-// real lower limit is found in a few windows and then probed rarely,
-// keeping the throttled share under a tenth. The rate goes up by one
-// request per window after Limits.Recovery windows without a 429: a
-// random 429 costs a window, not the run.
+// down only when 429s persist, and at most once per window however many
+// shards were refused at once (four shards refused together are one piece
+// of evidence, not four; halving per 429 took four shards straight to the
+// floor on noise):
+//
+//   - A real limit L below k lets L requests through and refuses the next,
+//     whose Retry-After holds the rest, window after window: when Graph
+//     let the same number L through between refusals limitEvidence times
+//     in a row (random 429s leave gaps of every length), k goes straight
+//     to L rather than trying each level on the way, and the levels above
+//     are held back for probeWindows windows, twice as long each time a
+//     probe is refused (up to maxRecovery). A probe above a limit found
+//     is taken back down by its first 429: a real limit of 3 costs a
+//     refusal per window for the first four windows and one per probe,
+//     under a tenth of a night's requests, first windows included.
+//   - Otherwise one less when two 429s fall in one window, or when more
+//     than one in five of at least minEvidence requests answered at k
+//     were refused (a limit the gaps did not show); the latter also holds
+//     k back for four windows, twice as long each time.
+//
+// The rate goes up by one request per window after Limits.Recovery
+// windows without a 429: a random 429 costs a window, not the run.
 type Throttle struct {
 	limits Limits
 	now    func() time.Time // time.Now; tests move a fake clock
@@ -95,6 +104,7 @@ type Throttle struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantState
 	app     *window
+	seq     uint64 // waiters so far
 }
 
 // tenantState is the throttle's view of one tenant.
@@ -116,6 +126,20 @@ type tenantState struct {
 	sent, refused []int
 	blocked       []time.Time
 	backoff       []int
+	// found is the limit the persistent 429s showed (0: none yet); a
+	// level above it is a probe, which one 429 takes back down.
+	found int
+	// gap is the requests answered since the last refusal, gaps the
+	// last limitEvidence of them at refusals; a refusal before
+	// refusedUntil (the last one's Retry-After) was in flight with it,
+	// and is not a new one.
+	gap          int
+	gaps         []int
+	refusedUntil time.Time
+	// waiters are the requests in Wait; wake is closed when one leaves
+	// (a slot taken or given up), or the level rises.
+	waiters []*waiter
+	wake    chan struct{}
 }
 
 // NewThrottle returns a throttle enforcing l.
@@ -145,7 +169,8 @@ func (t *Throttle) tenant(id string) *tenantState {
 	if ts == nil {
 		n := t.limits.PerTenant
 		ts = &tenantState{win: newWindow(n, t.span()), level: n,
-			sent: make([]int, n+2), refused: make([]int, n+2), blocked: make([]time.Time, n+2), backoff: make([]int, n+2)}
+			sent: make([]int, n+2), refused: make([]int, n+2), blocked: make([]time.Time, n+2), backoff: make([]int, n+2),
+			wake: make(chan struct{})}
 		t.tenants[id] = ts
 	}
 	return ts
@@ -154,28 +179,116 @@ func (t *Throttle) tenant(id string) *tenantState {
 // Wait blocks until a request for tenant may be sent, and counts it as
 // sent now. It returns a Slot, how long it waited, or ctx's error if ctx
 // ends first. Call Slot.Sent when the request is actually on the wire.
+//
+// Requests of a tenant that wait together get the slots in order of
+// priority (see WithPriority), the same priority first come first served:
+// the run lasts as long as its longest chain of pages, so a free slot
+// goes to the chain with the most pages left, not to whichever timer
+// fires first.
 func (t *Throttle) Wait(ctx context.Context, tenant string) (*Slot, time.Duration, error) {
 	start := t.now()
+	t.mu.Lock()
+	ts := t.tenant(tenant)
+	t.seq++
+	w := &waiter{prio: priorityOf(ctx), seq: t.seq}
+	ts.waiters = append(ts.waiters, w)
+	t.mu.Unlock()
 	for {
 		t.mu.Lock()
 		now := t.now()
-		ts := t.tenant(tenant)
-		at := latest(ts.paused, ts.win.nextAt(now, ts.level), t.app.next(now))
-		if !at.After(now) {
-			ts.win.add(now)
-			t.app.add(now)
+		at := t.next(ts, now)
+		if !at.After(now) && ts.first() == w {
+			t.take(ts, now)
+			ts.leave(w)
 			t.mu.Unlock()
 			return &Slot{t: t, tenant: tenant, at: now}, now.Sub(start), nil
 		}
+		// Not yet, or a request of more priority goes first: wait for
+		// the window, or for the queue to move.
+		wake := ts.wake
 		t.mu.Unlock()
-		timer := time.NewTimer(at.Sub(now))
+		var timer *time.Timer
+		var fired <-chan time.Time
+		if at.After(now) {
+			timer = time.NewTimer(at.Sub(now))
+			fired = timer.C
+		}
 		select {
 		case <-ctx.Done():
-			timer.Stop()
+			t.mu.Lock()
+			ts.leave(w)
+			t.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
 			return nil, t.now().Sub(start), ctx.Err()
-		case <-timer.C:
+		case <-fired:
+		case <-wake:
+			if timer != nil {
+				timer.Stop()
+			}
 		}
 	}
+}
+
+// next is when the tenant's next request may go: after its pause, when
+// its window and the app's have room.
+func (t *Throttle) next(ts *tenantState, now time.Time) time.Time {
+	return latest(ts.paused, ts.win.nextAt(now, ts.level), t.app.next(now))
+}
+
+// take counts a request of the tenant as sent at now.
+func (t *Throttle) take(ts *tenantState, now time.Time) {
+	ts.win.add(now)
+	t.app.add(now)
+}
+
+// waiter is one request waiting in Throttle.Wait.
+type waiter struct {
+	prio int
+	seq  uint64 // order of arrival
+}
+
+// first is the waiter that gets the next slot: the highest priority,
+// then the earliest.
+func (ts *tenantState) first() *waiter {
+	var f *waiter
+	for _, w := range ts.waiters {
+		if f == nil || w.prio > f.prio || w.prio == f.prio && w.seq < f.seq {
+			f = w
+		}
+	}
+	return f
+}
+
+// leave removes w from the queue and wakes the other waiters, one of
+// which may now be first.
+func (ts *tenantState) leave(w *waiter) {
+	ts.waiters = slices.DeleteFunc(ts.waiters, func(o *waiter) bool { return o == w })
+	ts.broadcast()
+}
+
+// broadcast wakes every waiter of the tenant to look again.
+func (ts *tenantState) broadcast() {
+	close(ts.wake)
+	ts.wake = make(chan struct{})
+}
+
+type priorityKey struct{}
+
+// WithPriority returns a context whose requests go before those of lower
+// priority when several requests of the same tenant wait for a slot.
+// pagesLeft is how many pages the request's chain (a shard's listing) is
+// expected to have left, this one included: the run ends with its
+// longest chain, so the longest goes first. Zero or less is no priority,
+// the same as a context without one.
+func WithPriority(ctx context.Context, pagesLeft int) context.Context {
+	return context.WithValue(ctx, priorityKey{}, max(pagesLeft, 0))
+}
+
+func priorityOf(ctx context.Context) int {
+	p, _ := ctx.Value(priorityKey{}).(int)
+	return p
 }
 
 // Slot is one request's place in the windows.
@@ -223,6 +336,15 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	if !throttled {
 		return
 	}
+	if !now.Before(ts.refusedUntil) {
+		// A new refusal, not one of the requests in flight when the
+		// last one paused the tenant: how many Graph let through since
+		// the last is evidence of a limit.
+		ts.gaps = append(ts.gaps, ts.gap)
+		ts.gaps = ts.gaps[max(0, len(ts.gaps)-limitEvidence):]
+		ts.gap = 0
+	}
+	ts.refusedUntil = latest(ts.refusedUntil, now.Add(d))
 	span := t.span()
 	ts.throttled = append(recent(ts.throttled, now, span), now)
 	ts.succeeded = recent(ts.succeeded, now, span)
@@ -233,6 +355,21 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 		return // one decrease per window, however many shards were refused
 	}
 	switch {
+	case ts.found > 0 && k > ts.found:
+		// A probe above the limit found earlier, refused: back to the
+		// limit at once, and not tried again for twice as long.
+		ts.level = ts.found
+		t.block(ts, k, now)
+	case len(ts.gaps) == limitEvidence && ts.gaps[0] < k && !slices.ContainsFunc(ts.gaps, func(g int) bool { return g != ts.gaps[0] }):
+		// Graph let the same number of requests through between
+		// refusals, time after time: that is a limit (random 429s
+		// leave gaps of every length), and the level goes straight
+		// to it rather than trying each level on the way, two windows
+		// of refusals each. It is held for probeWindows, twice as long
+		// each time a probe is refused again.
+		ts.level = max(t.floor(), ts.gaps[0])
+		ts.found = ts.level
+		t.block(ts, k, now)
 	case len(ts.throttled) >= 2:
 		// Refused twice in a window: one less. (Not down to what
 		// Graph let through: random 429s come in pairs too, and a real
@@ -252,10 +389,34 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	ts.changed, ts.lowered = now, now
 }
 
+// block keeps the levels above the tenant's level up to k from being
+// tried again for k's back-off, which doubles each time, from
+// probeWindows up to maxRecovery windows.
+func (t *Throttle) block(ts *tenantState, k int, now time.Time) {
+	ts.backoff[k] = min(max(2*ts.backoff[k], probeWindows*t.limits.Recovery), maxRecovery)
+	until := now.Add(time.Duration(ts.backoff[k]) * t.span())
+	for j := ts.level + 1; j <= k; j++ {
+		ts.blocked[j] = latest(ts.blocked[j], until)
+	}
+}
+
+// limitEvidence is how many refusals in a row, each after the same
+// number of requests let through, show a limit: random 429s at 10 % give
+// three equal gaps of at most four requests about three times in a
+// thousand.
+const limitEvidence = 4
+
+// probeWindows is how many windows a level found too high is held back
+// before it is tried again: a probe of a real limit costs a refusal, so
+// it is made only after a long clean stretch.
+const probeWindows = 12
+
 // minEvidence is how many requests at a level it takes to judge its share
-// of 429s: about two windows' worth, as one window of random 429s at 10 to
-// 17 % refuses one in five too often.
-const minEvidence = 8
+// of 429s: about four windows' worth, as two windows of random 429s at 10
+// to 17 % refuse one in five too often (at eight, three of twenty
+// simulated fault-mix nights sank to 1 or 2 requests per window and ran
+// past 1.3x the bound). A real limit is found from the gaps first.
+const minEvidence = 16
 
 // Succeeded records a request of tenant that Graph did not throttle; after
 // Limits.Recovery windows without a 429 a backed-off tenant sends one more
@@ -268,15 +429,20 @@ func (t *Throttle) Succeeded(tenant string) {
 	ts := t.tenant(tenant)
 	ts.succeeded = append(recent(ts.succeeded, now, span), now)
 	ts.sent[ts.level]++
-	if ts.level >= t.limits.PerTenant || now.Before(ts.blocked[ts.level+1]) {
-		return
-	}
+	ts.gap++
 	quiet := ts.changed
 	if n := len(ts.throttled); n > 0 && ts.throttled[n-1].After(quiet) {
 		quiet = ts.throttled[n-1]
 	}
+	if ts.found > 0 && ts.level > ts.found && now.Sub(quiet) >= span {
+		ts.found = ts.level // a probe that held for a window: a higher limit
+	}
+	if ts.level >= t.limits.PerTenant || now.Before(ts.blocked[ts.level+1]) {
+		return
+	}
 	if now.Sub(quiet) >= time.Duration(t.limits.Recovery)*span {
 		ts.level, ts.changed = ts.level+1, now
+		ts.broadcast()
 	}
 }
 

@@ -2,7 +2,9 @@ package extract
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -184,5 +186,113 @@ func TestThrottleBackedOffWaitsLonger(t *testing.T) {
 	}
 	if waits[1] > 20*time.Millisecond || waits[2] < 35*time.Millisecond {
 		t.Errorf("waits %v, want the second at once and the third about 40ms", waits)
+	}
+}
+
+// wake makes the tenant's waiters look at the (fake) clock again, as
+// their timers would when it moved.
+func wake(th *Throttle, tenant string) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	th.tenant(tenant).broadcast()
+}
+
+// waiting is how many requests of tenant are in Wait.
+func waiting(th *Throttle, tenant string) int {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	return len(th.tenant(tenant).waiters)
+}
+
+// untilWaiting polls until n requests of tenant are in Wait.
+func untilWaiting(t *testing.T, th *Throttle, tenant string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); waiting(th, tenant) != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", waiting(th, tenant), n)
+		}
+	}
+}
+
+// When requests of a tenant wait together, each freed slot goes to the one
+// of most priority (pages left in its chain), equal priorities and no
+// priority in order of arrival; another tenant's queue is its own.
+func TestThrottlePriorityOrder(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	start := clk.Now()
+	ctx := context.Background()
+	// A full window: one send a second.
+	for i := range 5 {
+		clk.set(start.Add(time.Duration(i) * time.Second))
+		if _, _, err := th.Wait(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prios := []int{2, 0, 7, 2, 5, -3}
+	done := make(chan int, len(prios))
+	for i, p := range prios {
+		go func() {
+			if _, _, err := th.Wait(WithPriority(ctx, p), "t"); err != nil {
+				t.Error(err)
+			}
+			done <- i
+		}()
+		untilWaiting(t, th, "t", i+1) // arrivals in a known order
+	}
+	// Another tenant is not held behind them.
+	if _, w, err := th.Wait(WithPriority(ctx, 1), "other"); err != nil || w != 0 {
+		t.Fatalf("another tenant waited %v (%v)", w, err)
+	}
+	var got []int
+	for i := range prios {
+		// One slot frees a second: exactly one waiter gets it (the
+		// sixth the slot of the first grant).
+		clk.set(start.Add(time.Duration(10*(1+i/5)+i%5) * time.Second))
+		wake(th, "t")
+		got = append(got, <-done)
+		untilWaiting(t, th, "t", len(prios)-i-1)
+	}
+	// 7, 5, the two 2s as they came, then no priority (0 and -3) as
+	// they came.
+	if want := []int{2, 4, 0, 3, 1, 5}; !slices.Equal(got, want) {
+		t.Fatalf("slots went to the requests %v (priorities %v), want %v", got, prios, want)
+	}
+}
+
+// A request that gives up leaves the queue: the one behind it gets the
+// slot it would have had.
+func TestThrottlePriorityCancelled(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	start := clk.Now()
+	ctx := context.Background()
+	for range 5 {
+		if _, _, err := th.Wait(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(WithPriority(ctx, 9))
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, _, err := th.Wait(cctx, "t")
+		gaveUp <- err
+	}()
+	untilWaiting(t, th, "t", 1)
+	done := make(chan struct{})
+	go func() {
+		if _, _, err := th.Wait(WithPriority(ctx, 4), "t"); err != nil {
+			t.Error(err)
+		}
+		close(done)
+	}()
+	untilWaiting(t, th, "t", 2)
+	clk.set(start.Add(10 * time.Second))
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request behind a cancelled one never got the free slot")
 	}
 }

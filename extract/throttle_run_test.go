@@ -1,0 +1,149 @@
+package extract
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// graphLimit is Graph's per-tenant limit as graphsim enforces it: at most
+// k admitted requests in any 10 s, a refused request not counted, and
+// Retry-After the wait until a slot frees, rounded up to seconds.
+type graphLimit struct {
+	k   int
+	log []time.Time
+}
+
+func (g *graphLimit) admit(now time.Time) (retryAfter time.Duration, ok bool) {
+	g.log = recent(g.log, now, 10*time.Second)
+	if len(g.log) >= g.k {
+		wait := g.log[len(g.log)-g.k].Add(10 * time.Second).Sub(now)
+		return max(time.Second, (wait+time.Second-1)/time.Second*time.Second), false
+	}
+	g.log = append(g.log, now)
+	return 0, true
+}
+
+// runResult is a simulated run of one tenant's shards.
+type runResult struct {
+	requests, throttled int
+	wall                time.Duration
+}
+
+// share is the run's share of throttled requests.
+func (r runResult) share() float64 { return float64(r.throttled) / float64(r.requests) }
+
+// simulateRun reads pages (per shard) through th on clk as a run's shards
+// do, each asking for its next page rtt after the last answer, against
+// Graph's limit g. fault, when not nil, draws Graph's random answers: a
+// 429 with Retry-After: 1, or a 503 with Retry-After: 1 (pausing only).
+// It is the whole run, first windows included, as the bench measures it.
+func simulateRun(th *Throttle, clk *fakeClock, pages []int, rtt time.Duration, g *graphLimit, fault func() (throttle, unavailable bool)) runResult {
+	start := clk.Now()
+	left := append([]int(nil), pages...)
+	ready := make([]time.Time, len(pages))
+	for i := range ready {
+		ready[i] = start
+	}
+	th.mu.Lock()
+	ts := th.tenant("t")
+	th.mu.Unlock()
+	var r runResult
+	var end time.Time
+	for {
+		i := -1
+		for j := range left {
+			if left[j] > 0 && (i < 0 || ready[j].Before(ready[i])) {
+				i = j
+			}
+		}
+		if i < 0 {
+			break
+		}
+		th.mu.Lock()
+		now := latest(clk.Now(), ready[i])
+		now = latest(now, th.next(ts, now))
+		th.take(ts, now)
+		th.mu.Unlock()
+		clk.set(now)
+		r.requests++
+		ready[i] = now.Add(rtt)
+		end = ready[i]
+		var throttled, unavailable bool
+		if fault != nil {
+			throttled, unavailable = fault()
+		}
+		switch wait, ok := g.admit(now); {
+		case throttled:
+			r.throttled++
+			th.Pause("t", time.Second, true)
+		case unavailable:
+			th.Pause("t", time.Second, false)
+		case !ok:
+			r.throttled++
+			th.Pause("t", wait, true)
+		default:
+			th.Succeeded("t")
+			left[i]--
+		}
+	}
+	r.wall = end.Sub(start)
+	return r
+}
+
+// newRunThrottle is a throttle of the documented limits, default margin,
+// on a fake clock.
+func newRunThrottle() (*Throttle, *fakeClock) {
+	th := NewThrottle(Limits{PerTenant: 5, PerTenantWindow: 10 * time.Second})
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	th.now = clk.Now
+	return th, clk
+}
+
+// A real limit of 3 per 10 s (credreg assumes 5), over a whole run of the
+// bench's size (68 pages in 4 shards), the first windows included: under
+// 10 % of the requests are refused, and the run stays near the limit's
+// bound.
+func TestThrottleRealLimitWholeRun(t *testing.T) {
+	for _, tc := range []struct {
+		limit int
+		pages []int
+	}{
+		{3, []int{17, 17, 17, 17}},
+		{3, []int{30, 20, 10, 8}},
+		{3, []int{40, 40, 40, 40}},
+		{4, []int{17, 17, 17, 17}},
+		{2, []int{17, 17, 17, 17}},
+	} {
+		th, clk := newRunThrottle()
+		r := simulateRun(th, clk, tc.pages, 50*time.Millisecond, &graphLimit{k: tc.limit}, nil)
+		bound := time.Duration(float64(r.requests) / float64(tc.limit) * float64(10*time.Second))
+		t.Logf("limit %d, pages %v: %d requests, %d refused (%.1f %%), %v (%.2fx the bound)",
+			tc.limit, tc.pages, r.requests, r.throttled, 100*r.share(), r.wall, r.wall.Seconds()/bound.Seconds())
+		if r.share() >= 0.10 {
+			t.Errorf("limit %d, pages %v: %d of %d requests refused (%.1f %%), want under 10 %%",
+				tc.limit, tc.pages, r.throttled, r.requests, 100*r.share())
+		}
+		if r.wall > bound*13/10 {
+			t.Errorf("limit %d, pages %v: %v, more than 1.3x the bound %v", tc.limit, tc.pages, r.wall, bound)
+		}
+	}
+}
+
+// Graph's random 429s and 503s (the mix) at the documented limit
+// keep the run within 1.3x the rate bound.
+func TestThrottleFaultMixWholeRun(t *testing.T) {
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 7))
+		th, clk := newRunThrottle()
+		r := simulateRun(th, clk, []int{17, 17, 17, 17}, 50*time.Millisecond, &graphLimit{k: 5}, func() (bool, bool) {
+			x := rnd.Float64()
+			return x < 0.10, x >= 0.10 && x < 0.15
+		})
+		bound := time.Duration(float64(r.requests) / 5 * float64(10*time.Second))
+		t.Logf("seed %d: %d requests, %d refused, %v (%.2fx the bound)", seed, r.requests, r.throttled, r.wall, r.wall.Seconds()/bound.Seconds())
+		if r.wall > bound*13/10 {
+			t.Errorf("seed %d: %v, more than 1.3x the bound %v", seed, r.wall, bound)
+		}
+	}
+}
