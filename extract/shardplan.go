@@ -123,6 +123,7 @@ func PlanFromIndex(endpoint schemas.Endpoint, n int, prev RawIndex, read func(ke
 	out := make(ShardPlan, len(leaves))
 	for i, l := range leaves {
 		out[i] = l.shard(props, i)
+		out[i].Pages = max(1, int(math.Round(l.pages)))
 	}
 	return out, nil
 }

@@ -23,6 +23,11 @@ type Shard struct {
 	// Where are the property values the filter selects, to check that
 	// Graph applied it.
 	Where []Condition `json:"-"`
+	// Pages is how many pages the shard's chain is expected to take:
+	// what it took in the previous run (estimated for a shard split since),
+	// 0 when unknown. A run reads a shard with the most pages left first
+	// (see WithPriority).
+	Pages int `json:"-"`
 }
 
 // Condition is one "property eq value" of a shard's filter.

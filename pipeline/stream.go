@@ -80,9 +80,9 @@ func (r *tenantRun) stream(ctx context.Context, sw SliceWriter) error {
 // until one with records passes, and is then called once.
 func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, out chan<- landedPage, proven func()) error {
 	pager := r.client.Pages(r.o.Endpoint, shard.Filter)
-	for {
+	for read := 0; ; read++ {
 		link := pager.Link()
-		page, err := pager.Next(ctx)
+		page, err := pager.Next(pagePriority(ctx, shard, read))
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -110,6 +110,18 @@ func (r *tenantRun) readShard(ctx context.Context, shard extract.Shard, out chan
 			proven = nil
 		}
 	}
+}
+
+// pagePriority is ctx with the priority of a shard's next page when read
+// pages were read already: its pages left by the plan (see
+// extract.PlanFromIndex), at least one while the chain runs longer than
+// planned. A plan without counts (a tenant's first run) sets none, so its
+// shards are served in turn.
+func pagePriority(ctx context.Context, shard extract.Shard, read int) context.Context {
+	if shard.Pages <= 0 {
+		return ctx
+	}
+	return extract.WithPriority(ctx, max(shard.Pages-read, 1))
 }
 
 // shardError names where a shard failed. A body that was not a report
