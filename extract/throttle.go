@@ -360,7 +360,7 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 		// limit at once, and not tried again for twice as long.
 		ts.level = ts.found
 		t.block(ts, k, now)
-	case len(ts.gaps) == limitEvidence && ts.gaps[0] < k && !slices.ContainsFunc(ts.gaps, func(g int) bool { return g != ts.gaps[0] }):
+	case len(ts.gaps) == limitEvidence && ts.gaps[0] >= 1 && ts.gaps[0] < k && !slices.ContainsFunc(ts.gaps, func(g int) bool { return g != ts.gaps[0] }):
 		// Graph let the same number of requests through between
 		// refusals, time after time: that is a limit (random 429s
 		// leave gaps of every length), and the level goes straight
@@ -404,7 +404,7 @@ func (t *Throttle) block(ts *tenantState, k int, now time.Time) {
 // number of requests let through, show a limit: random 429s at 10 % give
 // three equal gaps of at most four requests about three times in a
 // thousand.
-const limitEvidence = 4
+const limitEvidence = 3
 
 // probeWindows is how many windows a level found too high is held back
 // before it is tried again: a probe of a real limit costs a refusal, so

@@ -296,3 +296,60 @@ func TestThrottlePriorityCancelled(t *testing.T) {
 		t.Fatal("the request behind a cancelled one never got the free slot")
 	}
 }
+
+// Refusals with nothing let through between them (random 429s in a row,
+// a window apart) show no limit: a lone 429 a window leaves the rate, and
+// never jumps it to the floor.
+func TestThrottleRefusalsInARowAreNoLimit(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	start := clk.Now()
+	for i := range 3 {
+		clk.set(start.Add(time.Duration(11*i) * time.Second))
+		th.Pause("t", time.Second, true)
+	}
+	if got := level(th, "t"); got != 5 {
+		t.Errorf("three 429s a window apart with none answered between: %d requests per window, want 5", got)
+	}
+}
+
+// Graph letting the same number through between refusals, three times,
+// is a limit: the level goes straight to it, and a probe above it is
+// taken back down by its first 429 and not tried again for longer.
+func TestThrottleEqualGapsAreALimit(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	at := clk.Now()
+	step := func(d time.Duration) { at = at.Add(d); clk.set(at) }
+	for range 3 {
+		for range 2 {
+			th.Succeeded("t")
+			step(time.Millisecond)
+		}
+		th.Pause("t", 10*time.Second, true) // the third refused
+		step(10 * time.Second)
+	}
+	if got := level(th, "t"); got != 2 {
+		t.Fatalf("two let through before each of three refusals: %d requests per window, want 2", got)
+	}
+	// Held there for probeWindows windows however quiet.
+	for range probeWindows - 1 {
+		th.Succeeded("t")
+		step(10 * time.Second)
+	}
+	if got := level(th, "t"); got != 2 {
+		t.Fatalf("probed after less than %d windows: level %d", probeWindows, got)
+	}
+	for range 3 {
+		th.Succeeded("t")
+		if level(th, "t") != 2 {
+			break
+		}
+		step(10 * time.Second)
+	}
+	if got := level(th, "t"); got != 3 {
+		t.Fatalf("no probe after %d quiet windows: level %d", probeWindows+2, got)
+	}
+	th.Pause("t", 10*time.Second, true)
+	if got := level(th, "t"); got != 2 {
+		t.Fatalf("a refused probe: level %d, want back to 2", got)
+	}
+}
