@@ -230,3 +230,33 @@ func TestPlanFromIndexMergesAndFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// A plan from the previous night carries each shard's pages (estimated
+// for a split one), longest first, for the run to serve the longest chain
+// first; today's even plan carries none.
+func TestPlanFromIndexCountsPages(t *testing.T) {
+	ep := schemas.UserRegistrationDetails
+	four, err := PlanShards(ep, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range four {
+		if s.Pages != 0 {
+			t.Fatalf("even plan %+v: want no page counts", four)
+		}
+	}
+	plan, err := PlanFromIndex(ep, 4, prevIndex(ep, four, []int{3, 5, 2, 20}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, s := range plan {
+		if s.Pages < 1 || i > 0 && s.Pages > plan[i-1].Pages {
+			t.Fatalf("plan %+v: want counts of at least 1, longest first", plan)
+		}
+		total += s.Pages
+	}
+	if total < 28 || total > 30+len(plan) {
+		t.Errorf("plan %+v: %d pages in all, want about the previous night's 30", plan, total)
+	}
+}
