@@ -430,7 +430,9 @@ func (t *Throttle) Succeeded(tenant string) {
 	ts.succeeded = append(recent(ts.succeeded, now, span), now)
 	ts.sent[ts.level]++
 	ts.gap++
-	quiet := ts.changed
+	// Quiet since the last change, 429 or pause: a window spent paused
+	// (a limit's Retry-After is most of one) tried nothing at this level.
+	quiet := latest(ts.changed, ts.paused)
 	if n := len(ts.throttled); n > 0 && ts.throttled[n-1].After(quiet) {
 		quiet = ts.throttled[n-1]
 	}
