@@ -3,8 +3,11 @@ package main
 import (
 	"math"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -16,7 +19,7 @@ import (
 // replay peaked at 345 MB RSS for 140 MB live; under 200 MiB it peaked at
 // 246 MiB, for 82 collections instead of 49 and no measurable CPU
 // (bench/replay/NOTES.md). It is soft: a process that needs more gets
-// more, collecting more often.
+// more (see raisedLimit).
 const defaultMemoryLimit = 200 << 20
 
 // memoryOptions is --memory-limit of the commands that transform and
@@ -59,8 +62,10 @@ func (o memoryOptions) memoryLimit() (int64, error) {
 }
 
 // apply sets the Go runtime's soft memory limit, unless GOMEMLIMIT is
-// set (the runtime took it at start). restore puts the previous limit
-// back, for the tests that run commands in their own process.
+// set (the runtime took it at start), and watches the live heap to raise
+// the limit when the process needs more (raisedLimit). restore stops the
+// watch and puts the previous limit back, for the tests that run
+// commands in their own process.
 func (o memoryOptions) apply(getenv func(string) string) (restore func(), err error) {
 	limit, err := o.memoryLimit()
 	if err != nil {
@@ -70,5 +75,50 @@ func (o memoryOptions) apply(getenv func(string) string) (restore func(), err er
 		return func() {}, nil
 	}
 	prev := debug.SetMemoryLimit(limit)
-	return func() { debug.SetMemoryLimit(prev) }, nil
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if limit != math.MaxInt64 {
+		wg.Go(func() { watchLiveHeap(limit, stop) })
+	}
+	return func() {
+		close(stop)
+		wg.Wait()
+		debug.SetMemoryLimit(prev)
+	}, nil
+}
+
+// watchLiveHeap raises the memory limit as raisedLimit says, twice a
+// second, until stop is closed.
+func watchLiveHeap(limit int64, stop <-chan struct{}) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		if next := raisedLimit(limit, int64(sample[0].Value.Uint64())); next != limit {
+			limit = next
+			debug.SetMemoryLimit(limit)
+		}
+	}
+}
+
+// raisedLimit is the memory limit once the live heap is live bytes. Under
+// the limit with room to spare, the limit only makes the collector run
+// a little more often; but a live heap near it makes the collector run
+// back to back (a 1M-user replay whose live heap was about 200 MiB took
+// twice the CPU under a 200 MiB limit). So past 85 % of the limit it
+// steps aside, to twice the live heap: Go's own pacing without a limit.
+func raisedLimit(limit, live int64) int64 {
+	if live > limit/100*85 {
+		return max(limit, 2*live)
+	}
+	return limit
 }

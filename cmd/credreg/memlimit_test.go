@@ -72,3 +72,19 @@ func TestMemoryLimitApply(t *testing.T) {
 		t.Error("a bad --memory-limit passes when GOMEMLIMIT is set")
 	}
 }
+
+func TestRaisedLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit, live, want int64
+	}{
+		{200 << 20, 100 << 20, 200 << 20},
+		{200 << 20, 170 << 20, 200 << 20},
+		{200 << 20, 171 << 20, 342 << 20},
+		{200 << 20, 300 << 20, 600 << 20},
+		{1 << 30, 0, 1 << 30},
+	} {
+		if got := raisedLimit(tc.limit, tc.live); got != tc.want {
+			t.Errorf("raisedLimit(%d MiB, live %d MiB) = %d MiB, want %d MiB", tc.limit>>20, tc.live>>20, got>>20, tc.want>>20)
+		}
+	}
+}
