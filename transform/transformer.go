@@ -276,31 +276,7 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	for _, v := range rec.UnknownValues {
 		t.stats.UnknownValues[v.String()]++
 	}
-	u := schemas.UserRow{
-		Key:                          t.opts.Key,
-		UserID:                       id,
-		UserPrincipalName:            rec.UserPrincipalName,
-		UserDisplayName:              rec.UserDisplayName,
-		Source:                       t.opts.Endpoint,
-		UserType:                     rec.UserType,
-		IsAdmin:                      rec.IsAdmin,
-		IsRegistered:                 rec.IsRegistered,
-		IsEnabled:                    rec.IsEnabled,
-		IsCapable:                    rec.IsCapable,
-		IsMfaRegistered:              rec.IsMfaRegistered,
-		IsMfaCapable:                 rec.IsMfaCapable,
-		IsSsprRegistered:             rec.IsSsprRegistered,
-		IsSsprEnabled:                rec.IsSsprEnabled,
-		IsSsprCapable:                rec.IsSsprCapable,
-		IsPasswordlessCapable:        rec.IsPasswordlessCapable,
-		IsSystemPreferredAuthEnabled: rec.IsSystemPreferredAuthEnabled,
-		DefaultMfaMethod:             rec.DefaultMfaMethod,
-		SystemPreferredMethods:       rec.SystemPreferredMethods,
-		LastUpdatedAt:                rec.LastUpdatedAt,
-		AuthMethodCount:              int64(len(rec.Methods)),
-		ExtractedAt:                  extractedAt,
-		RunID:                        t.opts.RunID,
-	}
+	u := rec.userRow(t.opts.Key, t.opts.Endpoint, id, extractedAt, t.opts.RunID)
 	u.Append(t.builders[usersTable])
 	out = t.added(out, usersTable)
 	t.countFlags(&u)
