@@ -135,6 +135,7 @@ type tenantState struct {
 	// and is not a new one.
 	gap          int
 	gaps         []int
+	refusedAt    time.Time // the last new refusal
 	refusedUntil time.Time
 	// waiters are the requests in Wait; wake is closed when one leaves
 	// (a slot taken or given up), or the level rises.
@@ -343,6 +344,7 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 		ts.gaps = append(ts.gaps, ts.gap)
 		ts.gaps = ts.gaps[max(0, len(ts.gaps)-limitEvidence):]
 		ts.gap = 0
+		ts.refusedAt = now
 	}
 	ts.refusedUntil = latest(ts.refusedUntil, now.Add(d))
 	span := t.span()
@@ -351,6 +353,9 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	k := ts.level
 	ts.sent[k]++
 	ts.refused[k]++
+	if t.judgeGaps(ts, now) {
+		return
+	}
 	if !ts.lowered.IsZero() && now.Sub(ts.lowered) < span || k <= t.floor() {
 		return // one decrease per window, however many shards were refused
 	}
@@ -359,16 +364,6 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 		// A probe above the limit found earlier, refused: back to the
 		// limit at once, and not tried again for twice as long.
 		ts.level = ts.found
-		t.block(ts, k, now)
-	case len(ts.gaps) == limitEvidence && ts.gaps[0] >= 1 && ts.gaps[0] < k && !slices.ContainsFunc(ts.gaps, func(g int) bool { return g != ts.gaps[0] }):
-		// Graph let the same number of requests through between
-		// refusals, time after time: that is a limit (random 429s
-		// leave gaps of every length), and the level goes straight
-		// to it rather than trying each level on the way, two windows
-		// of refusals each. It is held for probeWindows, twice as long
-		// each time a probe is refused again.
-		ts.level = max(t.floor(), ts.gaps[0])
-		ts.found = ts.level
 		t.block(ts, k, now)
 	case len(ts.throttled) >= 2:
 		// Refused twice in a window: one less. (Not down to what
@@ -388,6 +383,36 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 	}
 	ts.changed, ts.lowered = now, now
 }
+
+// judgeGaps lowers the tenant's level to a limit its gaps show, and
+// reports whether it did. Graph let the same number of requests through
+// between refusals, time after time: that is a limit (random 429s leave
+// gaps of every length, and none of no request at all), so the level goes
+// straight to it rather than trying each level on the way, a window or two
+// of refusals each; it may come down further in the window of another
+// decrease. The levels above are held for probeWindows, twice as long
+// each time a probe is refused again.
+func (t *Throttle) judgeGaps(ts *tenantState, now time.Time) bool {
+	if len(ts.gaps) < limitEvidence {
+		return false
+	}
+	g := ts.gaps[0]
+	if g < 1 || g > ts.level || g == ts.found || slices.ContainsFunc(ts.gaps, func(o int) bool { return o != g }) {
+		return false
+	}
+	// (At g itself, other rules got there first: it is found all the
+	// same, so that the level above is held back.)
+	k := ts.level
+	ts.level = max(t.floor(), g)
+	ts.found = ts.level
+	t.block(ts, max(k, ts.level+1), now)
+	ts.changed, ts.lowered = now, now
+	return true
+}
+
+// burstSlack is how soon after a refusal an answer still belongs to the
+// same burst of requests: sent together, answered in any order.
+const burstSlack = time.Second
 
 // block keeps the levels above the tenant's level up to k from being
 // tried again for k's back-off, which doubles each time, from
@@ -429,7 +454,16 @@ func (t *Throttle) Succeeded(tenant string) {
 	ts := t.tenant(tenant)
 	ts.succeeded = append(recent(ts.succeeded, now, span), now)
 	ts.sent[ts.level]++
-	ts.gap++
+	if n := len(ts.gaps); n > 0 && now.Sub(ts.refusedAt) < burstSlack {
+		// Answered just after a refusal: sent in the same burst, before
+		// it, so Graph let it through ahead of the refusal.
+		ts.gaps[n-1]++
+		if t.judgeGaps(ts, now) {
+			return
+		}
+	} else {
+		ts.gap++
+	}
 	// Quiet since the last change, 429 or pause: a window spent paused
 	// (a limit's Retry-After is most of one) tried nothing at this level.
 	quiet := latest(ts.changed, ts.paused)
