@@ -39,6 +39,9 @@ const (
 
 	parquetContentType = "application/vnd.apache.parquet"
 
+	// zstdLevel is zstd's level 1, its fastest encoder (SpeedFastest).
+	zstdLevel = 1
+
 	// Key-value metadata keys; credreg.table and credreg.schema_version
 	// come from the table's Arrow schema.
 	metaRunID = "credreg.run_id"
@@ -133,6 +136,10 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 	props := parquet.NewWriterProperties(
 		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Zstd),
+		// zstd's fastest level: on a 1M-user replay it cut 2.5-4 of
+		// 19-21 CPU s for 0.16 % more output bytes (69.18 MB instead of
+		// 69.07 MB; bench/replay/NOTES.md).
+		parquet.WithCompressionLevel(zstdLevel),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithMaxRowGroupLength(rows),
