@@ -87,9 +87,11 @@ const maxRecovery = 32
 //     to L rather than trying each level on the way, and the levels above
 //     are held back for probeWindows windows, twice as long each time a
 //     probe is refused (up to maxRecovery). A probe above a limit found
-//     is taken back down by its first 429: a real limit of 3 costs a
-//     refusal per window for the first four windows and one per probe,
-//     under a tenth of a night's requests, first windows included.
+//     is taken back down by its first 429: a real limit of 3 costs two
+//     refusals in the first burst, one in each of the next two windows
+//     and one per probe, under a tenth of a night's requests, first
+//     windows included. Answers to one burst come back in any order, so
+//     those within burstSlack of a refusal count before it.
 //   - Otherwise one less when two 429s fall in one window, or when more
 //     than one in five of at least minEvidence requests answered at k
 //     were refused (a limit the gaps did not show); the latter also holds
