@@ -41,9 +41,14 @@ func (c *Cursor) Next(b byte) bool {
 }
 
 // SkipString moves past the string whose opening quote is the next byte.
-// It reports false, at the end of the bytes, when the string never closes.
+// It reports false, at the end of the bytes, when the string never closes
+// (or the cursor is already at the end: there is no quote to open it).
 func (c *Cursor) SkipString() bool {
 	b, i := c.b, c.i
+	if i >= len(b) {
+		c.i = len(b)
+		return false
+	}
 	j := i + 1
 	for {
 		k := bytes.IndexByte(b[j:], '"')

@@ -33,6 +33,31 @@ func TestCursorSkipValue(t *testing.T) {
 	}
 }
 
+// SkipString at or past the end of the bytes has no quote to skip: it
+// reports false and stays at the end instead of slicing past it.
+func TestCursorSkipStringAtTheEnd(t *testing.T) {
+	cases := []struct {
+		in   string
+		seek int
+		end  int
+		ok   bool
+	}{
+		{`ab`, 2, 2, false},
+		{`ab`, 5, 2, false},
+		{``, 0, 0, false},
+		{`"`, 0, 1, false},
+		{`""`, 0, 2, true},
+	}
+	for _, c := range cases {
+		cur := NewCursor([]byte(c.in))
+		cur.Seek(c.seek)
+		ok := cur.SkipString()
+		if cur.Pos() != c.end || ok != c.ok {
+			t.Errorf("SkipString(%q) from %d = %d, %v; want %d, %v", c.in, c.seek, cur.Pos(), ok, c.end, c.ok)
+		}
+	}
+}
+
 func TestContainer(t *testing.T) {
 	cases := []struct {
 		in   string
