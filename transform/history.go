@@ -343,19 +343,13 @@ func (h *History) Gone(rec arrow.RecordBatch) ([]Batch, error) {
 }
 
 // Finish returns the change rows left and the slice's summary row. Call it
-// once per pass, after Gone and Join. A Finish without Join runs the join
-// itself, holding its change rows until it returns, and drops them if the
-// spill files fail: callers that write many rows, or must know, call Join.
+// once per pass, after Gone and Join: it panics if Join was not called, as
+// a spilled comparison's rows and errors come from Join alone.
 func (h *History) Finish() []Batch {
-	var out []Batch
 	if !h.joined {
-		if err := h.Join(func(b Batch) error { out = append(out, b); return nil }); err != nil {
-			for _, b := range out {
-				b.Record.Release()
-			}
-			out = nil
-		}
+		panic("transform: History.Finish before History.Join")
 	}
+	var out []Batch
 	if h.rows > 0 {
 		out = append(out, h.cut())
 	}

@@ -298,3 +298,75 @@ func TestPrevSetFindsEveryUser(t *testing.T) {
 		t.Errorf("len = %d, want %d", s.len(), len(want))
 	}
 }
+
+// A spill that cannot be written (the folder gone before the new
+// snapshot's first user, or a file whose buffer cannot be written out)
+// fails Join before it emits any row, naming the folder, and leaves
+// Finish no change rows: the pipeline can still publish the snapshot.
+func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		break_ func(t *testing.T, dir string, p *Previous)
+		after bool // break after the new snapshot's users are in
+	}{
+		{"folder gone", func(t *testing.T, dir string, p *Previous) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"last file unwritable", func(t *testing.T, dir string, p *Previous) {
+			p.spill.cur[spillPartitions-1].f.Close()
+		}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("TMPDIR", dir)
+			rng := rand.New(rand.NewPCG(7, 8))
+			prev := genSnapshot(rng, 300, 1)
+			day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+			key := schemas.Key{Date: day, Tenant: "t"}
+			p := NewPrevious(day.AddDate(0, 0, -1), "prev-run", schemas.UserRegistrationDetails)
+			p.InMemory = 1
+			defer p.Release()
+			ub := array.NewRecordBuilder(memory.NewGoAllocator(), schemas.UserRegistrationDetailsTable.Arrow())
+			defer ub.Release()
+			for _, u := range prev {
+				r := u.row(key)
+				r.Append(ub)
+			}
+			rec := ub.NewRecordBatch()
+			defer rec.Release()
+			if err := p.AddUsers(rec); err != nil {
+				t.Fatal(err)
+			}
+			if !c.after {
+				c.break_(t, dir, p)
+			}
+			h := NewHistory(HistoryOptions{Key: key, RunID: "r", Previous: p, BatchRows: 1})
+			defer h.Release()
+			var out []Batch
+			for _, u := range genSnapshot(rng, 300, 1) { // other users: every one a change
+				r := u.row(key)
+				out = h.user(out, &r, u.methods)
+			}
+			if c.after {
+				c.break_(t, dir, p)
+			}
+			emitted := 0
+			err := h.Join(func(b Batch) error { emitted++; b.Record.Release(); return nil })
+			if !errors.Is(err, ErrSpill) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("Join = %v, want ErrSpill naming %s", err, dir)
+			}
+			if emitted != 0 || len(out) != 0 {
+				t.Errorf("%d batches emitted before the failure, %d from the users", emitted, len(out))
+			}
+			fin := h.Finish()
+			for _, b := range fin {
+				b.Record.Release()
+			}
+			if len(fin) != 1 || fin[0].Table != schemas.RegistrationDailySummaryTable {
+				t.Errorf("Finish gave %d batches, want the summary alone", len(fin))
+			}
+		})
+	}
+}

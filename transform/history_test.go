@@ -199,7 +199,7 @@ func TestHistoryChangesAreSetDifferences(t *testing.T) {
 					t.Fatal(err)
 				}
 				out = append(out, gone...)
-				fin := h.Finish()
+				fin := joined(t, h).Finish()
 				out = append(out, fin...)
 				if last := fin[len(fin)-1]; last.Table != schemas.RegistrationDailySummaryTable {
 					t.Fatalf("Finish ended with %s, want the summary", last.Table.Name)
@@ -269,7 +269,7 @@ func TestHistorySummaryWithoutPrevious(t *testing.T) {
 	if len(out) != 0 || h.Compared() {
 		t.Fatalf("changes without a previous snapshot: %d batches", len(out))
 	}
-	fin := h.Finish()
+	fin := joined(t, h).Finish()
 	if len(fin) != 1 {
 		t.Fatalf("Finish gave %d batches, want the summary only", len(fin))
 	}
@@ -318,7 +318,7 @@ func TestHistoryComparesOnlyNamesAlike(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(append(out, gone...), h.Finish()...)
+		out = append(append(out, gone...), joined(t, h).Finish()...)
 		if got := changeStrings(t, out); len(got) != 0 || h.Compared() || h.Incomparable() == "" {
 			t.Errorf("previous %q, now %q: %d change rows, compared %v, reason %q", c.prevKey, c.key, len(got), h.Compared(), h.Incomparable())
 		}
@@ -329,5 +329,37 @@ func TestHistoryComparesOnlyNamesAlike(t *testing.T) {
 		}
 		users.Release()
 		h.Release()
+	}
+}
+
+// joined calls h.Join, which a History compared in memory (or not at all)
+// needs before Finish but which emits nothing then.
+func joined(t testing.TB, h *History) *History {
+	t.Helper()
+	if err := h.Join(func(b Batch) error {
+		b.Record.Release()
+		t.Errorf("Join emitted %s rows without a spilled previous snapshot", b.Table.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Finish without Join is a caller's mistake: it panics rather than drop
+// (or hide the failure of) a spilled comparison's rows.
+func TestHistoryFinishRequiresJoin(t *testing.T) {
+	h := NewHistory(HistoryOptions{Key: schemas.Key{Date: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Tenant: "t"}, RunID: "r"})
+	defer h.Release()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Finish without Join did not panic")
+			}
+		}()
+		h.Finish()
+	}()
+	for _, b := range joined(t, h).Finish() {
+		b.Record.Release()
 	}
 }

@@ -33,18 +33,26 @@ const (
 	recGone   = 'g'
 )
 
-// ErrSpill wraps a failure of the local files a large comparison uses.
+// ErrSpill wraps a failure of the local files a large comparison uses
+// (History, Previous); the message names the folder, os.TempDir() ($TMPDIR),
+// so a full or missing disk is found where it is.
 var ErrSpill = errors.New("the previous snapshot's local spill files failed")
 
 // prevSpill is the partitioned (Grace) join's files: each user goes to the
 // partition its id hashes to, on both sides, so a partition's new users
 // are compared with its previous users alone.
 type prevSpill struct {
-	seed      maphash.Seed
+	seed maphash.Seed
+	// dir is the folder of the files, os.TempDir() when they were made.
+	dir       string
 	prev, cur [spillPartitions]spillFile
-	users     int
-	buf       []byte
-	err       error
+	// curMade: the new snapshot's files are made at its first user, so a
+	// folder that went away (or filled) since the previous snapshot was
+	// read fails there, kept in err for Join.
+	curMade bool
+	users   int
+	buf     []byte
+	err     error
 }
 
 type spillFile struct {
@@ -54,18 +62,62 @@ type spillFile struct {
 }
 
 func newPrevSpill() (*prevSpill, error) {
-	s := &prevSpill{seed: maphash.MakeSeed()}
+	s := &prevSpill{seed: maphash.MakeSeed(), dir: os.TempDir()}
 	for k := range spillPartitions {
-		for _, sf := range []*spillFile{&s.prev[k], &s.cur[k]} {
-			f, err := os.CreateTemp("", "credreg-history-*")
-			if err != nil {
-				s.release()
-				return nil, fmt.Errorf("%w: %w", ErrSpill, err)
-			}
-			sf.f, sf.w = f, bufio.NewWriterSize(f, 16<<10)
+		if err := s.create(&s.prev[k]); err != nil {
+			s.release()
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// create makes a spill file in s.dir.
+func (s *prevSpill) create(sf *spillFile) error {
+	f, err := os.CreateTemp(s.dir, "credreg-history-*")
+	if err != nil {
+		return s.fail(err)
+	}
+	sf.f, sf.w = f, bufio.NewWriterSize(f, 16<<10)
+	return nil
+}
+
+// fail wraps a file error as ErrSpill, naming the folder.
+func (s *prevSpill) fail(err error) error {
+	return fmt.Errorf("%w (folder %s, $TMPDIR): %w", ErrSpill, s.dir, err)
+}
+
+// makeCur makes the new snapshot's files, once; a failure is kept in err.
+func (s *prevSpill) makeCur() {
+	if s.curMade {
+		return
+	}
+	s.curMade = true
+	for k := range spillPartitions {
+		if err := s.create(&s.cur[k]); err != nil {
+			if s.err == nil {
+				s.err = err
+			}
+			return
+		}
+	}
+}
+
+// flushAll writes out every file's buffer: Join calls it before its first
+// row, so a full disk is found before any change row is sent.
+func (s *prevSpill) flushAll() error {
+	s.makeCur()
+	for k := range spillPartitions {
+		for _, sf := range []*spillFile{&s.prev[k], &s.cur[k]} {
+			if s.err != nil {
+				return s.err
+			}
+			if err := sf.w.Flush(); err != nil {
+				s.err = s.fail(err)
+			}
+		}
+	}
+	return s.err
 }
 
 // release closes and removes the files.
@@ -109,7 +161,7 @@ func (s *prevSpill) write(sf *spillFile, rec []byte) {
 	n, err := sf.w.Write(rec)
 	sf.n += int64(n)
 	if err != nil {
-		s.err = fmt.Errorf("%w: %w", ErrSpill, err)
+		s.err = s.fail(err)
 	}
 }
 
@@ -140,6 +192,7 @@ func (s *prevSpill) writeCur(id, upn string, fs flagSet, methods uint64, extra [
 		b = binary.AppendUvarint(b, uint64(i))
 	}
 	s.buf = b
+	s.makeCur()
 	s.write(&s.cur[s.part(g, isGUID, id)], b)
 }
 
@@ -148,6 +201,7 @@ func (s *prevSpill) writeGone(id, upn string) {
 	g, isGUID := parseGUID(id)
 	b := appendID(append(s.buf[:0], recGone), g, isGUID, id)
 	s.buf = appendString(b, upn)
+	s.makeCur()
 	s.write(&s.cur[s.part(g, isGUID, id)], s.buf)
 }
 
@@ -155,6 +209,9 @@ func (s *prevSpill) writeGone(id, upn string) {
 func (s *prevSpill) resetCur() {
 	for k := range spillPartitions {
 		sf := &s.cur[k]
+		if sf.f == nil {
+			continue
+		}
 		sf.w.Reset(sf.f)
 		sf.n = 0
 		err := sf.f.Truncate(0)
@@ -162,7 +219,7 @@ func (s *prevSpill) resetCur() {
 			_, err = sf.f.Seek(0, io.SeekStart)
 		}
 		if err != nil && s.err == nil {
-			s.err = fmt.Errorf("%w: %w", ErrSpill, err)
+			s.err = s.fail(err)
 		}
 	}
 }
@@ -184,8 +241,11 @@ func (s *prevSpill) read(sf *spillFile, fn func(*spillRecord) error) error {
 	if s.err != nil {
 		return s.err
 	}
+	if sf.f == nil { // no user reached it
+		return nil
+	}
 	if err := sf.w.Flush(); err != nil {
-		return fmt.Errorf("%w: %w", ErrSpill, err)
+		return s.fail(err)
 	}
 	r := bufio.NewReaderSize(io.NewSectionReader(sf.f, 0, sf.n), 32<<10)
 	var rec spillRecord
@@ -199,7 +259,7 @@ func (s *prevSpill) read(sf *spillFile, fn func(*spillRecord) error) error {
 			err = decodeRecord(r, &rec)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: reading %s: %w", ErrSpill, sf.f.Name(), err)
+			return s.fail(fmt.Errorf("reading %s: %w", sf.f.Name(), err))
 		}
 		if err := fn(&rec); err != nil {
 			return err

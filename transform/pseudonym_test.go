@@ -165,7 +165,7 @@ func TestTransformerPseudonymizes(t *testing.T) {
 	tr := New(Options{Key: key1, RunID: "r1", History: h1, Pseudonymize: p})
 	first.add(t, tr.AddPage(1, testReceived, split(t, day1...)))
 	first.add(t, tr.Finish())
-	first.add(t, h1.Finish())
+	first.add(t, joined(t, h1).Finish())
 	tr.Release()
 
 	prev := NewPrevious(key1.Date, "r1", schemas.UserRegistrationDetails)
@@ -194,7 +194,7 @@ func TestTransformerPseudonymizes(t *testing.T) {
 		}
 		second.add(t, gone)
 	}
-	second.add(t, h2.Finish())
+	second.add(t, joined(t, h2).Finish())
 	tr.Release()
 
 	// Every string cell of every table, as "table.column=value".
