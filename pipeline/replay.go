@@ -299,6 +299,11 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		if err == nil {
 			err = writeBatches(tr.Finish(), write)
 		}
+		if err == nil {
+			// A spill that failed may have hidden a repeat: such a
+			// slice is not published.
+			err = tr.Err()
+		}
 		if werr := wait(); werr != nil {
 			err = werr
 		}
@@ -322,6 +327,10 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		}
 		if tr, err = pass(winners); err != nil {
 			return nil, err
+		}
+		if n := tr.Superseded(); n != 0 {
+			tr.Release()
+			return nil, fmt.Errorf("the second pass over raw run %s superseded %d copies; expected none (did its pages change?)", idx.RunID, n)
 		}
 	}
 	defer tr.Release()
