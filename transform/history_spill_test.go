@@ -306,7 +306,7 @@ func TestPrevSetFindsEveryUser(t *testing.T) {
 func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		break_ func(t *testing.T, dir string, p *Previous)
+		spoil func(t *testing.T, dir string, p *Previous)
 		after bool // break after the new snapshot's users are in
 	}{
 		{"folder gone", func(t *testing.T, dir string, p *Previous) {
@@ -340,7 +340,7 @@ func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !c.after {
-				c.break_(t, dir, p)
+				c.spoil(t, dir, p)
 			}
 			h := NewHistory(HistoryOptions{Key: key, RunID: "r", Previous: p, BatchRows: 1})
 			defer h.Release()
@@ -350,7 +350,7 @@ func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
 				out = h.user(out, &r, u.methods)
 			}
 			if c.after {
-				c.break_(t, dir, p)
+				c.spoil(t, dir, p)
 			}
 			emitted := 0
 			err := h.Join(func(b Batch) error { emitted++; b.Record.Release(); return nil })
