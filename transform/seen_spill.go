@@ -16,14 +16,17 @@ import (
 // Past Options.SeenInMemory ids, a Transformer stops deciding repeats as
 // it reads: it loads every copy (optimistically: repeats are rare) and
 // writes a compact entry per copy to sorted runs in a temporary file. When
-// asked (Superseded, Winners, Stats, Loaded, Has) it merges the runs and
+// asked (Finish, Superseded, Winners, Loaded, Has; not Stats before Finish,
+// which progress calls per page) it merges the runs and
 // finds the ids read more than once; for those it computes what the
 // in-memory decide would have decided, from the same copies in the order
 // of their references. A copy loaded that decide would not have loaded
 // counts as superseded, so the caller's second pass, with Winners naming
 // every id read more than once, writes exactly the rows decide would have.
 // Memory stays one run's buffer, a read buffer per run while merging, and
-// an index of one key in seenKeysPerBlock of the sorted ids.
+// an index of one key in seenKeysPerBlock of the sorted ids. A failure of
+// the files is final: Transformer.Err reports it, and nothing more is
+// buffered (see fail).
 
 // spillKey orders the entries: a GUID, or the first 16 bytes of the
 // SHA-256 of an id that is not one. Two ids share a key with probability
@@ -98,6 +101,9 @@ func cmpEntry(a, b spillEntry) int {
 	return cmp.Compare(a.ref.Index, b.ref.Index)
 }
 
+// spillEntrySize is a spillEntry in memory (unsafe.Sizeof).
+const spillEntrySize = 64
+
 // seenEntrySize is an encoded spillEntry: key 16, hash 1, state 1, shard 1,
 // pad 5, seq 8, index 8, updated 8, mask 8.
 const seenEntrySize = 56
@@ -171,6 +177,8 @@ type seenSpill struct {
 	// the runs the last merge saw.
 	version, merged int
 	mergedRuns      int
+	merges          int // merges begun (tests count them)
+	lookups         int // calls of has (tests count them)
 	res             seenResolution
 	index           []spillKey // the first key of each block of keys
 	nkeys           int
@@ -182,7 +190,7 @@ type seenSpill struct {
 func newSeenSpill(runEntries int) (*seenSpill, error) {
 	dir, err := os.MkdirTemp("", "credreg-seen-*")
 	if err != nil {
-		return nil, fmt.Errorf("duplicate detection: %w", err)
+		return nil, fmt.Errorf("creating a temporary folder in %s: %w", os.TempDir(), err)
 	}
 	s := &seenSpill{dir: dir, runEntries: max(runEntries, 1), merged: -1}
 	for _, f := range []struct {
@@ -191,7 +199,7 @@ func newSeenSpill(runEntries int) (*seenSpill, error) {
 	}{{"runs", &s.runs}, {"names", &s.names}, {"keys", &s.keys}} {
 		if *f.to, err = os.Create(filepath.Join(dir, f.name)); err != nil {
 			s.close()
-			return nil, fmt.Errorf("duplicate detection: %w", err)
+			return nil, fmt.Errorf("creating a temporary file in %s: %w", dir, err)
 		}
 	}
 	s.nameW = bufio.NewWriter(s.names)
@@ -210,14 +218,23 @@ func (s *seenSpill) close() {
 	}
 }
 
+// fail keeps the first failure of the files for Transformer.Err, and
+// drops the buffer: every answer is void from now on, and memory must not
+// grow with what can no longer be written.
 func (s *seenSpill) fail(err error) {
 	if s.err == nil {
-		s.err = fmt.Errorf("duplicate detection's temporary file: %w", err)
+		s.err = fmt.Errorf("duplicate detection's temporary files in %s: %w", s.dir, err)
 	}
+	s.buf = s.buf[:0]
+	clear(s.bufKeys)
 }
 
-// add remembers an entry; k names it when it is a hash.
+// add remembers an entry; k names it when it is a hash. After a failure it
+// remembers nothing (see fail).
 func (s *seenSpill) add(e spillEntry, k seenKey) {
+	if s.err != nil {
+		return
+	}
 	s.version++
 	if e.key.hash {
 		var hdr [18]byte
@@ -238,8 +255,8 @@ func (s *seenSpill) add(e spillEntry, k seenKey) {
 	}
 }
 
-// flush writes the buffer as a sorted run. On a write error the entries
-// stay in memory: the answers stay exact, only memory grows.
+// flush writes the buffer as a sorted run. On a write error it fails (see
+// fail).
 func (s *seenSpill) flush() {
 	if len(s.buf) == 0 || s.err != nil {
 		return
@@ -274,6 +291,7 @@ func (w *seenWriter) Write(p []byte) (int, error) {
 
 // has reports whether an entry with key k was added.
 func (s *seenSpill) has(k spillKey) bool {
+	s.lookups++
 	if s.bufKeys == nil {
 		// Built on the first question only: a replay asks none, or a
 		// few about the ids looked up at its end.
@@ -334,25 +352,36 @@ func (s *seenSpill) resolved() *seenResolution {
 }
 
 // merge merges the runs and the buffer: it writes the sorted distinct keys
-// for has, and resolves the ids with more than one entry.
+// for has, and resolves the ids with more than one entry. Only a merge
+// that succeeds replaces the last resolution and marks it up to date: a
+// partial one (Superseded too low, the second pass skipped) must never
+// pass for the answer. After a failure it does nothing: Err reports it.
 func (s *seenSpill) merge() {
+	if s.err != nil {
+		return
+	}
+	s.merges++
 	if err := s.nameW.Flush(); err != nil {
 		s.fail(err)
+		return
 	}
 	srcs := make([]seenSource, 0, len(s.list)+1)
 	for _, r := range s.list {
 		srcs = append(srcs, s.runSource(r))
 	}
 	if len(s.buf) > 0 {
-		mem := slices.Clone(s.buf)
-		slices.SortFunc(mem, cmpEntry)
-		srcs = append(srcs, &seenMemRun{es: mem})
+		// Sorted in place (flush sorts it again anyway): a copy would
+		// double the buffer's memory during the merge.
+		slices.SortFunc(s.buf, cmpEntry)
+		srcs = append(srcs, &seenMemRun{es: s.buf})
 	}
 	if _, err := s.keys.Seek(0, io.SeekStart); err != nil {
 		s.fail(err)
+		return
 	}
 	if err := s.keys.Truncate(0); err != nil {
 		s.fail(err)
+		return
 	}
 	kw := bufio.NewWriterSize(s.keys, 64<<10)
 	s.index, s.nkeys = s.index[:0], 0
@@ -404,6 +433,7 @@ func (s *seenSpill) merge() {
 	}
 	if err != nil {
 		s.fail(err)
+		return
 	}
 	s.res = res
 	s.merged, s.mergedRuns = s.version, len(s.list)

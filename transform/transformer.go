@@ -51,7 +51,9 @@ type Options struct {
 	// deciding repeats as it reads; past it, it spills compact entries to
 	// temporary files (removed on Release) and decides at the end, through
 	// Superseded and Winners (see seen_spill.go), so memory stays flat in
-	// tenant size. 0 means DefaultSeenInMemory; negative, no limit.
+	// tenant size. 0 means DefaultSeenInMemory; negative, no limit. When
+	// those files fail, Transformer.Err says so and what was written must
+	// not be published.
 	SeenInMemory int
 	// History, when set, is told of every user loaded and derives the
 	// summary and change tables; its change batches come out with the
@@ -134,8 +136,13 @@ type Transformer struct {
 	// seenLimit is Options.SeenInMemory (0: no limit); past it, spill
 	// holds the ids. winnerSeen holds the shards that listed each id of
 	// Options.Winners.
-	seenLimit  int
-	spill      *seenSpill
+	seenLimit int
+	spill     *seenSpill
+	// spillErr is why the spill could not start (see Err).
+	spillErr error
+	// finished: no page came since Finish, so Stats corrects its counts
+	// past SeenInMemory (see spillStats).
+	finished   bool
 	winnerSeen map[string]uint64
 	// decideHook replaces decide: the tests' oracle (seen_test.go).
 	decideHook func(*Record, RecordRef, int32) (bool, error)
@@ -223,6 +230,7 @@ func (t *Transformer) AddPage(seq int64, receivedAt time.Time, records []odata.R
 // Stats.MovedBetweenShards.
 func (t *Transformer) AddShardPage(seq int64, shard string, receivedAt time.Time, records []odata.Record) []Batch {
 	t.stats.Pages++
+	t.finished = false
 	var out []Batch
 	extractedAt := receivedAt.UTC()
 	si := t.shardIndex(shard)
@@ -419,6 +427,7 @@ func (t *Transformer) Finish() []Batch {
 	if t.spill != nil {
 		t.spill.resolved()
 	}
+	t.finished = true
 	var out []Batch
 	for tab := range numTables {
 		if t.rows[tab] > 0 {
@@ -428,7 +437,12 @@ func (t *Transformer) Finish() []Batch {
 	return out
 }
 
-// Stats returns a copy of the counts so far.
+// Stats returns a copy of the counts so far. Past Options.SeenInMemory
+// ids, the counts of a Transformer still reading are optimistic (every
+// copy read since the spill began counts as a user, until the last merge
+// says otherwise: progress needs no more, and merging per page would cost
+// a merge of everything per page); after Finish, with no page since, they
+// are exact.
 func (t *Transformer) Stats() Stats {
 	s := t.stats
 	s.RejectsByReason = maps.Clone(t.stats.RejectsByReason)
