@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,7 +34,9 @@ type Changes struct {
 	PreviousKeyFingerprint string `json:"previous_key_fingerprint,omitempty"`
 	Rows                   int64  `json:"rows"`
 	// Skipped says why a slice that has an earlier snapshot has no change
-	// rows (it came from the other report, or could not be read).
+	// rows (it came from the other report, could not be read, or the
+	// comparison's local spill files failed before any change row was
+	// written).
 	Skipped string `json:"skipped,omitempty"`
 }
 
@@ -74,16 +77,25 @@ type sliceHistory struct {
 	// previous is the snapshot compared with; a large one keeps its users
 	// in local files until release.
 	previous *transform.Previous
+	log      *slog.Logger
 }
 
 // openHistory reads the tenant's previous snapshot (its users' states and
 // methods, streamed into a compact form) and returns the History that
 // derives the slice's summary and changes. A previous snapshot that cannot
 // be used leaves the slice without change rows, and its manifest says why:
-// a night's snapshot is never lost for the sake of the comparison.
+// a night's snapshot is never lost for the sake of the comparison. So does
+// a comparison whose local spill files fail (see finish).
 func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint schemas.Endpoint, runID string,
 	batchRows int, log *slog.Logger) (*sliceHistory, error) {
-	sh := &sliceHistory{snaps: snaps}
+	return openHistoryIn(ctx, snaps, key, endpoint, runID, batchRows, log, 0)
+}
+
+// openHistoryIn is openHistory holding at most inMemory previous users in
+// memory (transform.Previous.InMemory): tests spill small snapshots.
+func openHistoryIn(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint schemas.Endpoint, runID string,
+	batchRows int, log *slog.Logger, inMemory int) (*sliceHistory, error) {
+	sh := &sliceHistory{snaps: snaps, log: log}
 	o := transform.HistoryOptions{Key: key, RunID: runID, Endpoint: endpoint, BatchRows: batchRows}
 	if snaps == nil {
 		sh.changes.Skipped = "no warehouse to read the previous snapshot from"
@@ -101,7 +113,7 @@ func openHistory(ctx context.Context, snaps Snapshots, key schemas.Key, endpoint
 	}
 	sh.prev = prev
 	sh.changes.PreviousSnapshotDate = prev.DateString()
-	p, why := readPrevious(ctx, snaps, prev, endpoint, &sh.changes)
+	p, why := readPrevious(ctx, snaps, prev, endpoint, &sh.changes, inMemory)
 	if why == "" {
 		if sh.gone, err = spillGone(ctx, snaps, prev); err != nil {
 			why = fmt.Sprintf("the previous snapshot's users could not be read: %v", err)
@@ -158,7 +170,8 @@ type prevManifest struct {
 
 // readPrevious loads a previous slice into a transform.Previous, noting in
 // c which slice it is; why says why it cannot be compared with.
-func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoint schemas.Endpoint, c *Changes) (*transform.Previous, string) {
+func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoint schemas.Endpoint, c *Changes,
+	inMemory int) (*transform.Previous, string) {
 	raw, err := snaps.ReadManifest(ctx, prev)
 	if err != nil {
 		return nil, fmt.Sprintf("the previous snapshot's manifest could not be read: %v", err)
@@ -185,6 +198,7 @@ func readPrevious(ctx context.Context, snaps Snapshots, prev schemas.Key, endpoi
 			prev.DateString(), m.Endpoint, endpoint)
 	}
 	p := transform.NewPrevious(prev.Date, m.RunID, m.Endpoint)
+	p.InMemory = inMemory
 	if m.Pseudonymization != nil {
 		p.KeyFingerprint = m.Pseudonymization.KeyFingerprint
 	}
@@ -213,13 +227,33 @@ func (sh *sliceHistory) finish(ctx context.Context, write func(transform.Batch) 
 	}
 	// A previous snapshot too large to hold was spilled to local files:
 	// its comparison runs now, a partition at a time.
-	if err := sh.hist.Join(write); err != nil {
+	sent := 0
+	err := sh.hist.Join(func(b transform.Batch) error { sent++; return write(b) })
+	skipped := false
+	switch {
+	case err == nil:
+	case errors.Is(err, transform.ErrSpill) && sent == 0:
+		// The local files failed (a full disk, most likely) before any
+		// change row reached the sink: the snapshot is published without
+		// its changes, as when the previous one cannot be read, and left
+		// unlinked so a backfill derives them.
+		sh.log.Warn("no registration_changes for this slice", "previous_snapshot", sh.changes.PreviousSnapshotDate, "why", err)
+		sh.changes.Skipped = fmt.Sprintf("the comparison could not run: %v", err)
+		sh.changes.PreviousRunID, sh.changes.PreviousRawDigest, sh.changes.PreviousKeyFingerprint = "", "", ""
+		skipped = true
+	default:
+		// Rows already in the sink cannot be taken back, and a slice with
+		// part of its changes would pass for complete: the tenant fails.
+		// Join finds every write failure before its first row, so this is
+		// a spill file that could not be read back, or the sink.
 		return fmt.Errorf("comparing with the previous snapshot for registration_changes: %w", err)
 	}
 	if err := writeBatches(sh.hist.Finish(), write); err != nil {
 		return err
 	}
-	sh.changes.Rows = sh.hist.Changes()
+	if !skipped {
+		sh.changes.Rows = sh.hist.Changes()
+	}
 	return nil
 }
 
