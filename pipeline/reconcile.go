@@ -104,10 +104,12 @@ func (r *tenantRun) missing(ctx context.Context) (ids []string, prev schemas.Key
 		}
 		for i := range c.Len() {
 			id := c.Value(i)
+			// One lookup: past SeenInMemory each may read the disk.
+			loaded, rejected := r.tr.Lookup(id)
 			switch {
-			case !r.tr.Has(id):
+			case !loaded && !rejected:
 				ids = append(ids, strings.Clone(id))
-			case r.tr.Loaded(id):
+			case loaded:
 				kept++
 			}
 		}

@@ -357,12 +357,21 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		return nil, err
 	}
 	r.rawDigest = rawDigest(extract.RawIndex{Pages: r.raw.Pages()})
+	// Duplicate detection's temporary files failed: Superseded may be too
+	// low and the slice hold users twice. The raw run is complete; a
+	// replay can rebuild the slice.
+	if err := r.tr.Err(); err != nil {
+		return nil, fmt.Errorf("not publishing: %w", err)
+	}
 	if n := r.tr.Superseded(); n > 0 {
 		// Users read twice whose later copy won were written as both:
 		// transform the landed pages again, loading only the winners.
 		r.log.Info("users moved between shards during the run; transforming the landed pages again", "superseded", n)
 		if err := r.secondPass(ctx); err != nil {
 			return nil, err
+		}
+		if err := r.tr.Err(); err != nil {
+			return nil, fmt.Errorf("not publishing after the second pass: %w", err)
 		}
 	}
 	if err := r.hist.finish(ctx, func(b transform.Batch) error { return r.write(ctx, r.sw, b) }); err != nil {
@@ -381,6 +390,11 @@ func (r *tenantRun) run(ctx context.Context) (*Manifest, error) {
 		return nil, fmt.Errorf("%w (%d records read, %d rejected)", ErrEmptySnapshot, cs.RecordsIn, cs.Rejected)
 	}
 
+	// Last look before publishing: History's finish and the reconciliation
+	// ask the transformer too.
+	if err := r.tr.Err(); err != nil {
+		return nil, fmt.Errorf("not publishing: %w", err)
+	}
 	// The manifest is published with the files, last: a reader that sees
 	// it sees the complete slice, and a crash before it leaves a publish
 	// the next writer of the slice finishes or undoes.
