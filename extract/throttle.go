@@ -136,7 +136,7 @@ type tenantState struct {
 	// refusedUntil (the last one's Retry-After) was in flight with it,
 	// and is not a new one.
 	gap          int
-	gaps         []int
+	gaps         []gap
 	refusedAt    time.Time // the last new refusal
 	refusedUntil time.Time
 	// waiters are the requests in Wait; wake is closed when one leaves
@@ -246,6 +246,10 @@ func (t *Throttle) take(ts *tenantState, now time.Time) {
 	t.app.add(now)
 }
 
+// gap is how many requests Graph answered before a refusal, since the
+// one before, and the level the refusal came at.
+type gap struct{ answered, level int }
+
 // waiter is one request waiting in Throttle.Wait.
 type waiter struct {
 	prio int
@@ -343,7 +347,7 @@ func (t *Throttle) Pause(tenant string, d time.Duration, throttled bool) {
 		// A new refusal, not one of the requests in flight when the
 		// last one paused the tenant: how many Graph let through since
 		// the last is evidence of a limit.
-		ts.gaps = append(ts.gaps, ts.gap)
+		ts.gaps = append(ts.gaps, gap{ts.gap, ts.level})
 		ts.gaps = ts.gaps[max(0, len(ts.gaps)-limitEvidence):]
 		ts.gap = 0
 		ts.refusedAt = now
@@ -398,8 +402,10 @@ func (t *Throttle) judgeGaps(ts *tenantState, now time.Time) bool {
 	if len(ts.gaps) < limitEvidence {
 		return false
 	}
-	g := ts.gaps[0]
-	if g < 1 || g > ts.level || g == ts.found || slices.ContainsFunc(ts.gaps, func(o int) bool { return o != g }) {
+	g := ts.gaps[0].answered
+	// A limit of g refuses only at levels above g: random 429s at g
+	// itself, one a window, leave gaps of g too.
+	if g < 1 || g > ts.level || g == ts.found || slices.ContainsFunc(ts.gaps, func(o gap) bool { return o.answered != g || o.level <= g }) {
 		return false
 	}
 	// (At g itself, other rules got there first: it is found all the
@@ -459,7 +465,7 @@ func (t *Throttle) Succeeded(tenant string) {
 	if n := len(ts.gaps); n > 0 && now.Sub(ts.refusedAt) < burstSlack {
 		// Answered just after a refusal: sent in the same burst, before
 		// it, so Graph let it through ahead of the refusal.
-		ts.gaps[n-1]++
+		ts.gaps[n-1].answered++
 		if t.judgeGaps(ts, now) {
 			return
 		}

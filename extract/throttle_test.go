@@ -353,3 +353,31 @@ func TestThrottleEqualGapsAreALimit(t *testing.T) {
 		t.Fatalf("a refused probe: level %d, want back to 2", got)
 	}
 }
+
+// Random 429s at a lowered level, one a window after as many answers as
+// the level allows, leave equal gaps too; a limit refuses only above
+// itself, so they show none and the level above is not held back.
+func TestThrottleEqualGapsAtTheLevelAreNoLimit(t *testing.T) {
+	th, clk := newFakeThrottle(Limits{})
+	at := clk.Now()
+	th.mu.Lock()
+	th.tenant("t").level = 4
+	th.tenant("t").blocked[5] = at.Add(time.Hour) // held at 4 throughout
+	th.mu.Unlock()
+	for range 4 {
+		for range 4 {
+			th.Succeeded("t")
+			at = at.Add(time.Millisecond)
+			clk.set(at)
+		}
+		th.Pause("t", time.Second, true)
+		at = at.Add(11 * time.Second)
+		clk.set(at)
+	}
+	th.mu.Lock()
+	found := th.tenant("t").found
+	th.mu.Unlock()
+	if found != 0 {
+		t.Errorf("gaps of 4 refused at level 4 taken for a limit of %d", found)
+	}
+}
