@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -99,7 +100,7 @@ var userDefaultAuthenticationMethod = []string{
 	"push", "oath", "voiceMobile", "voiceAlternateMobile", "voiceOffice", "sms", "none", "unknownFutureValue",
 }
 
-// UserFields is the one table of user_registration_details' fields: its
+// userFields is the one table of user_registration_details' fields: its
 // columns after the partition keys, in order, and what fills each. The
 // Arrow and BigQuery schemas of the table and transform's decoder (names,
 // types, required fields, documented values) are derived from it; graphsim
@@ -110,8 +111,9 @@ var userDefaultAuthenticationMethod = []string{
 // transform.Record, its field variable in transform/fields.go and its
 // lines in transform/record.go (decoded.record, userRow). Then bump
 // Version and refresh the golden file. graphsim learns the property in
-// its own words: it is the independent check of this table.
-var UserFields = [...]UserField{
+// its own words: it is the independent check of this table. Unexported and
+// read through UserFields, so no caller can change it under the others.
+var userFields = [...]UserField{
 	{Column: "user_id", Kind: KindString, V1: "id", Beta: "id",
 		Description: "User object id (Graph `id`)."},
 	{Column: "user_principal_name", Kind: KindString, V1: "userPrincipalName", Beta: "userPrincipalName",
@@ -152,11 +154,27 @@ var UserFields = [...]UserField{
 	{Column: "run_id", Kind: KindString, Description: runIDDesc},
 }
 
+// NumUserFields is how many entries UserFields has, a constant for arrays
+// indexed by field.
+const NumUserFields = len(userFields)
+
+// UserFields returns a copy of the table of user_registration_details'
+// fields (see userFields): its columns after the partition keys, in order,
+// and the Graph properties that fill each. The copy is the caller's own,
+// Values included.
+func UserFields() []UserField {
+	out := userFields
+	for i := range out {
+		out[i].Values = slices.Clone(out[i].Values)
+	}
+	return out[:]
+}
+
 // userColumns are user_registration_details' columns after the keys.
 func userColumns() []Column {
 	var cols []Column
-	for i := range UserFields {
-		if f := &UserFields[i]; !f.Fallback {
+	for i := range userFields {
+		if f := &userFields[i]; !f.Fallback {
 			cols = append(cols, f.column())
 		}
 	}

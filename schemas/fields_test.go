@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -10,10 +11,11 @@ import (
 // strings, a fallback right after the field it stands in for, and the
 // table's columns exactly those of user_registration_details.
 func TestUserFields(t *testing.T) {
+	fields := UserFields()
 	for _, e := range Endpoints {
 		seen := map[string]bool{}
-		for i := range UserFields {
-			n := UserFields[i].Name(e)
+		for i := range fields {
+			n := fields[i].Name(e)
 			if n == "" {
 				continue
 			}
@@ -28,11 +30,11 @@ func TestUserFields(t *testing.T) {
 			}
 		}
 	}
-	for i, f := range UserFields {
+	for i, f := range fields {
 		switch {
 		case f.Values != nil && f.Kind != KindString && f.Kind != KindStringList:
 			t.Errorf("%s: documented values on a field of kind %d", f.Column, f.Kind)
-		case f.Fallback && (i == 0 || UserFields[i-1].Column != f.Column || UserFields[i-1].Kind != f.Kind || !f.Graph()):
+		case f.Fallback && (i == 0 || fields[i-1].Column != f.Column || fields[i-1].Kind != f.Kind || !f.Graph()):
 			t.Errorf("%s: a fallback must follow a Graph field of its column and kind", f.Column)
 		case !f.Graph() && f.Values != nil:
 			t.Errorf("%s: documented values on a column credreg fills", f.Column)
@@ -41,7 +43,7 @@ func TestUserFields(t *testing.T) {
 
 	cols := UserRegistrationDetailsTable.Columns[len(keyColumns()):]
 	var want []string
-	for _, f := range UserFields {
+	for _, f := range fields {
 		if !f.Fallback {
 			want = append(want, f.Column)
 		}
@@ -69,5 +71,32 @@ func TestUserFieldName(t *testing.T) {
 		if got := f.Name(c.e); got != c.want {
 			t.Errorf("Name(%q) = %q, want %q", c.e, got, c.want)
 		}
+	}
+}
+
+// UserFields gives each caller its own copy: changing one (a column, a
+// documented value) changes neither the table nor the schemas.
+func TestUserFieldsIsACopy(t *testing.T) {
+	a := UserFields()
+	if len(a) != NumUserFields {
+		t.Fatalf("%d fields, NumUserFields %d", len(a), NumUserFields)
+	}
+	var want []string // as text: a shared slice would change with a
+	for _, f := range UserFields() {
+		want = append(want, fmt.Sprint(f))
+	}
+	for i := range a {
+		a[i].Column = "changed"
+		if len(a[i].Values) > 0 {
+			a[i].Values[0] = "changed"
+		}
+	}
+	for i, f := range UserFields() {
+		if fmt.Sprint(f) != want[i] {
+			t.Errorf("a caller's change reached the table: %v, want %s", f, want[i])
+		}
+	}
+	if UserRegistrationDetailsTable.Arrow().Field(len(keyColumns())).Name == "changed" {
+		t.Error("a caller's change reached the schema")
 	}
 }

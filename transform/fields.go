@@ -12,7 +12,7 @@ type field uint8
 
 // numFields bounds the decoder's fields: one per entry of the table, the
 // ones credreg fills itself last and never looked up.
-const numFields = field(len(schemas.UserFields))
+const numFields = field(schemas.NumUserFields)
 
 // fields are the table's entries by field number.
 var fields = order()
@@ -35,10 +35,11 @@ func order() (out [numFields]*schemas.UserField) {
 		}
 		return 10 + int(f.Kind)
 	}
+	all := schemas.UserFields() // transform's own copy, pointed into
 	n := 0
 	for r := 0; r <= 100; r++ {
-		for i := range schemas.UserFields {
-			if f := &schemas.UserFields[i]; rank(f) == r {
+		for i := range all {
+			if f := &all[i]; rank(f) == r {
 				out[n] = f
 				n++
 			}

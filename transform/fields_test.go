@@ -20,7 +20,7 @@ import (
 func tableRecord(t *testing.T, e schemas.Endpoint, fallbacks bool) []byte {
 	t.Helper()
 	var members []string
-	for _, f := range schemas.UserFields {
+	for _, f := range schemas.UserFields() {
 		name := f.Name(e)
 		if name == "" || f.Fallback != fallbacks && f.Column == "default_mfa_method" {
 			continue
@@ -75,7 +75,7 @@ func TestEveryFieldReachesItsColumn(t *testing.T) {
 			u.Append(b)
 			row := b.NewRecordBatch()
 			b.Release()
-			for _, f := range schemas.UserFields {
+			for _, f := range schemas.UserFields() {
 				if !f.Graph() || f.Fallback {
 					continue
 				}

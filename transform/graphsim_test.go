@@ -50,7 +50,7 @@ func TestTableAgreesWithGraphsim(t *testing.T) {
 			}
 		}
 		var want, got []string
-		for _, f := range schemas.UserFields {
+		for _, f := range schemas.UserFields() {
 			if n := f.Name(e); n != "" && !f.Fallback {
 				want = append(want, n)
 			}
