@@ -370,3 +370,33 @@ func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Previous.InMemory: zero is DefaultInMemory, negative no limit (as
+// Options.SeenInMemory), positive that many users.
+func TestPreviousInMemoryLimit(t *testing.T) {
+	b := array.NewStringBuilder(memory.NewGoAllocator())
+	for i := range DefaultInMemory + 1 {
+		b.Append(fmt.Sprintf("%08x-0000-4000-8000-000000000000", i))
+	}
+	ids := b.NewArray()
+	b.Release()
+	defer ids.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}, nil),
+		[]arrow.Array{ids}, int64(ids.Len()))
+	defer rec.Release()
+	t.Setenv("TMPDIR", t.TempDir())
+	for _, c := range []struct {
+		inMemory int
+		spilled  bool
+	}{{0, true}, {-1, false}, {DefaultInMemory + 1, false}, {DefaultInMemory, true}} {
+		p := NewPrevious(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), "r", schemas.UserRegistrationDetails)
+		p.InMemory = c.inMemory
+		if err := p.AddUsers(rec); err != nil {
+			t.Fatal(err)
+		}
+		if p.Spilled() != c.spilled || p.Users() != DefaultInMemory+1 {
+			t.Errorf("InMemory %d, %d users: spilled %v, %d users; want spilled %v", c.inMemory, DefaultInMemory+1, p.Spilled(), p.Users(), c.spilled)
+		}
+		p.Release()
+	}
+}

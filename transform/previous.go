@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -70,7 +71,8 @@ type Previous struct {
 	// only snapshots named alike, or real and pseudonymized names would mix.
 	KeyFingerprint string
 	// InMemory is the most users held in memory before spilling to disk;
-	// zero means DefaultInMemory. Set it before the first AddUsers.
+	// zero means DefaultInMemory, negative no limit (as
+	// Options.SeenInMemory). Set it before the first AddUsers.
 	InMemory int
 	endpoint schemas.Endpoint
 	// set holds the users in memory; spill, once set, holds them on disk
@@ -130,8 +132,11 @@ func (p *Previous) startSpill() error {
 }
 
 func (p *Previous) limit() int {
-	if p.InMemory > 0 {
+	switch {
+	case p.InMemory > 0:
 		return p.InMemory
+	case p.InMemory < 0:
+		return math.MaxInt
 	}
 	return DefaultInMemory
 }
