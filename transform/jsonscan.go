@@ -5,30 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/credreg/credreg/internal/odata"
 )
-
-// container is odata.Container under the words pseudonym.go's rewrite
-// still uses; the decoder walks with odata.Container itself.
-type container struct {
-	odata.Container
-	bad bool
-}
-
-func newContainer(b []byte) container { return container{Container: odata.NewContainer(b)} }
-
-func (it *container) member() (name, value []byte, ok bool) {
-	name, value, ok = it.Member()
-	it.bad = it.Bad()
-	return name, value, ok
-}
-
-func (it *container) element() (value []byte, ok bool) {
-	value, ok = it.Element()
-	it.bad = it.Bad()
-	return value, ok
-}
 
 // jsonType names the JSON type of a value span, for messages.
 func jsonType(v []byte) string {

@@ -169,14 +169,14 @@ func (p *Pseudonymizer) collectNames(v []byte, names map[string]string) error {
 	if len(v) == 0 || (v[0] != '{' && v[0] != '[') {
 		return nil
 	}
-	it := newContainer(v)
+	it := odata.NewContainer(v)
 	for {
 		var name, value []byte
 		var ok bool
 		if v[0] == '{' {
-			name, value, ok = it.member()
+			name, value, ok = it.Member()
 		} else {
-			value, ok = it.element()
+			value, ok = it.Element()
 		}
 		if !ok {
 			break
@@ -197,7 +197,7 @@ func (p *Pseudonymizer) collectNames(v []byte, names map[string]string) error {
 			return err
 		}
 	}
-	if it.bad {
+	if it.Bad() {
 		return errNotRewritable
 	}
 	return nil
@@ -226,14 +226,14 @@ func (p *Pseudonymizer) rewrite(b *strings.Builder, v []byte, names map[string]s
 	}
 	obj := v[0] == '{'
 	b.WriteByte(v[0])
-	it := newContainer(v)
+	it := odata.NewContainer(v)
 	for i := 0; ; i++ {
 		var name, value []byte
 		var ok bool
 		if obj {
-			name, value, ok = it.member()
+			name, value, ok = it.Member()
 		} else {
-			value, ok = it.element()
+			value, ok = it.Element()
 		}
 		if !ok {
 			break
@@ -251,7 +251,7 @@ func (p *Pseudonymizer) rewrite(b *strings.Builder, v []byte, names map[string]s
 			return err
 		}
 	}
-	if it.bad {
+	if it.Bad() {
 		return errNotRewritable
 	}
 	if obj {
