@@ -93,5 +93,29 @@
 // when either happened, and the raw zone keeps the exact page.
 //
 // Memory: batches are bounded by Options.BatchRows; the set of loaded ids,
-// needed to reject duplicates, grows with the number of users.
+// needed to reject duplicates, is held in memory up to
+// Options.SeenInMemory ids and spilled to local files past it.
+//
+// # Temporary files
+//
+// Two things spill to local files once a tenant is large: the
+// Transformer's loaded ids (past Options.SeenInMemory) and a History's
+// comparison with a previous snapshot (past Previous.InMemory users). Both
+// write under os.TempDir() ($TMPDIR, /tmp by default), about 300 bytes per
+// user together at the peak, and remove their files when released. A
+// deployment gives that folder room (see deploy/); where /tmp is in memory
+// the files count against the memory limit, so point $TMPDIR at a disk.
+//
+// Their failures (a full disk, a folder gone) are reported, never turned
+// into wrong rows, and each error names the folder:
+//
+//   - the Transformer keeps the first in Err, which the caller checks after
+//     Finish, after a second pass and before publishing: a Transformer
+//     with Err set must not be published;
+//   - Previous.AddUsers and AddMethods, and History.Join, return an error
+//     wrapping ErrSpill (errors.Is). Join finds every write failure before
+//     its first batch, so a caller that gets ErrSpill from Join with no
+//     batch emitted can publish the snapshot without its changes (the
+//     pipeline does); after a batch, only a file that could not be read
+//     back fails.
 package transform
