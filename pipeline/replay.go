@@ -302,7 +302,9 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		if err == nil {
 			// A spill that failed may have hidden a repeat: such a
 			// slice is not published.
-			err = tr.Err()
+			if err = tr.Err(); err != nil {
+				err = fmt.Errorf("not publishing: %w", err)
+			}
 		}
 		if werr := wait(); werr != nil {
 			err = werr
@@ -379,6 +381,11 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 				rec.Unconfirmed++ // found, but its record is a reject
 			}
 		}
+	}
+	// Last look before publishing: Loaded above may read the spill's
+	// files, and a failure there means its answers are void.
+	if err := tr.Err(); err != nil {
+		return nil, fmt.Errorf("not publishing: %w", err)
 	}
 	var m *Manifest
 	_, err = sw.CommitWith(ctx, func(p Published) ([]byte, error) {
