@@ -3,6 +3,7 @@ package deploy
 import (
 	"path"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -264,4 +265,29 @@ func containerAppsConfig(t *testing.T, j containerAppsJob) recipeConfig {
 	}
 	t.Fatalf("azure/containerapps-job.yaml: no credreg-config secret")
 	return recipeConfig{}
+}
+
+// TestCloudRecipesNameTMPDIR checks that the Cloud Run and Container Apps
+// jobs name the folder credreg spills to, where their comments say what it
+// costs (memory on Cloud Run, ephemeral disk on Container Apps).
+func TestCloudRecipesNameTMPDIR(t *testing.T) {
+	tmpdir := func(env []envVar) string {
+		for _, e := range env {
+			if e.Name == "TMPDIR" {
+				return e.Value
+			}
+		}
+		return ""
+	}
+	run := loadCloudRun(t).Spec.Template.Spec.Template.Spec.Containers
+	apps := loadContainerApps(t).Properties.Template.Containers
+	if len(run) != 1 || tmpdir(run[0].Env) == "" {
+		t.Error("cloudrun/job.yaml: want TMPDIR set")
+	}
+	if len(apps) != 1 || tmpdir(apps[0].Env) == "" {
+		t.Error("azure/containerapps-job.yaml: want TMPDIR set")
+	}
+	if b := string(readRecipe(t, "cloudrun/job.yaml")); !strings.Contains(b, "counts against the memory limit") {
+		t.Error("cloudrun/job.yaml: want the comment that the spill in /tmp counts against memory")
+	}
 }

@@ -234,3 +234,46 @@ func TestKubeWiring(t *testing.T) {
 func kubeConfig(objs kubeObjects) recipeConfig {
 	return recipeConfig{Name: "kubernetes/configmap.yaml", Text: []byte(objs.configMap.Data["credreg.yaml"])}
 }
+
+// TestKubeTmpHoldsTheSpill checks /tmp in both Kubernetes recipes: $TMPDIR
+// names it, and it is a disk emptyDir (not memory) with room for a 5M-user
+// tenant's spill files (about 300 bytes per user), requested from the node.
+func TestKubeTmpHoldsTheSpill(t *testing.T) {
+	ij := loadIndexedJob(t)
+	for name, pod := range map[string]corev1.PodSpec{
+		"cronjob.yaml":     loadKube(t).cronJob.Spec.JobTemplate.Spec.Template.Spec,
+		"indexed-job.yaml": ij.Spec.JobTemplate.Spec.Template.Spec,
+	} {
+		ctr := pod.Containers[0]
+		tmpdir := ""
+		for _, e := range ctr.Env {
+			if e.Name == "TMPDIR" {
+				tmpdir = e.Value
+			}
+		}
+		var vol string
+		for _, m := range ctr.VolumeMounts {
+			if tmpdir != "" && m.MountPath == tmpdir {
+				vol = m.Name
+			}
+		}
+		var dir *corev1.EmptyDirVolumeSource
+		for _, v := range pod.Volumes {
+			if v.Name == vol {
+				dir = v.EmptyDir
+			}
+		}
+		room := resource.MustParse("1500Mi") // 5M users at 300 bytes
+		switch {
+		case tmpdir == "" || vol == "":
+			t.Errorf("%s: want TMPDIR set to a mounted volume, got %q", name, tmpdir)
+		case dir == nil || dir.Medium == corev1.StorageMediumMemory:
+			t.Errorf("%s: want %s (TMPDIR) on a disk emptyDir", name, tmpdir)
+		case dir.SizeLimit == nil || dir.SizeLimit.Cmp(room) < 0:
+			t.Errorf("%s: %s's sizeLimit %v, want at least %v", name, tmpdir, dir.SizeLimit, &room)
+		case ctr.Resources.Requests.StorageEphemeral().Cmp(*dir.SizeLimit) < 0:
+			t.Errorf("%s: ephemeral-storage request %v, want at least the sizeLimit %v", name,
+				ctr.Resources.Requests.StorageEphemeral(), dir.SizeLimit)
+		}
+	}
+}

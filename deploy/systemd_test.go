@@ -40,6 +40,8 @@ func TestSystemdUnits(t *testing.T) {
 		{"service", "NoNewPrivileges", "yes"}, {"service", "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
 		{"service", "SystemCallFilter", "@system-service"}, {"service", "CapabilityBoundingSet", ""},
 		{"service", "RestartPreventExitStatus", "2 4 5 6"},
+		// Spill files on disk: /tmp is a tmpfs (memory) on many distributions.
+		{"service", "Environment", "TMPDIR=/var/tmp"},
 		{"timer", "OnCalendar", "*-*-* 02:30:00 UTC"}, {"timer", "Persistent", "true"},
 	}
 	for _, w := range want {
