@@ -124,10 +124,17 @@ func TestShardedRunOfAChangingTenantLandsEveryUserOnce(t *testing.T) {
 	// the listing again, as in a large tenant; the changes fall on the
 	// run's first 120 requests.
 	churn := graphsim.Churn{Rate: 0.03, Created: 0.002, Deleted: 0.002, Requests: 120}
-	for _, seed := range []int64{1, 2, 3} {
-		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
-			e := newChurnEnv(t, seed, 6000, churn)
-			m, o, truth := e.runToday(t, func(o *Options) { o.Source.PageSize = 50 })
+	for _, c := range []struct {
+		seed  int64
+		spill int // Options.SeenInMemory: past it, duplicate detection spills
+	}{{1, 0}, {2, 0}, {3, 0}, {1, 64}} {
+		name := fmt.Sprint("seed-", c.seed)
+		if c.spill > 0 {
+			name += "-spilling"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newChurnEnv(t, c.seed, 6000, churn)
+			m, o, truth := e.runToday(t, func(o *Options) { o.Source.PageSize = 50; o.SeenInMemory = c.spill })
 			got, twice := landedUsers(t, e.wh, o.Key)
 			if len(twice) > 0 {
 				t.Fatalf("%d users landed twice, e.g. %s", len(twice), twice[0])

@@ -213,6 +213,8 @@ type ReplayOptions struct {
 	// RunID names the replay; default: a new run id.
 	RunID     string
 	BatchRows int
+	// SeenInMemory is as in Options.
+	SeenInMemory int
 	// Budget is the data contract's error budget; nil means DefaultBudget.
 	Budget     *ErrorBudget
 	AllowEmpty bool
@@ -293,7 +295,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
 		hist.hist.Reset()
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows,
-			Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize})
+			SeenInMemory: o.SeenInMemory, Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize})
 		write, wait := writeBehind(func(b transform.Batch) error { return writeBatch(ctx, sw, b) }, writeBehindBatches)
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		if err == nil {

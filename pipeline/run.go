@@ -143,7 +143,11 @@ type Options struct {
 	// RunID names the run; default: time and random suffix.
 	RunID     string
 	BatchRows int
-	Logger    *slog.Logger
+	// SeenInMemory is transform.Options.SeenInMemory: the ids duplicate
+	// detection holds in memory before it spills to $TMPDIR; 0 means
+	// transform.DefaultSeenInMemory.
+	SeenInMemory int
+	Logger       *slog.Logger
 	// Progress, when set, is called after every page (from one goroutine).
 	Progress func(Progress)
 	// Tool is the program name and version recorded in the manifest.
@@ -466,7 +470,7 @@ func (r *tenantRun) restart(ctx context.Context, winners map[string]transform.Re
 // when given.
 func (r *tenantRun) transformOptions(winners map[string]transform.RecordRef) transform.Options {
 	o := transform.Options{Key: r.o.Key, Endpoint: r.o.Endpoint, RunID: r.o.RunID,
-		BatchRows: r.o.BatchRows, Winners: winners, Pseudonymize: r.o.Pseudonymize}
+		BatchRows: r.o.BatchRows, SeenInMemory: r.o.SeenInMemory, Winners: winners, Pseudonymize: r.o.Pseudonymize}
 	if r.hist != nil {
 		o.History = r.hist.hist
 	}
