@@ -19,7 +19,8 @@ type ErrorBudget struct {
 }
 
 // DefaultBudget tolerates 1 % rejected records and any count under that.
-var DefaultBudget = ErrorBudget{MaxRejectRatio: 0.01, MaxRejects: -1}
+// It is a function so that no caller can change another's default.
+func DefaultBudget() ErrorBudget { return ErrorBudget{MaxRejectRatio: 0.01, MaxRejects: -1} }
 
 // ErrBudgetExceeded: more records were rejected than the error budget allows.
 var ErrBudgetExceeded = errors.New("data contract breached: too many rejected records")

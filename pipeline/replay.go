@@ -215,7 +215,7 @@ type ReplayOptions struct {
 	BatchRows int
 	// SeenInMemory is as in Options.
 	SeenInMemory int
-	// Budget is the data contract's error budget; nil means DefaultBudget.
+	// Budget is the data contract's error budget; nil means DefaultBudget().
 	Budget     *ErrorBudget
 	AllowEmpty bool
 	Tool       string
@@ -273,7 +273,8 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		o.RunID = NewRunID(start)
 	}
 	if o.Budget == nil {
-		o.Budget = &DefaultBudget
+		b := DefaultBudget()
+		o.Budget = &b
 	}
 	sw, err := o.Sink.Begin(ctx, key, o.RunID)
 	if err != nil {

@@ -160,7 +160,7 @@ type Options struct {
 	// Shards is how many $filter partitions of the listing are read side
 	// by side (see extract.PlanShards); 0 means extract.AutoShards.
 	Shards int
-	// Budget is the data contract's error budget; nil means DefaultBudget.
+	// Budget is the data contract's error budget; nil means DefaultBudget().
 	Budget *ErrorBudget
 	// History, when set, holds the tenant's earlier snapshots: a sharded
 	// run reconciles its listing with the previous one (see reconcile.go).
@@ -278,7 +278,8 @@ func newTenantRun(ctx context.Context, o Options) (*tenantRun, error) {
 		r.o.Shards = extract.AutoShards
 	}
 	if r.o.Budget == nil {
-		r.o.Budget = &DefaultBudget
+		b := DefaultBudget()
+		r.o.Budget = &b
 	}
 	if r.o.MaxAggregateDrift <= 0 {
 		r.o.MaxAggregateDrift = DefaultMaxAggregateDrift

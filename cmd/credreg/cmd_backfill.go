@@ -392,7 +392,7 @@ func (o *replayFlags) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Warehouse, "warehouse", "./warehouse", "where snapshots go: a local path or a blob URL (file://, gs://, azblob://, mem://)")
 	f.StringVar(&o.Raw, "raw", "", "the raw zone, where runs landed their pages (default <warehouse>/_raw)")
 	f.DurationVar(&o.LockWait, "lock-wait", 0, "when another process is writing a slice, wait this long for it (e.g. 10m); 0: fail that slice at once (exit status 7 when it is the only slice, else 3)")
-	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
+	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget().MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
 	f.Int64Var(&o.MaxRejects, "max-rejects", -1, "largest number of rejected records (negative: no limit by count)")
 	f.BoolVar(&o.AllowEmpty, "allow-empty", false, "publish a slice even when its raw run holds no users (by default that fails with exit status 4 and keeps the old slice)")
 	f.Float64Var(&o.MaxDrift, "max-aggregate-drift", pipeline.DefaultMaxAggregateDrift, "largest difference from Graph's own counts landed with the raw run, as a share of its users, that passes without a warning")

@@ -87,7 +87,7 @@ func (o *runOptions) AddFlags(cmd *cobra.Command) {
 	f.IntVar(&o.PageSize, "page-size", extract.MaxPageSize, "users per page ($top), 1 to 999: the largest costs the fewest requests")
 	f.IntVar(&o.MaxAttempts, "max-attempts", 10, "attempts per page before a tenant fails")
 	f.IntVar(&o.RetryBudget, "retry-budget", 1000, "retries allowed per tenant over the whole run")
-	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget.MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
+	f.Float64Var(&o.MaxRejectRatio, "max-reject-ratio", pipeline.DefaultBudget().MaxRejectRatio, "largest share of records that may be rejected; over it the slice is not published (exit status 4)")
 	f.Int64Var(&o.MaxRejects, "max-rejects", -1, "largest number of rejected records (negative: no limit by count)")
 	f.BoolVar(&o.Demo, "demo", false, "run against an in-process simulated tenant (graphsim); needs no credentials")
 	f.IntVar(&o.DemoUsers, "demo-users", 5000, "users in each --demo tenant")
