@@ -100,15 +100,65 @@ func ListRawSlices(ctx context.Context, bucket *blob.Bucket, from, to time.Time,
 	}
 	out := make([]RawSlice, 0, len(found))
 	for _, s := range found {
-		slices.SortStableFunc(s.Runs, func(a, b RawIndex) int {
-			return cmp.Or(cmp.Compare(b.RunID, a.RunID), cmp.Compare(a.Prefix, b.Prefix))
-		})
+		sortRuns(s.Runs)
 		out = append(out, *s)
 	}
 	slices.SortFunc(out, func(a, b RawSlice) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), a.Date.Compare(b.Date))
 	})
 	return out, nil
+}
+
+// ListRawSlice lists the runs of one (tenant, day) in the tenant folders
+// given (each in its own case, as landed; case variants of one tenant), as
+// ListRawSlices would list that slice from those folders alone: ok is false
+// when none of them holds a run that day. It lists only those folders'
+// day, never the raw zone's top, so checking one slice costs the same
+// however many tenants the raw zone holds.
+func ListRawSlice(ctx context.Context, bucket *blob.Bucket, date time.Time, folders []string) (s RawSlice, ok bool, err error) {
+	date = utcDay(date)
+	var listed []string
+	for _, folder := range folders {
+		if folder == "" || slices.Contains(listed, folder) {
+			continue
+		}
+		listed = append(listed, folder)
+		runs, err := listDayRuns(ctx, bucket, schemas.Key{Tenant: folder, Date: date})
+		if err != nil {
+			return RawSlice{}, false, err
+		}
+		if len(runs) > 0 && s.Runs == nil {
+			s = RawSlice{Tenant: strings.ToLower(folder), Date: date}
+		}
+		s.Runs = append(s.Runs, runs...)
+	}
+	if len(s.Runs) == 0 {
+		return RawSlice{}, false, nil
+	}
+	sortRuns(s.Runs)
+	return s, true, nil
+}
+
+// RawTenantFolder returns the tenant folder, in its case, that a raw run's
+// folder (RawIndex.Prefix) lies in: "Contoso" for
+// "tenant_id=Contoso/snapshot_date=…/…/run_id=…/".
+func RawTenantFolder(prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(prefix, "tenant_id=")
+	if !ok {
+		return "", false
+	}
+	folder, _, ok := strings.Cut(rest, "/")
+	if !ok || folder == "" {
+		return "", false
+	}
+	return folder, true
+}
+
+// sortRuns sorts a slice's runs newest first by run id, then by folder.
+func sortRuns(runs []RawIndex) {
+	slices.SortStableFunc(runs, func(a, b RawIndex) int {
+		return cmp.Or(cmp.Compare(b.RunID, a.RunID), cmp.Compare(a.Prefix, b.Prefix))
+	})
 }
 
 // listDayRuns lists the runs of key's tenant folder and day, a damaged
