@@ -490,16 +490,17 @@ var ErrRawZoneChanged = errors.New("the raw zone changed while the backfill ran;
 // stillPlanned checks a slice's plan again once its lease is held: a run
 // may have published it, or landed a newer raw run, since the plan was
 // made, and a backfill must not swap older data back in.
+//
+// It lists only the slice's day in two tenant folders: the one the planned
+// run lies in, in its case as landed, and the lowercase one, where every
+// new run lands (see rawSliceFolders). Listing the raw zone from its top
+// instead, once per slice, cost a 200-tenant backfill 43 % of its CPU.
 func stillPlanned(ctx context.Context, p SlicePlan, o BackfillOptions) error {
-	found, err := extract.ListRawSlices(ctx, o.Raw, p.Key.Date, p.Key.Date, []string{p.Key.Tenant})
+	s, ok, err := extract.ListRawSlice(ctx, o.Raw, p.Key.Date, rawSliceFolders(p))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRawZone, err)
 	}
-	var s extract.RawSlice
-	if len(found) == 1 {
-		s = found[0]
-	}
-	idx, why := chooseRun(s, len(found) == 1, o)
+	idx, why := chooseRun(s, ok, o)
 	if why != "" {
 		return fmt.Errorf("%w (planned from raw run %s; now %s)", ErrRawZoneChanged, p.RawRun, why)
 	}
@@ -517,4 +518,17 @@ func stillPlanned(ctx context.Context, p SlicePlan, o BackfillOptions) error {
 		return fmt.Errorf("%w (planned from raw run %s; the newest is now %s)", ErrRawZoneChanged, p.RawRun, idx.RunID)
 	}
 	return nil
+}
+
+// rawSliceFolders are the tenant folders stillPlanned lists: the planned
+// run's (a folder written before tenant ids were lowercased keeps its
+// capitals) and the lowercase one. Another case variant's runs were there
+// when the plan was made and lost to the planned one; only a build older
+// than lowercase tenant ids could land a newer one there.
+func rawSliceFolders(p SlicePlan) []string {
+	folders := []string{strings.ToLower(p.Key.Tenant)}
+	if f, ok := extract.RawTenantFolder(p.RawPrefix); ok {
+		folders = append(folders, f)
+	}
+	return folders
 }
