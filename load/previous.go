@@ -2,8 +2,13 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,19 +41,121 @@ func parseManifestKey(objKey string) (schemas.Key, bool) {
 // Previous finds the tenant's latest published slice dated strictly
 // before before: the one the pipeline reconciles a new snapshot with. A
 // slice counts only if its manifest exists, since a slice without one is
-// incomplete. ok is false when the tenant has none.
+// incomplete. ok is false when the tenant has none. The tenant is compared
+// as it is spelled, capitals included.
+//
+// It lists _manifests' date folders, then looks for the tenant's manifest
+// in each date before before, newest first, listing no other tenant's:
+// listing every manifest for every slice made a backfill's cost grow with
+// the square of its tenants (see manifestDates and hasManifest).
 func (w *Warehouse) Previous(ctx context.Context, tenant string, before time.Time) (key schemas.Key, ok bool, err error) {
-	keys, err := w.Manifests(ctx)
+	cutoff := before.UTC().Truncate(24 * time.Hour)
+	dates, err := w.manifestDates(ctx)
 	if err != nil {
 		return schemas.Key{}, false, err
 	}
-	cutoff := before.UTC().Truncate(24 * time.Hour)
-	for _, k := range keys {
-		if k.Tenant == tenant && k.Date.Before(cutoff) {
-			key, ok = k, true // keys are sorted by date: the last one wins
+	for _, d := range slices.Backward(dates) {
+		if !d.Before(cutoff) {
+			continue
+		}
+		k := schemas.Key{Date: d, Tenant: tenant}
+		if validateKey(k) != nil {
+			return schemas.Key{}, false, nil // no manifest's key parses to it
+		}
+		found, err := w.hasManifest(ctx, k)
+		if err != nil || found {
+			return k, found && err == nil, err
 		}
 	}
-	return key, ok, nil
+	return schemas.Key{}, false, nil
+}
+
+// TenantManifests lists the tenant's slices that have a manifest, sorted
+// by date: Manifests for one tenant (spelled as given, capitals included),
+// listing none of the others' manifests.
+func (w *Warehouse) TenantManifests(ctx context.Context, tenant string) ([]schemas.Key, error) {
+	dates, err := w.manifestDates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var keys []schemas.Key
+	for _, d := range dates {
+		k := schemas.Key{Date: d, Tenant: tenant}
+		if validateKey(k) != nil {
+			return nil, nil
+		}
+		found, err := w.hasManifest(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// manifestDates lists the dates that have a folder in _manifests, sorted.
+// A local warehouse reads the folder itself: fileblob, to list the date
+// folders alone, would still visit every manifest in them.
+func (w *Warehouse) manifestDates(ctx context.Context) ([]time.Time, error) {
+	var names []string
+	if w.root != "" {
+		dir := filepath.Join(w.root, manifestDir)
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("load: list %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	} else {
+		prefix := w.prefix + manifestDir + "/"
+		it := w.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+		for {
+			obj, err := it.Next(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, blobError("list", prefix, err)
+			}
+			if obj.IsDir {
+				names = append(names, strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/"))
+			}
+		}
+	}
+	var dates []time.Time
+	for _, n := range names {
+		date, ok := strings.CutPrefix(n, "snapshot_date=")
+		if d, err := time.Parse(time.DateOnly, date); ok && err == nil {
+			dates = append(dates, d)
+		}
+	}
+	slices.SortFunc(dates, time.Time.Compare)
+	return slices.CompactFunc(dates, time.Time.Equal), nil
+}
+
+// hasManifest reports whether the slice has a manifest. It lists the one
+// key rather than asking for its attributes, so that the tenant matches
+// as spelled even on a folder that ignores case.
+func (w *Warehouse) hasManifest(ctx context.Context, key schemas.Key) (bool, error) {
+	k := w.prefix + manifestKey(key)
+	it := w.bucket.List(&blob.ListOptions{Prefix: k})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, blobError("list", k, err)
+		}
+		if obj.Key == k {
+			return true, nil
+		}
+	}
 }
 
 // ReadUserIDs returns the user_id column of the slice's
