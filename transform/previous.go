@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strings"
@@ -49,6 +50,22 @@ func parseGUID(s string) (g guid, ok bool) {
 		n++
 	}
 	return g, true
+}
+
+// guidString is parseGUID's inverse (only lowercase GUIDs are packed):
+// spills and Winners name ids by string.
+func guidString(g guid) string {
+	var b [36]byte
+	hex.Encode(b[0:8], g[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], g[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], g[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], g[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], g[10:16])
+	return string(b[:])
 }
 
 // Previous is what History needs of a tenant's previous snapshot: for each

@@ -3,7 +3,6 @@ package transform
 import (
 	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -333,21 +332,6 @@ func readString(r *bufio.Reader) (string, error) {
 		return "", err
 	}
 	return string(b), nil
-}
-
-// guidString is parseGUID's inverse: only lowercase GUIDs are packed.
-func guidString(g guid) string {
-	var b [36]byte
-	hex.Encode(b[0:8], g[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], g[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], g[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], g[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], g[10:16])
-	return string(b[:])
 }
 
 // load reads partition k's previous users and methods into a prevSet.

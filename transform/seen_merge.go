@@ -2,7 +2,6 @@ package transform
 
 import (
 	"bufio"
-	"encoding/hex"
 	"errors"
 	"io"
 )
@@ -98,19 +97,4 @@ func mergeSeenRuns(srcs []seenSource, yield func(spillEntry)) error {
 		down(0)
 	}
 	return nil
-}
-
-// idOfGUID is the id parseGUID packed into g (Winners names ids by string).
-func idOfGUID(g guid) string {
-	var b [36]byte
-	hex.Encode(b[0:8], g[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], g[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], g[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], g[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], g[10:16])
-	return string(b[:])
 }

@@ -413,7 +413,7 @@ func (s *seenSpill) merge() {
 				}
 				var g guid
 				k.bytes(g[:])
-				res.winners[idOfGUID(g)] = w
+				res.winners[guidString(g)] = w
 			}
 		}
 		group = group[:0]

@@ -150,8 +150,8 @@ func equalResolution(a, b seenResolution) bool {
 func TestIDOfGUIDInvertsParseGUID(t *testing.T) {
 	for _, id := range []string{"00000000-0000-0000-0000-000000000000", "0123abcd-4567-89ef-abcd-ef0123456789", "ffffffff-ffff-ffff-ffff-ffffffffffff"} {
 		g, ok := parseGUID(id)
-		if !ok || idOfGUID(g) != id {
-			t.Errorf("%s: parsed %t, back %s", id, ok, idOfGUID(g))
+		if !ok || guidString(g) != id {
+			t.Errorf("%s: parsed %t, back %s", id, ok, guidString(g))
 		}
 	}
 }
