@@ -472,9 +472,7 @@ func (t *Throttle) Succeeded(tenant string) {
 	} else {
 		ts.gap++
 	}
-	// Quiet since the last change, 429 or pause: a window spent paused
-	// (a limit's Retry-After is most of one) tried nothing at this level.
-	quiet := latest(ts.changed, ts.paused)
+	quiet := ts.changed
 	if n := len(ts.throttled); n > 0 && ts.throttled[n-1].After(quiet) {
 		quiet = ts.throttled[n-1]
 	}
