@@ -9,6 +9,7 @@ import (
 
 	"gocloud.dev/blob/memblob"
 
+	"github.com/credreg/credreg/internal/blobtest"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -27,7 +28,7 @@ func TestListRawSliceListsOnlyItsFolders(t *testing.T) {
 	for _, other := range []string{"t0", "t2", "T3"} {
 		landRun(t, inner, other, "2026-11-20", users, "20261120T090000Z-"+other, "complete")
 	}
-	bucket, rec := newListedBucket(inner)
+	bucket, rec := blobtest.NewRecorder(inner)
 	defer bucket.Close()
 	d := time.Date(2026, 11, 20, 13, 0, 0, 0, time.UTC) // a day counts whole
 
@@ -48,7 +49,7 @@ func TestListRawSliceListsOnlyItsFolders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec.listed()
+			rec.Listed()
 			s, ok, err := ListRawSlice(ctx, bucket, d, tc.folders)
 			if err != nil {
 				t.Fatal(err)
@@ -62,7 +63,7 @@ func TestListRawSliceListsOnlyItsFolders(t *testing.T) {
 			if tc.name == "both cases" && !reflect.DeepEqual(s, all[0]) {
 				t.Errorf("ListRawSlice = %+v,\nListRawSlices = %+v", s, all[0])
 			}
-			listed := rec.listed()
+			listed := rec.Listed()
 			if len(listed) == 0 {
 				t.Fatal("nothing listed")
 			}

@@ -10,6 +10,7 @@ import (
 
 	"gocloud.dev/blob/memblob"
 
+	"github.com/credreg/credreg/internal/blobtest"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -117,12 +118,12 @@ func TestPreviousListsOnlyTheTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	bucket, rec := newListedBucket(inner)
+	bucket, rec := blobtest.NewRecorder(inner)
 	w := &Warehouse{bucket: bucket, location: "mem://"}
 	defer w.Close()
 	check := func(call, tenant string) {
 		t.Helper()
-		listed := rec.listed()
+		listed := rec.Listed()
 		if len(listed) == 0 {
 			t.Fatalf("%s listed nothing", call)
 		}
@@ -137,7 +138,7 @@ func TestPreviousListsOnlyTheTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.listed()
+	rec.Listed()
 	for _, tenant := range tenants[:6] {
 		for _, before := range befores(dates) {
 			got, ok, err := w.Previous(ctx, tenant, before)

@@ -1,4 +1,6 @@
-package extract
+// Package blobtest holds a bucket for tests that records what a function
+// lists, so a test can fail when a listing grows back to the whole tree.
+package blobtest
 
 import (
 	"cmp"
@@ -12,28 +14,28 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// listedBucket is a bucket that lists and reads through another one and
+// Recorder is a bucket that lists and reads through another one and
 // records every listing's prefix and delimiter, so that a test can see what a function
 // lists. It writes nothing: fill the inner bucket first.
-type listedBucket struct {
+type Recorder struct {
 	driver.Bucket // nil: a method not below panics, which no test calls
 	inner         *blob.Bucket
 	mu            sync.Mutex
-	listings      []listing
+	listings      []Listing
 }
 
-// listing is one List call's prefix and delimiter.
-type listing struct{ Prefix, Delimiter string }
+// Listing is one List call's prefix and delimiter.
+type Listing struct{ Prefix, Delimiter string }
 
-// newListedBucket returns the recording bucket over inner and the driver
+// NewRecorder returns the recording bucket over inner and the driver
 // that holds its record.
-func newListedBucket(inner *blob.Bucket) (*blob.Bucket, *listedBucket) {
-	l := &listedBucket{inner: inner}
+func NewRecorder(inner *blob.Bucket) (*blob.Bucket, *Recorder) {
+	l := &Recorder{inner: inner}
 	return blob.NewBucket(l), l
 }
 
-// listed returns the listings made so far, and forgets them.
-func (l *listedBucket) listed() []listing {
+// Listed returns the listings made so far, and forgets them.
+func (l *Recorder) Listed() []Listing {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.listings
@@ -41,9 +43,9 @@ func (l *listedBucket) listed() []listing {
 	return p
 }
 
-func (l *listedBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driver.ListPage, error) {
+func (l *Recorder) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driver.ListPage, error) {
 	l.mu.Lock()
-	l.listings = append(l.listings, listing{opts.Prefix, opts.Delimiter})
+	l.listings = append(l.listings, Listing{opts.Prefix, opts.Delimiter})
 	l.mu.Unlock()
 	token := opts.PageToken
 	if len(token) == 0 {
@@ -60,7 +62,7 @@ func (l *listedBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) 
 	return page, nil
 }
 
-func (l *listedBucket) NewRangeReader(ctx context.Context, key string, offset, length int64, _ *driver.ReaderOptions) (driver.Reader, error) {
+func (l *Recorder) NewRangeReader(ctx context.Context, key string, offset, length int64, _ *driver.ReaderOptions) (driver.Reader, error) {
 	r, err := l.inner.NewRangeReader(ctx, key, offset, length, nil)
 	if err != nil {
 		return nil, err
@@ -68,7 +70,7 @@ func (l *listedBucket) NewRangeReader(ctx context.Context, key string, offset, l
 	return listedReader{r}, nil
 }
 
-func (l *listedBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
+func (l *Recorder) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
 	a, err := l.inner.Attributes(ctx, key)
 	if err != nil {
 		return nil, err
@@ -76,10 +78,10 @@ func (l *listedBucket) Attributes(ctx context.Context, key string) (*driver.Attr
 	return &driver.Attributes{Size: a.Size, ModTime: a.ModTime, ContentType: a.ContentType, MD5: a.MD5, ETag: a.ETag}, nil
 }
 
-func (l *listedBucket) ErrorCode(err error) gcerrors.ErrorCode { return gcerrors.Code(err) }
-func (l *listedBucket) As(any) bool                            { return false }
-func (l *listedBucket) ErrorAs(error, any) bool                { return false }
-func (l *listedBucket) Close() error                           { return nil }
+func (l *Recorder) ErrorCode(err error) gcerrors.ErrorCode { return gcerrors.Code(err) }
+func (l *Recorder) As(any) bool                            { return false }
+func (l *Recorder) ErrorAs(error, any) bool                { return false }
+func (l *Recorder) Close() error                           { return nil }
 
 // listedReader is a blob.Reader as a driver.Reader.
 type listedReader struct{ r *blob.Reader }
