@@ -100,9 +100,15 @@ func publishedBefore(ctx context.Context, o BackfillOptions, key schemas.Key) (p
 	return prevOf(k, m), true, nil
 }
 
-// sliceLister lists a warehouse's published slices.
+// sliceLister lists one tenant's published slices, sorted by date,
+// without listing every other tenant's (a backfill asks once per tenant).
 type sliceLister interface {
-	Manifests(ctx context.Context) ([]schemas.Key, error)
+	TenantManifests(ctx context.Context, tenant string) ([]schemas.Key, error)
+}
+
+// TenantManifests lists the tenant's published slices, sorted by date.
+func (s ParquetSink) TenantManifests(ctx context.Context, tenant string) ([]schemas.Key, error) {
+	return s.Warehouse.TenantManifests(ctx, tenant)
 }
 
 // Manifests lists the warehouse's published slices.
@@ -117,12 +123,12 @@ func followOn(ctx context.Context, o BackfillOptions, tenant string, prev *prevS
 	if !ok {
 		return SlicePlan{}, false, nil
 	}
-	keys, err := lister.Manifests(ctx)
+	keys, err := lister.TenantManifests(ctx, tenant)
 	if err != nil {
 		return SlicePlan{}, false, fmt.Errorf("backfill: listing the slices after the range: %w", err)
 	}
 	for _, k := range keys { // sorted by date
-		if k.Tenant != tenant || !k.Date.After(o.To) {
+		if !k.Date.After(o.To) {
 			continue
 		}
 		// Only the comparison is at stake here: a slice stale for other
