@@ -190,6 +190,13 @@
 // group of the size BigQuery reads well; a row group is also cut once its
 // encoded size passes 32 MiB, which bounds memory whatever the rows hold.
 //
+// zstd runs at level 1 with a 1 MiB window: Arrow compresses one page of
+// about 1 MiB at a time, so a larger window only costs memory. Arrow
+// chooses its codecs from a registry of its own, filled from init, so
+// importing load replaces Arrow's zstd codec for the whole process, every
+// Parquet writer included (parquet_zstd.go). The frames are standard zstd,
+// which every reader decodes.
+//
 // # Errors
 //
 // Errors from the blob store are wrapped with %w and name the object key;
