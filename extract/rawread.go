@@ -74,7 +74,19 @@ func (r *RawPageReader) ReadInto(ctx context.Context, bucket *blob.Bucket, key s
 func readFull(src io.Reader, dst []byte) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, max(cap(dst), 64<<10))
+			// A buffer sized from the index is full at the end of the
+			// body: look for one more byte before growing it, since a
+			// reader may return the last bytes and io.EOF apart.
+			var one [1]byte
+			n, err := io.ReadFull(src, one[:])
+			if n == 0 && err == io.EOF { // not ErrUnexpectedEOF: a cut stream is an error
+				return dst, nil
+			}
+			if err != nil {
+				return dst, err
+			}
+			dst = append(slices.Grow(dst, max(cap(dst), 64<<10)), one[0])
+			continue
 		}
 		n, err := src.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]

@@ -63,6 +63,10 @@ func TestRawPageReaderReadInto(t *testing.T) {
 	if err := bucket.WriteAll(ctx, "cut.json.gz", z.Bytes()[:z.Len()/2], nil); err != nil {
 		t.Fatal(err)
 	}
+	// Every byte of the body but not the gzip trailer (CRC and length).
+	if err := bucket.WriteAll(ctx, "no-trailer.json.gz", z.Bytes()[:z.Len()-8], nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := bucket.WriteAll(ctx, "plain.json", big, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -74,13 +78,16 @@ func TestRawPageReaderReadInto(t *testing.T) {
 		want    []byte
 		bufCap  int
 		inPlace bool // the body is read into the buffer given
+		exact   bool // the buffer's capacity is bufCap exactly, as readAhead gives it
 		wantErr bool
 	}{
 		{name: "small into nil", key: idx.Pages[0].Key, want: []byte(`{"value":[]}`)},
 		{name: "big into a buffer of its size", key: idx.Pages[1].Key, want: big, bufCap: idx.Pages[1].Bytes, inPlace: true},
+		{name: "big into a buffer of exactly its size", key: idx.Pages[1].Key, want: big, bufCap: idx.Pages[1].Bytes, inPlace: true, exact: true},
 		{name: "big into a small buffer", key: idx.Pages[1].Key, want: big, bufCap: 100},
 		{name: "cut gzip", key: "cut.json.gz", bufCap: len(big), wantErr: true},
 		{name: "after the cut one", key: idx.Pages[2].Key, want: []byte(`{"value":[{"id":"c"}]}`), bufCap: 64, inPlace: true},
+		{name: "gzip without its trailer into a buffer of exactly its size", key: "no-trailer.json.gz", bufCap: len(big), exact: true, wantErr: true},
 		{name: "not gzip", key: "plain.json", wantErr: true},
 		{name: "after the plain one", key: idx.Pages[1].Key, want: big, bufCap: len(big), inPlace: true},
 		{name: "empty body", key: idx.Pages[3].Key, want: []byte{}, bufCap: 8, inPlace: true},
@@ -90,6 +97,9 @@ func TestRawPageReaderReadInto(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			buf := make([]byte, 3, tc.bufCap+3) // stale bytes: ReadInto starts at buf[:0]
 			copy(buf, "xyz")
+			if tc.exact {
+				buf = make([]byte, 0, tc.bufCap)
+			}
 			got, err := r.ReadInto(ctx, bucket, tc.key, buf)
 			if tc.wantErr {
 				if err == nil {
@@ -103,7 +113,7 @@ func TestRawPageReaderReadInto(t *testing.T) {
 			if !bytes.Equal(got, tc.want) {
 				t.Fatalf("read %d bytes %.40q, want %d bytes %.40q", len(got), got, len(tc.want), tc.want)
 			}
-			if inPlace := cap(buf) > 0 && len(got) > 0 && &got[0] == &buf[0]; tc.inPlace && len(got) > 0 && !inPlace {
+			if inPlace := cap(buf) > 0 && len(got) > 0 && &got[0] == &buf[:1][0]; tc.inPlace && len(got) > 0 && !inPlace {
 				t.Errorf("the body was not read into the buffer of capacity %d", cap(buf))
 			}
 		})
