@@ -53,7 +53,8 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// maxRecovery caps the windows a tenant waits between raises.
+// maxRecovery caps the windows a level is held back: between raises of a
+// backed-off tenant, and between probes above a limit found.
 const maxRecovery = 32
 
 // Throttle keeps every request of the process under Graph's limits. It is
@@ -85,8 +86,9 @@ const maxRecovery = 32
 //     let the same number L through between refusals limitEvidence times
 //     in a row (random 429s leave gaps of every length), k goes straight
 //     to L rather than trying each level on the way, and the levels above
-//     are held back for probeWindows windows, twice as long each time a
-//     probe is refused (up to maxRecovery). A probe above a limit found
+//     are held back for probeWindows × Limits.Recovery windows, doubled
+//     each time a probe is refused, never more than maxRecovery windows
+//     (with the defaults: 12, 24, then 32). A probe above a limit found
 //     is taken back down by its first 429: a real limit of 3 costs two
 //     refusals in the first burst, one in each of the next two windows
 //     and one per probe, under a tenth of a night's requests, first
