@@ -16,8 +16,11 @@ import (
 // one request per window, long enough for a page to come back in it, every
 // slot is contested: once the longest shard has proved the filters alone,
 // its next pages come first, where the shards served in turn would give it
-// the first slot at most.
+// the first slot at most. The window is 300 ms so that a page comes back
+// well inside it on a loaded machine under -race (at 100 ms CI once saw a
+// page come back after the next slot had gone to another shard).
 func TestRunTenantLongestChainGoesFirst(t *testing.T) {
+	t.Parallel() // most of its 25 s is spent waiting for windows
 	e := newEnv(t, graphsim.Options{Tenants: []graphsim.Tenant{{ID: graphsim.DefaultTenantID, Users: 2000}}})
 	o := e.options(t, schemas.UserRegistrationDetails)
 	o.Source.PageSize = 50
@@ -30,8 +33,8 @@ func TestRunTenantLongestChainGoesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Source.Throttle = extract.NewThrottle(extract.Limits{PerTenant: 1, PerTenantWindow: 100 * time.Millisecond,
-		App: 122, AppWindow: 100 * time.Millisecond, Margin: 10 * time.Millisecond})
+	o.Source.Throttle = extract.NewThrottle(extract.Limits{PerTenant: 1, PerTenantWindow: 300 * time.Millisecond,
+		App: 122, AppWindow: 300 * time.Millisecond, Margin: 10 * time.Millisecond})
 	second, err := RunTenant(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
