@@ -1,7 +1,5 @@
 package odata
 
-import "bytes"
-
 // Cursor is credreg's one walker of JSON from outside: Split's fast path
 // and validator, its tolerant scanner, transform's decoder and the import
 // of saved exports all move through bytes with it. It never reads out of
@@ -25,10 +23,16 @@ func (c *Cursor) Pos() int { return c.i }
 func (c *Cursor) Seek(i int) { c.i = i }
 
 // Space moves past JSON whitespace (not Unicode's).
-func (c *Cursor) Space() {
-	for c.i < len(c.b) && isSpace(c.b[c.i]) {
-		c.i++
+func (c *Cursor) Space() { c.i = skipSpace(c.b, c.i) }
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not JSON whitespace. Graph's pages are compact: the first test (no byte
+// up to ' ' is anything else than whitespace or a control byte) ends it.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && isSpace(b[i]) {
+		i++
 	}
+	return i
 }
 
 // Next consumes b if it is the next byte.
@@ -44,28 +48,40 @@ func (c *Cursor) Next(b byte) bool {
 // It reports false, at the end of the bytes, when the string never closes
 // (or the cursor is already at the end: there is no quote to open it).
 func (c *Cursor) SkipString() bool {
-	b, i := c.b, c.i
-	if i >= len(b) {
-		c.i = len(b)
+	if c.i >= len(c.b) {
+		c.i = len(c.b)
 		return false
 	}
-	j := i + 1
-	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			c.i = len(b)
-			return false
+	end := stringEnd(c.b, c.i)
+	if end < 0 {
+		c.i = len(c.b)
+		return false
+	}
+	c.i = end
+	return true
+}
+
+// stringEnd returns the index just past the quote that closes the string
+// opened at b[i] (whatever b[i] is: it is not looked at), or -1 when the
+// string never closes. A quote closes it when an even number of
+// backslashes, after b[i], stands before it.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; ; {
+		k := quoteIndex(b, j)
+		if k >= len(b) {
+			return -1
 		}
-		j += k
+		if b[k-1] != '\\' {
+			return k + 1
+		}
 		backslashes := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
+		for p := k - 1; p > i && b[p] == '\\'; p-- {
 			backslashes++
 		}
-		j++
 		if backslashes%2 == 0 {
-			c.i = j
-			return true
+			return k + 1
 		}
+		j = k + 1
 	}
 }
 
@@ -77,44 +93,63 @@ func (c *Cursor) SkipString() bool {
 // byte left. It does not validate: callers that need valid JSON check the
 // span.
 func (c *Cursor) SkipValue() bool {
-	b := c.b
-	if c.i >= len(b) {
+	if c.i >= len(c.b) {
 		return false
 	}
-	switch b[c.i] {
-	case '"':
-		return c.SkipString()
-	case '{', '[':
-		depth := 0
-		for c.i < len(b) {
-			switch b[c.i] {
-			case '"':
-				if !c.SkipString() {
-					return false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					c.i++
-					return true
-				}
-			}
-			c.i++
-		}
+	end := valueEnd(c.b, c.i)
+	if end < 0 {
+		c.i = len(c.b)
 		return false
 	}
-	for c.i < len(b) {
-		switch b[c.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return true
-		}
-		c.i++
-	}
+	c.i = end
 	return true
 }
+
+// valueEnd returns the index just past the value that starts at b[i] (i
+// in bounds), as SkipValue delimits it, or -1 when the bytes end inside a
+// string or a container.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		return containerEnd(b, i)
+	}
+	for ; i < len(b); i++ {
+		if delimiter[b[i]] {
+			return i
+		}
+	}
+	return i
+}
+
+// containerEnd returns the index just past the bracket that brings the
+// depth, counting brackets of either kind from the one at b[i], back to
+// zero; -1 when the bytes end first.
+func containerEnd(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			if i = stringEnd(b, i); i < 0 {
+				return -1
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+	return -1
+}
+
+// delimiter marks the bytes that end a scalar.
+var delimiter = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -147,19 +182,25 @@ func (it *Container) Member() (name, value []byte, ok bool) {
 	if !it.separator() {
 		return nil, nil, false
 	}
-	c := &it.c
-	start := c.i
-	if c.i >= len(c.b) || c.b[c.i] != '"' || !c.SkipString() {
+	// One record is some twenty members: the moves are written out on
+	// local copies rather than through the cursor's methods.
+	b, i := it.c.b, it.c.i
+	if b[i] != '"' {
 		it.bad = true
 		return nil, nil, false
 	}
-	name = c.b[start:c.i]
-	c.Space()
-	if !c.Next(':') {
+	end := stringEnd(b, i)
+	if end < 0 {
 		it.bad = true
 		return nil, nil, false
 	}
-	c.Space()
+	name = b[i:end]
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		it.bad = true
+		return nil, nil, false
+	}
+	it.c.i = skipSpace(b, i+1)
 	value, ok = it.value()
 	return name, value, ok
 }
@@ -174,32 +215,37 @@ func (it *Container) Element() (value []byte, ok bool) {
 
 // value reads a member's or element's value; an empty scalar is none.
 func (it *Container) value() ([]byte, bool) {
-	c := &it.c
-	start := c.i
-	if !c.SkipValue() || c.i == start {
+	b, start := it.c.b, it.c.i
+	if start >= len(b) {
 		it.bad = true
 		return nil, false
 	}
-	return c.b[start:c.i], true
+	end := valueEnd(b, start)
+	if end <= start {
+		it.bad = true
+		return nil, false
+	}
+	it.c.i = end
+	return b[start:end], true
 }
 
 // separator moves to the next member or element; false at the end.
 func (it *Container) separator() bool {
-	c := &it.c
-	c.Space()
+	b := it.c.b
+	i := skipSpace(b, it.c.i)
+	if i < len(b) && b[i] == it.close {
+		it.c.i = i + 1
+		return false
+	}
 	if it.n > 0 {
-		if c.Next(it.close) {
-			return false
-		}
-		if !c.Next(',') {
+		if i >= len(b) || b[i] != ',' {
 			it.bad = true
 			return false
 		}
-		c.Space()
-	} else if c.Next(it.close) {
-		return false
+		i = skipSpace(b, i+1)
 	}
-	if it.bad || c.i >= len(c.b) {
+	it.c.i = i
+	if it.bad || i >= len(b) {
 		it.bad = true
 		return false
 	}
