@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -74,6 +75,73 @@ type RejectRow struct {
 // The appenders below write a row into a RecordBuilder made from the
 // table's Arrow schema, column by column in schema order. The schema test
 // round-trips each of them, so a column added to a table and not here fails.
+//
+// The hot ones (users, methods: millions of rows a run) go through the
+// helpers below instead of the builders' Append: those check and grow
+// the builder's buffers on every value, through calls Go does not inline.
+// The helpers check capacity inline, grow as Append would (by doubling),
+// and then append unchecked. A string is copied into the builder, never
+// kept, so it is passed as its bytes without a copy, and not validated as
+// UTF-8: the decoder's strings are valid already.
+
+// putString appends s to b.
+func putString(b *array.StringBuilder, s string) {
+	if b.Len() >= b.Cap() {
+		b.Reserve(1)
+	}
+	if b.DataLen()+len(s) > b.DataCap() {
+		// At least doubles, as Append's growth does: reserving only
+		// len(s) more would copy the buffer again on every string.
+		b.ReserveData(max(len(s), b.DataCap()))
+	}
+	b.UnsafeAppend(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+func putBool(b *array.BooleanBuilder, v bool) {
+	if b.Len() >= b.Cap() {
+		b.Reserve(1)
+	}
+	b.UnsafeAppend(v)
+}
+
+func putTimestamp(b *array.TimestampBuilder, t time.Time) {
+	if b.Len() >= b.Cap() {
+		b.Reserve(1)
+	}
+	b.UnsafeAppend(arrow.Timestamp(t.UnixMicro()))
+}
+
+func putInt64(b *array.Int64Builder, v int64) {
+	if b.Len() >= b.Cap() {
+		b.Reserve(1)
+	}
+	b.UnsafeAppend(v)
+}
+
+func putKey(b *array.RecordBuilder, k Key) {
+	db := b.Field(0).(*array.Date32Builder)
+	if db.Len() >= db.Cap() {
+		db.Reserve(1)
+	}
+	db.UnsafeAppend(arrow.Date32FromTime(k.Date.UTC()))
+	putString(b.Field(1).(*array.StringBuilder), k.Tenant)
+}
+
+func putOptString(b array.Builder, s *string) {
+	if s == nil {
+		b.AppendNull()
+		return
+	}
+	putString(b.(*array.StringBuilder), *s)
+}
+
+func putOptBool(b array.Builder, v *bool) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	putBool(b.(*array.BooleanBuilder), *v)
+}
 
 func appendKey(b *array.RecordBuilder, k Key) {
 	b.Field(0).(*array.Date32Builder).Append(arrow.Date32FromTime(k.Date.UTC()))
@@ -88,32 +156,20 @@ func appendOptString(b array.Builder, s *string) {
 	b.(*array.StringBuilder).Append(*s)
 }
 
-func appendOptBool(b array.Builder, v *bool) {
-	if v == nil {
-		b.AppendNull()
-		return
-	}
-	b.(*array.BooleanBuilder).Append(*v)
-}
-
-func appendTimestamp(b array.Builder, t time.Time) {
-	b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
-}
-
 // Append adds the row to b, a builder of UserRegistrationDetailsTable.
 func (r *UserRow) Append(b *array.RecordBuilder) {
-	appendKey(b, r.Key)
-	b.Field(2).(*array.StringBuilder).Append(r.UserID)
-	b.Field(3).(*array.StringBuilder).Append(r.UserPrincipalName)
-	appendOptString(b.Field(4), r.UserDisplayName)
-	b.Field(5).(*array.StringBuilder).Append(string(r.Source))
-	appendOptString(b.Field(6), r.UserType)
-	for i, v := range []*bool{r.IsAdmin, r.IsRegistered, r.IsEnabled, r.IsCapable, r.IsMfaRegistered,
+	putKey(b, r.Key)
+	putString(b.Field(2).(*array.StringBuilder), r.UserID)
+	putString(b.Field(3).(*array.StringBuilder), r.UserPrincipalName)
+	putOptString(b.Field(4), r.UserDisplayName)
+	putString(b.Field(5).(*array.StringBuilder), string(r.Source))
+	putOptString(b.Field(6), r.UserType)
+	for i, v := range [...]*bool{r.IsAdmin, r.IsRegistered, r.IsEnabled, r.IsCapable, r.IsMfaRegistered,
 		r.IsMfaCapable, r.IsSsprRegistered, r.IsSsprEnabled, r.IsSsprCapable, r.IsPasswordlessCapable,
 		r.IsSystemPreferredAuthEnabled} {
-		appendOptBool(b.Field(7+i), v)
+		putOptBool(b.Field(7+i), v)
 	}
-	appendOptString(b.Field(18), r.DefaultMfaMethod)
+	putOptString(b.Field(18), r.DefaultMfaMethod)
 	lb := b.Field(19).(*array.ListBuilder)
 	if r.SystemPreferredMethods == nil {
 		lb.AppendNull()
@@ -121,31 +177,31 @@ func (r *UserRow) Append(b *array.RecordBuilder) {
 		lb.Append(true)
 		vb := lb.ValueBuilder().(*array.StringBuilder)
 		for _, m := range r.SystemPreferredMethods {
-			vb.Append(m)
+			putString(vb, m)
 		}
 	}
 	if r.LastUpdatedAt == nil {
 		b.Field(20).AppendNull()
 	} else {
-		appendTimestamp(b.Field(20), *r.LastUpdatedAt)
+		putTimestamp(b.Field(20).(*array.TimestampBuilder), *r.LastUpdatedAt)
 	}
-	b.Field(21).(*array.Int64Builder).Append(r.AuthMethodCount)
-	appendTimestamp(b.Field(22), r.ExtractedAt)
-	b.Field(23).(*array.StringBuilder).Append(r.RunID)
+	putInt64(b.Field(21).(*array.Int64Builder), r.AuthMethodCount)
+	putTimestamp(b.Field(22).(*array.TimestampBuilder), r.ExtractedAt)
+	putString(b.Field(23).(*array.StringBuilder), r.RunID)
 }
 
 // Append adds the row to b, a builder of UserAuthMethodsTable.
 func (r *MethodRow) Append(b *array.RecordBuilder) {
-	appendKey(b, r.Key)
-	b.Field(2).(*array.StringBuilder).Append(r.UserID)
-	b.Field(3).(*array.StringBuilder).Append(r.UserPrincipalName)
-	b.Field(4).(*array.StringBuilder).Append(string(r.Source))
-	b.Field(5).(*array.StringBuilder).Append(r.AuthMethod)
-	b.Field(6).(*array.StringBuilder).Append(string(r.MethodFamily))
-	b.Field(7).(*array.BooleanBuilder).Append(r.UsableForMFA)
-	b.Field(8).(*array.BooleanBuilder).Append(r.UsableForSSPR)
-	b.Field(9).(*array.BooleanBuilder).Append(r.IsKnownValue)
-	b.Field(10).(*array.StringBuilder).Append(r.RunID)
+	putKey(b, r.Key)
+	putString(b.Field(2).(*array.StringBuilder), r.UserID)
+	putString(b.Field(3).(*array.StringBuilder), r.UserPrincipalName)
+	putString(b.Field(4).(*array.StringBuilder), string(r.Source))
+	putString(b.Field(5).(*array.StringBuilder), r.AuthMethod)
+	putString(b.Field(6).(*array.StringBuilder), string(r.MethodFamily))
+	putBool(b.Field(7).(*array.BooleanBuilder), r.UsableForMFA)
+	putBool(b.Field(8).(*array.BooleanBuilder), r.UsableForSSPR)
+	putBool(b.Field(9).(*array.BooleanBuilder), r.IsKnownValue)
+	putString(b.Field(10).(*array.StringBuilder), r.RunID)
 }
 
 // Append adds the row to b, a builder of RejectedRecordsTable.
