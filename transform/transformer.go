@@ -144,6 +144,8 @@ type Transformer struct {
 	// past SeenInMemory (see spillStats).
 	finished   bool
 	winnerSeen map[string]uint64
+	// page is AddShardPage's scratch, reused page after page.
+	page []Decoded
 	// decideHook replaces decide: the tests' oracle (seen_test.go).
 	decideHook func(*Record, RecordRef, int32) (bool, error)
 }
@@ -229,37 +231,12 @@ func (t *Transformer) AddPage(seq int64, receivedAt time.Time, records []odata.R
 // changed it: the truer copy loads (see moves.go) and the other counts in
 // Stats.MovedBetweenShards.
 func (t *Transformer) AddShardPage(seq int64, shard string, receivedAt time.Time, records []odata.Record) []Batch {
-	t.stats.Pages++
-	t.finished = false
-	var out []Batch
-	extractedAt := receivedAt.UTC()
-	si := t.shardIndex(shard)
-	for _, r := range records {
-		t.stats.RecordsIn++
-		var (
-			rec Record
-			err error
-		)
-		if r.Err != nil {
-			err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
-		} else {
-			rec, err = decodeValid(t.rep, r.Raw)
-		}
-		ref := RecordRef{Seq: seq, Index: r.Index}
-		if err == nil {
-			load, derr := t.decide(&rec, ref, si)
-			if derr != nil {
-				err = derr
-			} else if !load {
-				continue
-			}
-		}
-		if err != nil {
-			out = t.reject(out, seq, r, err)
-			continue
-		}
-		out = t.addUser(out, &rec, extractedAt)
-	}
+	// One path: decode, then decide and append, as a replay does on two
+	// goroutines. The scratch slice is reused page after page, and
+	// cleared so that it keeps no record of the page alive.
+	t.page = t.Decoder().DecodePage(t.page, records)
+	out := t.AddDecodedShardPage(seq, shard, receivedAt, t.page)
+	clear(t.page)
 	return out
 }
 
@@ -316,7 +293,7 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	return out
 }
 
-func (t *Transformer) reject(out []Batch, seq int64, r odata.Record, err error) []Batch {
+func (t *Transformer) reject(out []Batch, seq int64, index int, rawBytes []byte, err error) []Batch {
 	var re *RecordError
 	if !errors.As(err, &re) {
 		re = recordError(ReasonInvalidJSON, "", "", "%v", err)
@@ -325,15 +302,15 @@ func (t *Transformer) reject(out []Batch, seq int64, r odata.Record, err error) 
 	t.stats.RejectsByReason[re.Code]++
 	raw, note := "", ""
 	if t.opts.Pseudonymize != nil {
-		raw, note = t.opts.Pseudonymize.rejectRaw(r.Raw)
+		raw, note = t.opts.Pseudonymize.rejectRaw(rawBytes)
 	} else {
-		raw, note = rawJSON(r.Raw)
+		raw, note = rawJSON(rawBytes)
 	}
 	row := schemas.RejectRow{
 		Key:          t.opts.Key,
 		Source:       t.opts.Endpoint,
 		PageSeq:      seq,
-		RecordIndex:  int64(r.Index),
+		RecordIndex:  int64(index),
 		ReasonCode:   re.Code,
 		ReasonDetail: re.Detail + note,
 		RawJSON:      raw,

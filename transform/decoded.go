@@ -1,0 +1,88 @@
+package transform
+
+import (
+	"time"
+
+	"github.com/credreg/credreg/internal/odata"
+)
+
+// Decoded is one record of a page as DecodePage leaves it: decoded and
+// checked against the data contract, but not yet decided (a repeat, a
+// copy read in another shard) nor turned into rows. Decoding is the
+// pure half of AddShardPage; split off, it can run on another goroutine,
+// a page or more ahead of the one that decides and appends.
+type Decoded struct {
+	// Index is the record's 0-based position in the page's value array.
+	Index int
+	// Raw is the record's bytes, a sub-slice of the page: a reject's
+	// raw_json is copied from it, and a record that decoded fine may
+	// still be rejected as a repeat when the page is added. So the page's
+	// bytes must stay unchanged until AddDecodedShardPage returns.
+	Raw []byte
+	// Rec is the decoded record when Err is nil. Its strings are copies:
+	// none points into the page.
+	Rec Record
+	// Err, when set, rejects the record: always a *RecordError.
+	Err error
+}
+
+// Decoder decodes the records of one report's pages. It holds nothing
+// that changes, so one Decoder may decode pages on any number of
+// goroutines at once.
+type Decoder struct {
+	rep *report
+}
+
+// Decoder returns the decoder of the Transformer's endpoint, to decode
+// pages off the Transformer's goroutine.
+func (t *Transformer) Decoder() Decoder { return Decoder{rep: t.rep} }
+
+// DecodePage decodes a page's records (odata.Split's: one with Err set is
+// rejected as invalid_json, one without is valid JSON and is not checked
+// again), appending one Decoded per record to dst[:0], in order, and
+// returns the slice; passing the last page's slice back reuses it.
+func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
+	dst = dst[:0]
+	for _, r := range records {
+		x := Decoded{Index: r.Index, Raw: r.Raw}
+		if r.Err != nil {
+			x.Err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
+		} else {
+			x.Rec, x.Err = decodeValid(d.rep, r.Raw)
+		}
+		dst = append(dst, x)
+	}
+	return dst
+}
+
+// AddDecodedShardPage is AddShardPage for a page DecodePage decoded (with
+// this Transformer's Decoder): it decides repeats, rejects and appends in
+// the page's order, with the same rows and Stats as AddShardPage. The
+// page's bytes must not change until it returns (see Decoded.Raw); the
+// Decoded values are not kept and may be reused after.
+func (t *Transformer) AddDecodedShardPage(seq int64, shard string, receivedAt time.Time, page []Decoded) []Batch {
+	t.stats.Pages++
+	t.finished = false
+	var out []Batch
+	extractedAt := receivedAt.UTC()
+	si := t.shardIndex(shard)
+	for i := range page {
+		r := &page[i]
+		t.stats.RecordsIn++
+		err := r.Err
+		if err == nil {
+			load, derr := t.decide(&r.Rec, RecordRef{Seq: seq, Index: r.Index}, si)
+			if derr != nil {
+				err = derr
+			} else if !load {
+				continue
+			}
+		}
+		if err != nil {
+			out = t.reject(out, seq, r.Index, r.Raw, err)
+			continue
+		}
+		out = t.addUser(out, &r.Rec, extractedAt)
+	}
+	return out
+}

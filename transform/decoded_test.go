@@ -1,0 +1,127 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// renderDecoded renders decoded records with their values, not pointers.
+func renderDecoded(t *testing.T, ds []Decoded) string {
+	var sb strings.Builder
+	for _, d := range ds {
+		rec, err := json.Marshal(d.Rec)
+		if err != nil {
+			t.Error(err)
+		}
+		fmt.Fprintf(&sb, "%d %s %s %v\n", d.Index, d.Raw, rec, d.Err)
+	}
+	return sb.String()
+}
+
+// decodedPage is a page of users with every kind of string a Record
+// keeps (ids, names, enums, methods, an escaped name, an unknown field),
+// a record that breaks the contract and one that is not JSON.
+func decodedPage(t *testing.T) []byte {
+	t.Helper()
+	var recs []string
+	for i := range 6 {
+		recs = append(recs, fmt.Sprintf(`{"id":"u%d","userPrincipalName":"u%d@contoso.example","userDisplayName":"User \u00e9 %d",`+
+			`"userType":"member","defaultMfaMethod":"microsoftAuthenticatorPush","lastUpdatedDateTime":"2026-11-19T10:00:0%dZ",`+
+			`"methodsRegistered":["email","fido2","pigeon%d"],"systemPreferredAuthenticationMethods":["push"],"oddField%d":1}`, i, i, i, i, i, i))
+	}
+	recs = append(recs, `{"id":"u1","userPrincipalName":"again@contoso.example"}`, `{"id":"x","userPrincipalName":3}`, `{"id":"y",tru}`)
+	return []byte(`{"value":[` + strings.Join(recs, ",") + `]}`)
+}
+
+// renderAll renders every batch and the Stats.
+func renderAll(t *testing.T, tr *Transformer, batches []Batch) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, b := range append(batches, tr.Finish()...) {
+		fmt.Fprintf(&sb, "%s:\n", b.Table.Name)
+		if err := array.RecordToJSON(b.Record, &sb); err != nil {
+			t.Fatal(err)
+		}
+		b.Record.Release()
+	}
+	fmt.Fprintf(&sb, "%+v\n", tr.Stats())
+	return sb.String()
+}
+
+// A page decoded ahead holds no string that points into the page: once
+// decoded, the page's bytes may change under every record but the
+// rejected ones (whose raw_json is copied when the page is added, here
+// from an untouched copy) without changing a row or a count. A replay
+// reads the next page into the buffer while the decoded one waits.
+func TestDecodedRecordsOutliveThePageBytes(t *testing.T) {
+	body := decodedPage(t)
+	want := func() string {
+		tr := New(Options{Key: testKey, RunID: "r", BatchRows: 4})
+		defer tr.Release()
+		return renderAll(t, tr, tr.AddShardPage(1, "", testReceived, split(t, string(body[len(`{"value":[`):len(body)-2]))))
+	}()
+
+	tr := New(Options{Key: testKey, RunID: "r", BatchRows: 4})
+	defer tr.Release()
+	page := bytes.Clone(body)
+	records := split(t, string(page[len(`{"value":[`):len(page)-2]))
+	decoded := tr.Decoder().DecodePage(nil, records)
+	for _, r := range records {
+		copy(r.Raw, bytes.Repeat([]byte{'#'}, len(r.Raw)))
+	}
+	// The rejects' and the repeat's raw bytes, as the page still holds
+	// them when it is added.
+	for i := range decoded {
+		if decoded[i].Err != nil || decoded[i].Rec.UserPrincipalName == "again@contoso.example" {
+			decoded[i].Raw = rawAt(t, body, decoded[i].Index)
+		}
+	}
+	got := renderAll(t, tr, tr.AddDecodedShardPage(1, "", testReceived, decoded))
+	if !strings.Contains(want, "pigeon5") || !strings.Contains(want, "duplicate_id") || !strings.Contains(want, "oddField3") {
+		t.Fatalf("the page does not exercise what it should:\n%s", want)
+	}
+	if got != want {
+		t.Errorf("rows decoded from a page overwritten since differ:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// rawAt is the raw bytes of record i of a page body.
+func rawAt(t *testing.T, body []byte, i int) []byte {
+	t.Helper()
+	recs := split(t, string(body[len(`{"value":[`):len(body)-2]))
+	return recs[i].Raw
+}
+
+// One Decoder decodes pages on several goroutines at once (under -race:
+// it shares nothing that changes), each page as on the Transformer's own.
+func TestDecoderIsSafeAcrossGoroutines(t *testing.T) {
+	body := decodedPage(t)
+	inner := string(body[len(`{"value":[`) : len(body)-2])
+	tr := New(Options{Key: testKey, RunID: "r"})
+	defer tr.Release()
+	dec := tr.Decoder()
+	want := renderDecoded(t, dec.DecodePage(nil, split(t, inner)))
+	var wg sync.WaitGroup
+	got := make([]string, 4)
+	for g := range got {
+		wg.Go(func() {
+			var dst []Decoded
+			for range 50 {
+				dst = dec.DecodePage(dst, split(t, inner))
+			}
+			got[g] = renderDecoded(t, dst)
+		})
+	}
+	wg.Wait()
+	for g, s := range got {
+		if s != want {
+			t.Errorf("goroutine %d decoded\n%s\nwant\n%s", g, s, want)
+		}
+	}
+}
