@@ -27,8 +27,10 @@ import (
 // part of the snapshot) and the users found by id. The transformer decides
 // duplicates by (lastUpdatedDateTime, sequence number), never by the order
 // it is fed in, so the rows are those of the run that landed the pages.
-// The pages are read, decompressed and split a few ahead, on another
-// goroutine, so that work overlaps transforming the page before.
+// The pages are read, decompressed, split and decoded a few ahead, on
+// another goroutine, so that work overlaps deciding and appending the
+// page before: decoding records is the larger half of the transformer's
+// work, and on the transformer's goroutine alone it bounded the replay.
 func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, tr *transform.Transformer,
 	write func(transform.Batch) error) error {
 	plan := map[string]bool{}
@@ -43,7 +45,8 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 		}
 	}
 	slices.SortFunc(entries, func(a, b extract.RawPage) int { return int(a.Seq - b.Seq) })
-	pages, stop := readAhead(ctx, bucket, entries, readAheadPages)
+	dec := tr.Decoder()
+	pages, stop := readAhead(ctx, bucket, entries, readAheadPages, &dec)
 	defer stop()
 	for p := range pages {
 		if p.err != nil {
@@ -53,9 +56,10 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 		if p.e.Kind == extract.RawKindLookup {
 			shard = lookupShard
 		}
-		batches := tr.AddShardPage(p.e.Seq, shard, p.e.ReceivedAt, p.records)
+		batches := tr.AddDecodedShardPage(p.e.Seq, shard, p.e.ReceivedAt, p.decoded)
 		// The transformer copies what it keeps of a record: the body
-		// can be read over.
+		// can be read over. Not before: a record that decoded fine may
+		// be rejected as a repeat, its raw_json copied from the body.
 		p.recycle()
 		if err := writeBatches(batches, write); err != nil {
 			return err
@@ -72,48 +76,62 @@ const readAheadPages = 4
 // Graph's pages are under a few MB.
 const maxPageHint = 64 << 20
 
-// rawRead is one raw entry, read and split ahead of the transformer.
+// rawRead is one raw entry, read, split and decoded ahead of the
+// transformer.
 type rawRead struct {
 	e       extract.RawPage
 	records []odata.Record // sub-slices of body
+	// decoded are the records decoded, when readAhead was given a
+	// decoder; their Raw are sub-slices of body.
+	decoded []transform.Decoded
 	err     error
 	body    []byte
-	free    chan<- []byte
+	free    chan<- pageBuffers
 }
 
-// recycle hands the page's body buffer back to the reader, to read a
-// later page into; r's records must not be used after.
+// pageBuffers are what readAhead reuses from page to page: the body and
+// the decoded records.
+type pageBuffers struct {
+	body    []byte
+	decoded []transform.Decoded
+}
+
+// recycle hands the page's buffers back to the reader, to read a later
+// page into; r's records must not be used after.
 func (r *rawRead) recycle() {
 	if r.body == nil {
 		return
 	}
 	select {
-	case r.free <- r.body[:0]:
+	case r.free <- pageBuffers{body: r.body[:0], decoded: r.decoded[:0]}:
 	default: // the reader has enough; the collector takes this one
 	}
-	r.body, r.records = nil, nil
+	r.body, r.records, r.decoded = nil, nil, nil
 }
 
 // readAhead reads entries in order on its own goroutine, at most depth
 // ahead of the receiver, and stops after the first error, which it
-// sends. stop ends it early and waits for it. The receiver recycles each
-// page once done with it, so that the same depth+2 buffers, sized to the
-// largest page, hold every body of a replay: reading pages of half a MB
-// into new buffers was a third of the replay's allocations.
-func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPage, depth int) (<-chan rawRead, func()) {
+// sends. stop ends it early and waits for it. With dec, it also decodes
+// each page's records (rawRead.decoded), in parallel with the receiver
+// adding the page before. The receiver recycles each page once done with
+// it, so that the same depth+2 buffers, sized to the largest page, hold
+// every body of a replay: reading pages of half a MB into new buffers was
+// a third of the replay's allocations.
+func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPage, depth int, dec *transform.Decoder) (<-chan rawRead, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan rawRead, depth)
-	free := make(chan []byte, depth+2)
+	free := make(chan pageBuffers, depth+2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(out)
 		var rd extract.RawPageReader
 		for _, e := range entries {
-			var buf []byte
+			var bufs pageBuffers
 			select {
-			case buf = <-free:
+			case bufs = <-free:
 			default:
 			}
+			buf := bufs.body
 			if cap(buf) < e.Bytes {
 				// The index's size is a hint, not a promise: a damaged
 				// index must not allocate at will.
@@ -121,6 +139,9 @@ func readAhead(ctx context.Context, bucket *blob.Bucket, entries []extract.RawPa
 			}
 			r := rawRead{e: e, free: free}
 			r.body, r.records, r.err = readRawEntry(ctx, &rd, bucket, e, buf)
+			if r.err == nil && dec != nil {
+				r.decoded = dec.DecodePage(bufs.decoded, r.records)
+			}
 			select {
 			case out <- r:
 			case <-ctx.Done():

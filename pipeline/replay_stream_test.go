@@ -90,7 +90,7 @@ func TestReadAheadInOrderStopsAtABadPage(t *testing.T) {
 		}
 		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
 	}
-	pages, stop := readAhead(ctx, bucket, entries, 2)
+	pages, stop := readAhead(ctx, bucket, entries, 2, nil)
 	var ids []string
 	var last error
 	for p := range pages {
@@ -104,7 +104,7 @@ func TestReadAheadInOrderStopsAtABadPage(t *testing.T) {
 		t.Fatalf("read %v then %v; want u0..u5 then the bad page's error", ids, last)
 	}
 	// Stopped after one page, the reader ends without being drained.
-	pages, stop = readAhead(ctx, bucket, entries, 1)
+	pages, stop = readAhead(ctx, bucket, entries, 1, nil)
 	<-pages
 	stop()
 }
