@@ -73,6 +73,12 @@ func TestContainer(t *testing.T) {
 		{`[1,,2]`, `1`, true},
 		{`{"a":1`, `"a"=1`, true},
 		{`{"a":`, ``, true},
+		{`{"a" 12}`, ``, true},
+		{`{0":1}`, ``, true},
+		{`{"a":"x" "b":1}`, `"a"="x"`, true},
+		{`[1 2]`, `1`, true},
+		{`[ "a\\" , "b\"" ]`, `"a\\"|"b\""`, false},
+		{`{"aaaaaaaaaa\"":"bbbbbbbbbbbbbbbbbbbb\\\"c","d":[[]]}`, `"aaaaaaaaaa\""="bbbbbbbbbbbbbbbbbbbb\\\"c"|"d"=[[]]`, false},
 	}
 	for _, c := range cases {
 		it := NewContainer([]byte(c.in))
