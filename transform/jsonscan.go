@@ -2,9 +2,10 @@ package transform
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
-	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // jsonType names the JSON type of a value span, for messages.
@@ -32,9 +33,10 @@ func isNull(v []byte) bool { return v == nil || string(v) == "null" }
 
 // strs decodes the string tokens of one record. keep copies the spans of
 // the record's string-valued fields into one string, so that their
-// strings cost one allocation together and keep no more than those spans
-// alive (not the property names, booleans and unknown fields around them);
-// a token without escapes is sliced out of it. Other tokens go through
+// strings cost one allocation together (none of their own when they fit
+// the buffer keep is given) and keep no more than those spans alive (not
+// the property names, booleans and unknown fields around them); a token
+// without escapes is sliced out of it. Other tokens go through
 // encoding/json, which also replaces invalid UTF-8 as it does everywhere
 // else. A string kept past the record (an id remembered for duplicates, a
 // map key) is cloned, or it would keep the whole copy alive.
@@ -44,20 +46,27 @@ type strs struct {
 	// The spans in backing: raw[from[k]:to[k]] is backing[at[k]:].
 	n            int
 	from, to, at [numFields]int32
+	// plain[k]: span k holds no backslash and only valid UTF-8, so every
+	// string token in it is its own value, sliced out without checking
+	// the token again.
+	plain [numFields]bool
 }
 
-// keep copies the spans into one string. Every span of the decoder is
-// sliced from raw with two indexes, so the capacities tell where in raw it
-// starts.
-func (s *strs) keep(spans *[numFields][]byte, want *[numFields]bool) {
+// keep copies the spans into one string, in buf when they fit (buf must
+// not be written again while the strings are in use). Every span of the
+// decoder is sliced from raw with two indexes, so the capacities tell
+// where in raw it starts.
+func (s *strs) keep(spans *[numFields][]byte, want *[numFields]bool, buf []byte) {
 	total := 0
 	for f, v := range spans {
 		if want[f] {
 			total += len(v)
 		}
 	}
-	var b strings.Builder
-	b.Grow(total)
+	if total > len(buf) {
+		buf = make([]byte, total)
+	}
+	n := 0
 	for f, v := range spans {
 		if !want[f] || len(v) == 0 {
 			continue
@@ -66,28 +75,81 @@ func (s *strs) keep(spans *[numFields][]byte, want *[numFields]bool) {
 		if off < 0 || off+len(v) > len(s.raw) {
 			continue
 		}
-		s.from[s.n], s.to[s.n], s.at[s.n] = int32(off), int32(off+len(v)), int32(b.Len())
+		s.from[s.n], s.to[s.n], s.at[s.n] = int32(off), int32(off+len(v)), int32(n)
+		s.plain[s.n] = copyASCII(buf[n:n+len(v)], v) || bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v)
 		s.n++
-		b.Write(v)
+		n += len(v)
 	}
-	s.backing = b.String()
+	s.backing = unsafe.String(unsafe.SliceData(buf), n)
+}
+
+// copyASCII copies src to dst, as long, and reports whether src is all
+// ASCII without a backslash: one pass, eight bytes at a time, where
+// checking for escapes and for UTF-8 would take two more.
+func copyASCII(dst, src []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		slash = 0x5c5c5c5c5c5c5c5c // a backslash in every byte
+	)
+	var high, slashes uint64
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		x := binary.LittleEndian.Uint64(src[i:])
+		binary.LittleEndian.PutUint64(dst[i:], x)
+		high |= x
+		// A zero byte in y is a backslash in x; the expression is
+		// non-zero exactly when y has one.
+		y := x ^ slash
+		slashes |= (y - ones) &^ y & highs
+	}
+	for ; i < len(src); i++ {
+		c := src[i]
+		dst[i] = c
+		high |= uint64(c)
+		if c == '\\' {
+			slashes = 1
+		}
+	}
+	return high&highs == 0 && slashes == 0
+}
+
+// span finds the kept span that holds tok.
+func (s *strs) span(tok []byte) (k int, ok bool) {
+	off := int32(cap(s.raw) - cap(tok))
+	end := off + int32(len(tok))
+	for k := range s.n {
+		if off >= s.from[k] && end <= s.to[k] {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// isPlain reports whether the string token tok is its own value: no
+// escapes, no invalid UTF-8 (which decodes to U+FFFD).
+func (s *strs) isPlain(tok []byte) bool {
+	if k, ok := s.span(tok); ok && s.plain[k] {
+		return true
+	}
+	inner := tok[1 : len(tok)-1]
+	return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // text decodes tok, a string token that is a sub-slice of raw.
 func (s *strs) text(tok []byte) string {
 	inner := tok[1 : len(tok)-1]
-	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
-		return unquote(tok)
-	}
-	off := int32(cap(s.raw) - cap(inner))
-	end := off + int32(len(inner))
-	for k := range s.n {
-		if off >= s.from[k] && end <= s.to[k] {
-			at := s.at[k] + off - s.from[k]
-			return s.backing[at : at+int32(len(inner))]
+	k, kept := s.span(tok)
+	if !kept || !s.plain[k] {
+		if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+			return unquote(tok)
+		}
+		if !kept {
+			return string(inner)
 		}
 	}
-	return string(inner)
+	at := s.at[k] + int32(cap(s.raw)-cap(inner)) - s.from[k]
+	return s.backing[at : at+int32(len(inner))]
 }
 
 // unquote decodes a string token with escapes or invalid UTF-8.

@@ -120,7 +120,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	}
 
 	d.vals = new(values)
-	d.strs.keep(&d.spans, &stringValued)
+	d.strs.keep(&d.spans, &stringValued, d.vals.text[:])
 	id, rerr := d.checkID()
 	if rerr != nil {
 		return Record{}, rerr
