@@ -80,8 +80,34 @@ func parseTimestamp(s string) (time.Time, error) {
 	default:
 		return bad(fmt.Sprintf("unexpected %s after the seconds", quoteCut(rest)))
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), nil
+	// What time.Date(...).Add(-offset) gives, without its normalizing:
+	// every part is in range (a leap second, 60, counts into the next
+	// minute, as time.Date counts it).
+	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(unix, int64(nanos)).UTC(), nil
+}
+
+// daysSinceEpoch counts the days from 1970-01-01 to a valid date of the
+// proleptic Gregorian calendar, year 0 to 9999 (Howard Hinnant's
+// days_from_civil, with March the first month so that a leap day ends
+// the year).
+func daysSinceEpoch(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	m := int64(month) + 9 // March is 0
+	if m >= 12 {
+		m -= 12
+	}
+	doy := (153*m+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // num reads a fixed-width run of decimal digits.
@@ -98,7 +124,16 @@ func num(s string) (int, bool) {
 }
 
 func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // quoteCut quotes a value for a message, cut to a readable length.
