@@ -125,3 +125,37 @@ func TestDecoderIsSafeAcrossGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// Stats count the loaded users by true flag column and by method value
+// (unknown values also apart), not the rejected or repeated copies: what
+// Graph's aggregates are compared with.
+func TestStatsCountFlagsAndMethodsOfLoadedUsers(t *testing.T) {
+	tr := New(Options{Key: testKey, RunID: "r"})
+	defer tr.Release()
+	batches := tr.AddShardPage(1, "", testReceived, split(t,
+		`{"id":"a","userPrincipalName":"a@x","isAdmin":true,"isMfaRegistered":true,"isMfaCapable":false,"methodsRegistered":["email","pigeon"]}`,
+		`{"id":"b","userPrincipalName":"b@x","isAdmin":true,"isMfaCapable":true,"isSsprRegistered":true,"isSsprEnabled":true,"isSsprCapable":true,"isPasswordlessCapable":true,"methodsRegistered":["email","fido2"]}`,
+		`{"id":"c","userPrincipalName":"c@x","isMfaCapable":true,"isAdmin":null,"methodsRegistered":["pigeon","email","pigeon"]}`,
+		`{"id":"a","userPrincipalName":"again@x","isAdmin":true,"methodsRegistered":["email"]}`,
+		`{"id":"d","userPrincipalName":7,"isAdmin":true,"methodsRegistered":["email"]}`))
+	for _, b := range append(batches, tr.Finish()...) {
+		b.Record.Release()
+	}
+	s := tr.Stats()
+	for _, tc := range []struct {
+		name      string
+		got, want map[string]int64
+	}{
+		{"TrueFlags", s.TrueFlags, map[string]int64{"is_admin": 2, "is_mfa_registered": 1, "is_mfa_capable": 2, "is_sspr_registered": 1,
+			"is_sspr_enabled": 1, "is_sspr_capable": 1, "is_passwordless_capable": 1}},
+		{"MethodUsers", s.MethodUsers, map[string]int64{"email": 3, "pigeon": 2, "fido2": 1}},
+		{"UnknownMethods", s.UnknownMethods, map[string]int64{"pigeon": 2}},
+	} {
+		if fmt.Sprint(tc.got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+	if s.Methods != 6 {
+		t.Errorf("Methods = %d, want 6", s.Methods)
+	}
+}

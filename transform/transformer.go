@@ -144,6 +144,10 @@ type Transformer struct {
 	// past SeenInMemory (see spillStats).
 	finished   bool
 	winnerSeen map[string]uint64
+	// methods and trueFlags count what Stats.MethodUsers,
+	// UnknownMethods and TrueFlags say (see method and countFlags).
+	methods   map[string]*methodStat
+	trueFlags [len(flagColumns)]int64
 	// page is AddShardPage's scratch, reused page after page.
 	page []Decoded
 	// decideHook replaces decide: the tests' oracle (seen_test.go).
@@ -175,11 +179,8 @@ func New(opts Options) *Transformer {
 		seen:      newSeenMem(),
 		stats: Stats{
 			RejectsByReason: map[string]int64{},
-			UnknownMethods:  map[string]int64{},
 			UnknownFields:   map[string]int64{},
 			UnknownValues:   map[string]int64{},
-			TrueFlags:       map[string]int64{},
-			MethodUsers:     map[string]int64{},
 		},
 	}
 	for i, tab := range tables {
@@ -269,11 +270,8 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 		out = t.opts.History.user(out, &u, rec.Methods)
 	}
 	for _, value := range rec.Methods {
-		count(t.stats.MethodUsers, value)
-		m, known := schemas.LookupMethod(value)
-		if !known {
-			count(t.stats.UnknownMethods, value)
-		}
+		ms := t.method(value)
+		ms.users++
 		t.stats.Methods++
 		row := schemas.MethodRow{
 			Key:               t.opts.Key,
@@ -281,10 +279,10 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 			UserPrincipalName: rec.UserPrincipalName,
 			Source:            t.opts.Endpoint,
 			AuthMethod:        value,
-			MethodFamily:      m.Family,
-			UsableForMFA:      m.UsableForMFA,
-			UsableForSSPR:     m.UsableForSSPR,
-			IsKnownValue:      known,
+			MethodFamily:      ms.m.Family,
+			UsableForMFA:      ms.m.UsableForMFA,
+			UsableForSSPR:     ms.m.UsableForSSPR,
+			IsKnownValue:      ms.known,
 			RunID:             t.opts.RunID,
 		}
 		row.Append(t.builders[methodsTable])
@@ -349,19 +347,43 @@ func rawJSON(raw []byte) (s, note string) {
 	return s, note
 }
 
-// countFlags counts the user's true booleans by column name.
+// methodStat is what the Transformer knows of one method value: its
+// catalog entry, looked up once, and the loaded users with it, from which
+// Stats makes MethodUsers and UnknownMethods (a value's method rows are
+// its users: a record lists each method once). One map lookup per method
+// row instead of three.
+type methodStat struct {
+	m     schemas.Method
+	known bool
+	users int64
+}
+
+// method returns the methodStat of value, adding it (its key cloned, see
+// strs) the first time.
+func (t *Transformer) method(value string) *methodStat {
+	if ms, ok := t.methods[value]; ok {
+		return ms
+	}
+	m, known := schemas.LookupMethod(value)
+	ms := &methodStat{m: m, known: known}
+	if t.methods == nil {
+		t.methods = map[string]*methodStat{}
+	}
+	t.methods[strings.Clone(value)] = ms
+	return ms
+}
+
+// flagColumns name the booleans countFlags counts, in its order.
+var flagColumns = [...]string{"is_mfa_registered", "is_mfa_capable", "is_sspr_registered", "is_sspr_enabled",
+	"is_sspr_capable", "is_passwordless_capable", "is_admin"}
+
+// countFlags counts the user's true booleans, by flagColumns; Stats names
+// them.
 func (t *Transformer) countFlags(u *schemas.UserRow) {
-	for _, f := range []struct {
-		col string
-		v   *bool
-	}{
-		{"is_mfa_registered", u.IsMfaRegistered}, {"is_mfa_capable", u.IsMfaCapable},
-		{"is_sspr_registered", u.IsSsprRegistered}, {"is_sspr_enabled", u.IsSsprEnabled},
-		{"is_sspr_capable", u.IsSsprCapable}, {"is_passwordless_capable", u.IsPasswordlessCapable},
-		{"is_admin", u.IsAdmin},
-	} {
-		if f.v != nil && *f.v {
-			t.stats.TrueFlags[f.col]++
+	for i, v := range [len(flagColumns)]*bool{u.IsMfaRegistered, u.IsMfaCapable, u.IsSsprRegistered, u.IsSsprEnabled,
+		u.IsSsprCapable, u.IsPasswordlessCapable, u.IsAdmin} {
+		if v != nil && *v {
+			t.trueFlags[i]++
 		}
 	}
 }
@@ -423,11 +445,24 @@ func (t *Transformer) Finish() []Batch {
 func (t *Transformer) Stats() Stats {
 	s := t.stats
 	s.RejectsByReason = maps.Clone(t.stats.RejectsByReason)
-	s.UnknownMethods = maps.Clone(t.stats.UnknownMethods)
 	s.UnknownFields = maps.Clone(t.stats.UnknownFields)
 	s.UnknownValues = maps.Clone(t.stats.UnknownValues)
-	s.TrueFlags = maps.Clone(t.stats.TrueFlags)
-	s.MethodUsers = maps.Clone(t.stats.MethodUsers)
+	s.TrueFlags = map[string]int64{}
+	for i, n := range t.trueFlags {
+		if n > 0 {
+			s.TrueFlags[flagColumns[i]] = n
+		}
+	}
+	s.MethodUsers, s.UnknownMethods = map[string]int64{}, map[string]int64{}
+	for v, ms := range t.methods {
+		if ms.users == 0 {
+			continue
+		}
+		s.MethodUsers[v] = ms.users
+		if !ms.known {
+			s.UnknownMethods[v] = ms.users
+		}
+	}
 	t.spillStats(&s)
 	return s
 }
