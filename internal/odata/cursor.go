@@ -179,30 +179,56 @@ func (it *Container) Bad() bool { return it.bad }
 // included) and the value's span. ok is false at the end or on a bad
 // shape (then Bad is true).
 func (it *Container) Member() (name, value []byte, ok bool) {
-	if !it.separator() {
+	// A record is some twenty members, each a few dozen bytes: the moves
+	// are written out here, on a local index, rather than made through
+	// the cursor's methods and separator, one call each.
+	b := it.c.b
+	i := skipSpace(b, it.c.i)
+	if i < len(b) && b[i] == it.close {
+		it.c.i = i + 1
 		return nil, nil, false
 	}
-	// One record is some twenty members: the moves are written out on
-	// local copies rather than through the cursor's methods.
-	b, i := it.c.b, it.c.i
-	if b[i] != '"' {
+	if it.n > 0 {
+		if i >= len(b) || b[i] != ',' {
+			it.bad = true
+			return nil, nil, false
+		}
+		i = skipSpace(b, i+1)
+	}
+	if it.bad || i >= len(b) || b[i] != '"' {
 		it.bad = true
 		return nil, nil, false
 	}
+	it.n++
 	end := stringEnd(b, i)
 	if end < 0 {
 		it.bad = true
 		return nil, nil, false
 	}
 	name = b[i:end]
-	i = skipSpace(b, end)
-	if i >= len(b) || b[i] != ':' {
+	if end < len(b) && b[end] == ':' {
+		i = end + 1
+	} else if i = skipSpace(b, end); i < len(b) && b[i] == ':' {
+		i++
+	} else {
 		it.bad = true
 		return nil, nil, false
 	}
-	it.c.i = skipSpace(b, i+1)
-	value, ok = it.value()
-	return name, value, ok
+	if i = skipSpace(b, i); i >= len(b) {
+		it.bad = true
+		return nil, nil, false
+	}
+	if b[i] == '"' {
+		end = stringEnd(b, i)
+	} else {
+		end = valueEnd(b, i)
+	}
+	if end <= i {
+		it.bad = true
+		return nil, nil, false
+	}
+	it.c.i = end
+	return name, b[i:end], true
 }
 
 // Element returns the next element of an array.
