@@ -97,33 +97,78 @@ var (
 type report struct {
 	endpoint schemas.Endpoint
 	names    [numFields]string
-	// byLen holds the fields by the length of their name: a lookup is one
-	// or two string compares, cheaper than hashing the name for a map.
-	byLen [64][]field
+	// byLen holds the fields by the length of their name: a lookup reads
+	// one byte of the name and compares it with one name at most, cheaper
+	// than hashing the name for a map.
+	byLen [64]sameLength
 }
+
+// sameLength are the names of one length, told apart by their byte at pos
+// (the position where they differ most). Graph's reports have at most two
+// names of a length.
+type sameLength struct {
+	pos    uint8
+	n      uint8
+	at     [maxSameLength]byte
+	fields [maxSameLength]field
+}
+
+const maxSameLength = 4
 
 func newReport(e schemas.Endpoint) *report {
 	r := &report{endpoint: e}
 	for f, uf := range fields {
 		n := uf.Name(e)
 		r.names[f] = n
+		if n == "" {
+			continue
+		}
 		if len(n) >= len(r.byLen) {
 			panic(fmt.Sprintf("transform: property name %q is longer than the decoder's lookup allows", n))
 		}
-		if n != "" {
-			r.byLen[len(n)] = append(r.byLen[len(n)], field(f))
+		s := &r.byLen[len(n)]
+		if int(s.n) == maxSameLength {
+			panic(fmt.Sprintf("transform: more than %d property names as long as %q", maxSameLength, n))
+		}
+		s.fields[s.n] = field(f)
+		s.n++
+	}
+	for l := range r.byLen {
+		s := &r.byLen[l]
+		best := -1
+		for pos := range l {
+			var seen [256]bool
+			distinct := 0
+			for _, f := range s.fields[:s.n] {
+				if c := r.names[f][pos]; !seen[c] {
+					seen[c] = true
+					distinct++
+				}
+			}
+			if distinct > best {
+				s.pos, best = uint8(pos), distinct
+			}
+		}
+		for i, f := range s.fields[:s.n] {
+			s.at[i] = r.names[f][s.pos]
 		}
 	}
 	return r
 }
 
-// lookup finds the field of a property name.
+// lookup finds the field of a property name. Names of a length that share
+// the byte at pos (none in Graph's reports) are each compared in turn.
 func (r *report) lookup(name []byte) (field, bool) {
 	if len(name) >= len(r.byLen) {
 		return 0, false
 	}
-	for _, f := range r.byLen[len(name)] {
-		if r.names[f] == string(name) {
+	s := &r.byLen[len(name)]
+	if s.n == 0 {
+		return 0, false
+	}
+	c := name[s.pos]
+	for i := range s.n {
+		if f := s.fields[i]; s.at[i] == c && r.names[f] == string(name) {
 			return f, true
 		}
 	}

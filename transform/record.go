@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
@@ -77,7 +78,9 @@ func decodeValid(rep *report, raw []byte) (Record, error) {
 }
 
 func (rep *report) decode(raw []byte) (Record, *RecordError) {
-	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && (isSpace(raw[0]) || isSpace(raw[len(raw)-1])) {
+		raw = bytes.TrimSpace(raw) // not odata.Split's records: it trims them
+	}
 	if len(raw) == 0 {
 		return Record{}, invalidJSON(raw, "not valid JSON: empty")
 	}
@@ -102,6 +105,14 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		inner := name[1 : len(name)-1]
 		if f, known := rep.lookup(inner); known {
 			d.spans[f] = value
+			continue
+		}
+		if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+			// The name is its own value, already looked up; annotations
+			// (below) are left out without a copy of their name.
+			if bytes.IndexByte(inner, '@') < 0 && !slices.Contains(unknown, string(inner)) {
+				unknown = append(unknown, string(inner))
+			}
 			continue
 		}
 		n := unquote(name)
@@ -270,6 +281,12 @@ func checkID(v []byte, s *strs) (string, *RecordError) {
 		return "", recordError(ReasonMalformedID, "id", "", "field id: %q holds whitespace or a control character at byte %d", id, i)
 	}
 	return id, nil
+}
+
+// isSpace reports whether c is JSON whitespace, or other ASCII whitespace
+// bytes.TrimSpace also trims (invalid JSON, rejected all the same).
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 // printableASCII reports whether s is all visible ASCII, the common case
