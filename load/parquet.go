@@ -136,7 +136,7 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 	if rows <= 0 {
 		rows = DefaultRowGroupRows
 	}
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append([]parquet.WriterProperty{
 		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		// zstd's fastest level: on a 1M-user replay it cut 2.5-4 of
@@ -146,7 +146,7 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithMaxRowGroupLength(rows),
-	)
+	}, columnProperties(t.Arrow())...)...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
 	var err error
 	f.pq, err = pqarrow.NewFileWriter(t.Arrow(), f.sink, props, arrowProps)

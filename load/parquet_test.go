@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -77,12 +78,13 @@ func TestParquetFormat(t *testing.T) {
 				if cc.Compression() != compress.Codecs.Zstd {
 					t.Errorf("%s column %s is %s-compressed, want zstd", table.Name, sc.Column(c).Path(), cc.Compression())
 				}
-				// Parquet has no dictionary encoding for booleans.
-				if sc.Column(c).PhysicalType() != parquet.Types.Boolean && !cc.HasDictionaryPage() {
-					t.Errorf("%s column %s has no dictionary page", table.Name, sc.Column(c).Path())
+				col := sc.Column(c)
+				want := wantEncoding(col)
+				if got := cc.HasDictionaryPage(); got != want.dictionary {
+					t.Errorf("%s column %s: dictionary page %v, want %v", table.Name, col.Path(), got, want.dictionary)
 				}
-				if ok, err := cc.StatsSet(); err != nil || !ok {
-					t.Errorf("%s column %s has no statistics (err %v)", table.Name, sc.Column(c).Path(), err)
+				if ok, err := cc.StatsSet(); err != nil || ok != want.stats {
+					t.Errorf("%s column %s: statistics %v (err %v), want %v", table.Name, col.Path(), ok, err, want.stats)
 				}
 			}
 		}
@@ -101,6 +103,25 @@ func TestParquetFormat(t *testing.T) {
 			t.Errorf("%s does not store its Arrow schema", table.Name)
 		}
 	}
+}
+
+// wantEncoding is the encoding policy of parquet_columns.go, restated from
+// the Parquet side so that a change to the policy shows here.
+func wantEncoding(col *schema.Column) columnEncoding {
+	switch col.Path() {
+	case "user_id", "user_principal_name":
+		// unique per user: a dictionary and min/max buy nothing
+		return columnEncoding{}
+	case "tenant_id", "run_id", "source", schemas.ColSnapshotDate:
+		// the slice's constants
+		return columnEncoding{stats: true}
+	}
+	switch col.LogicalType().(type) {
+	case schema.TimestampLogicalType, schema.DateLogicalType:
+		return columnEncoding{stats: true}
+	}
+	// Parquet has no dictionary encoding for booleans.
+	return columnEncoding{dictionary: col.PhysicalType() != parquet.Types.Boolean, stats: true}
 }
 
 func TestRowGroups(t *testing.T) {
@@ -167,5 +188,76 @@ func TestRowGroups(t *testing.T) {
 				t.Errorf("row groups of %v rows, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestColumnEncodings pins the encoding of the columns the policy was
+// measured on, and reads a slice written with it back value for value.
+func TestColumnEncodings(t *testing.T) {
+	t.Parallel()
+	w := openTest(t, "mem://")
+	key := schemas.Key{Date: day("2025-03-09"), Tenant: "tenant-e"}
+	mem := checkedAllocator(t)
+	recs := makeSlice(key, "run-e", 3000, 10, 1).records(mem, 999)
+	defer release(recs)
+	infos := commitRecords(t, w, key, "run-e", recs, WriterOptions{Allocator: mem}, nil)
+
+	cases := []struct {
+		table  int // index in schemas.Tables
+		column string
+		want   columnEncoding
+	}{
+		{0, "user_id", columnEncoding{}},
+		{0, "user_principal_name", columnEncoding{}},
+		{0, "tenant_id", columnEncoding{stats: true}},
+		{0, "run_id", columnEncoding{stats: true}},
+		{0, "source", columnEncoding{stats: true}},
+		{0, schemas.ColSnapshotDate, columnEncoding{stats: true}},
+		{0, "last_updated_at", columnEncoding{stats: true}},
+		{0, "extracted_at", columnEncoding{stats: true}},
+		{0, "user_display_name", columnEncoding{dictionary: true, stats: true}},
+		{0, "user_type", columnEncoding{dictionary: true, stats: true}},
+		{0, "default_mfa_method", columnEncoding{dictionary: true, stats: true}},
+		{0, "auth_method_count", columnEncoding{dictionary: true, stats: true}},
+		{0, "system_preferred_methods.list.element", columnEncoding{dictionary: true, stats: true}},
+		{0, "is_admin", columnEncoding{stats: true}},
+		{1, "user_id", columnEncoding{}},
+		{1, "user_principal_name", columnEncoding{}},
+		{1, "auth_method", columnEncoding{dictionary: true, stats: true}},
+		{1, "method_family", columnEncoding{dictionary: true, stats: true}},
+		{1, "tenant_id", columnEncoding{stats: true}},
+	}
+	for _, tc := range cases {
+		table := schemas.Tables[tc.table]
+		md := parquetFile(t, w, infos[tc.table]).MetaData()
+		c := md.Schema.ColumnIndexByName(tc.column)
+		if c < 0 {
+			t.Errorf("%s has no column %s", table.Name, tc.column)
+			continue
+		}
+		for rg := range md.NumRowGroups() {
+			cc, err := md.RowGroup(rg).ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dict := cc.HasDictionaryPage() || slices.Contains(cc.Encodings(), parquet.Encodings.RLEDict)
+			if dict != tc.want.dictionary {
+				t.Errorf("%s.%s row group %d: dictionary %v (encodings %v), want %v", table.Name, tc.column, rg, dict, cc.Encodings(), tc.want.dictionary)
+			}
+			if ok, err := cc.StatsSet(); err != nil || ok != tc.want.stats {
+				t.Errorf("%s.%s row group %d: statistics %v (err %v), want %v", table.Name, tc.column, rg, ok, err, tc.want.stats)
+			}
+		}
+	}
+
+	for i, table := range schemas.Tables {
+		got, err := w.ReadSlice(context.Background(), table, key)
+		if err != nil {
+			t.Fatalf("ReadSlice(%s): %v", table.Name, err)
+		}
+		want := array.NewTableFromRecords(table.Arrow(), recs[i])
+		compareTables(t, table.Name, got, want)
+		want.Release()
+		got.Release()
 	}
 }
