@@ -181,23 +181,24 @@
 //
 // # Parquet
 //
-// Files are zstd-compressed and carry the Arrow schema (so timestamps read back as UTC), the schema
-// version and the run id in their key-value metadata. Timestamps are
-// TIMESTAMP(isAdjustedToUTC=true, MICROS) and snapshot_date is DATE. Batches
-// are buffered into row groups of up to [DefaultRowGroupRows] rows (or
-// [WriterOptions.RowGroupRows]) so that many small batches make one row
-// group of the size BigQuery reads well; a row group is also cut once its
-// encoded size passes 32 MiB, which bounds memory whatever the rows hold.
+// Files are zstd-compressed and carry the Arrow schema (so timestamps read
+// back as UTC), the schema version and the run id in their key-value
+// metadata. Timestamps are TIMESTAMP(isAdjustedToUTC=true, MICROS) and
+// snapshot_date is DATE. Batches are buffered into row groups of up to
+// [DefaultRowGroupRows] rows (or [WriterOptions.RowGroupRows]) so that many
+// small batches make one row group of the size BigQuery reads well; a row
+// group is also cut once its encoded size passes 32 MiB, which bounds
+// memory whatever the rows hold.
 //
-// Each column's encoding is chosen from its name and type, as measured on
-// a 1M-user replay (parquet_columns.go): columns that repeat a small
+// Each column's encoding is chosen from its name and type, as measured on a
+// 1M-user replay (parquet_columns.go): columns that repeat a small
 // vocabulary (auth_method, method_family, display names, user_type,
 // default_mfa_method, lists, counts) are dictionary-encoded; the slice's
 // constants (tenant_id, run_id, source, snapshot_date), timestamps and the
 // per-user unique user_id and user_principal_name are written plain, which
-// is cheaper and, after zstd, no larger. Every column has statistics
-// except user_id and user_principal_name, whose minimum and maximum prune
-// nothing.
+// is cheaper and, after zstd, smaller or a few kilobytes larger. Every
+// column has statistics except user_id and user_principal_name, whose
+// minimum and maximum prune nothing.
 //
 // zstd runs at level 1 with a 1 MiB window: Arrow compresses one page of
 // about 1 MiB at a time, so a larger window only costs memory. Arrow
