@@ -93,23 +93,33 @@ func copyASCII(dst, src []byte) bool {
 		slash = 0x5c5c5c5c5c5c5c5c // a backslash in every byte
 	)
 	var high, slashes uint64
-	i := 0
-	for ; i+8 <= len(src); i += 8 {
-		x := binary.LittleEndian.Uint64(src[i:])
-		binary.LittleEndian.PutUint64(dst[i:], x)
+	word := func(at int) {
+		x := binary.LittleEndian.Uint64(src[at:])
+		binary.LittleEndian.PutUint64(dst[at:], x)
 		high |= x
 		// A zero byte in y is a backslash in x; the expression is
 		// non-zero exactly when y has one.
 		y := x ^ slash
 		slashes |= (y - ones) &^ y & highs
 	}
-	for ; i < len(src); i++ {
-		c := src[i]
-		dst[i] = c
-		high |= uint64(c)
-		if c == '\\' {
-			slashes = 1
+	n := len(src)
+	if n < 8 {
+		for i := range n {
+			c := src[i]
+			dst[i] = c
+			high |= uint64(c)
+			if c == '\\' {
+				slashes = 1
+			}
 		}
+		return high&highs == 0 && slashes == 0
+	}
+	dst = dst[:n]
+	for i := 0; i+8 <= n; i += 8 {
+		word(i)
+	}
+	if n%8 != 0 {
+		word(n - 8) // the last eight bytes again: the rest, and some done
 	}
 	return high&highs == 0 && slashes == 0
 }
