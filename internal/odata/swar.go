@@ -1,18 +1,20 @@
 package odata
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
 
 // Strings are most of a Graph page's bytes, and most of a string's bytes
-// need no attention. The scans below test eight bytes at a time for the
-// few that do, with the classic bit tricks on a little-endian uint64:
+// need no attention. The validator's scan tests eight bytes at a time for
+// the few that do, with the classic bit tricks on a little-endian uint64:
 // (x - 0x01…01) &^ x & 0x80…80 flags the bytes of x that are zero, and
 // (x - n*0x01…01) &^ x & 0x80…80 those below n (n <= 0x80). A flag can be
 // wrong only above a true one (a borrow runs upwards), so the lowest flag
 // always marks the first byte wanted. The last bytes, fewer than eight,
-// go one at a time.
+// go one at a time. On the strings of a page of the 1M replay this scan
+// takes 230 µs where a byte at a time took 320 to 410.
 
 const (
 	ones  = 0x0101010101010101
@@ -43,40 +45,17 @@ func stringStop(b []byte, i int) int {
 	return len(b)
 }
 
-// quoteOrEscape returns the index of the first '"' or '\\' of b at or
-// after i; len(b) if there is none. It is the scan of a cursor that only
-// delimits strings, where a control byte is no concern.
-func quoteOrEscape(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (ones * '"')
-		e := x ^ (ones * '\\')
-		if m := ((q-ones)&^q | (e-ones)&^e) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' {
-			return i
-		}
-	}
-	return len(b)
-}
-
 // quoteIndex returns the index of the first '"' of b at or after i; len(b)
-// if there is none. Graph's strings are short (names, ids, addresses), so
-// a test of eight bytes at a time beats bytes.IndexByte's call and set-up.
+// if there is none. Here bytes.IndexByte's vector scan beats eight bytes at
+// a time, even on Graph's short strings (measured on a page of the 1M
+// replay: 176 µs against 188 for its 25,000 strings): only the validator,
+// which looks for three kinds of byte, scans eight at a time.
 func quoteIndex(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		q := binary.LittleEndian.Uint64(b[i:]) ^ (ones * '"')
-		if m := (q - ones) &^ q & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
+	if i >= len(b) {
+		return len(b)
 	}
-	for ; i < len(b); i++ {
-		if b[i] == '"' {
-			return i
-		}
+	if k := bytes.IndexByte(b[i:], '"'); k >= 0 {
+		return i + k
 	}
 	return len(b)
 }
