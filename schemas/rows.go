@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 )
 
 // Key identifies one slice of the warehouse: a tenant's snapshot of a day.
@@ -79,7 +80,7 @@ type RejectRow struct {
 // The hot ones (users, methods: millions of rows a run) go through the
 // helpers below instead of the builders' Append: those check and grow
 // the builder's buffers on every value, through calls Go does not inline.
-// The helpers check capacity inline, grow as Append would (by doubling),
+// The helpers check capacity inline, grow as Append would (to powers of two),
 // and then append unchecked. A string is copied into the builder, never
 // kept, so it is passed as its bytes without a copy, and not validated as
 // UTF-8: the decoder's strings are valid already.
@@ -89,10 +90,11 @@ func putString(b *array.StringBuilder, s string) {
 	if b.Len() >= b.Cap() {
 		b.Reserve(1)
 	}
-	if b.DataLen()+len(s) > b.DataCap() {
-		// At least doubles, as Append's growth does: reserving only
-		// len(s) more would copy the buffer again on every string.
-		b.ReserveData(max(len(s), b.DataCap()))
+	if n := b.DataLen() + len(s); n > b.DataCap() {
+		// Grows to the next power of two, as Append does: reserving only
+		// len(s) more would copy the buffer again on every string, and
+		// doubling the capacity would overshoot Append's by up to half.
+		b.ReserveData(int(bitutil.NextPowerOf2(n)) - b.DataLen())
 	}
 	b.UnsafeAppend(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // copyASCII checks eight bytes at a time and the rest one by one: a
@@ -59,5 +60,14 @@ func TestDecodeStringSpans(t *testing.T) {
 				t.Fatalf("decoded record differs from the oracle's: %s", d)
 			}
 		})
+	}
+}
+
+// values and its text buffer take one 576 B object (568 B and the 8 B
+// header Go puts on an object of over 512 B with pointers): no more than
+// the two allocations it replaced.
+func TestValuesFitTheirSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(values{}) + 8; size > 576 {
+		t.Fatalf("values is %d B with its header, more than the 576 B size class: shrink textBytes", size)
 	}
 }
