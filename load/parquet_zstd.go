@@ -9,9 +9,9 @@ import (
 
 // zstdWindow is the history window of the zstd encoders that compress
 // Parquet pages. Arrow compresses one page at a time (EncodeAll), and a
-// page is at most about 1 MiB (the data page and dictionary page limits),
-// so a match can never reach further back than the page: the 8 MiB
-// default window only made each pooled encoder hold a 16 MiB history
+// page is about 1 MiB (the data page and dictionary page limits, which a
+// page passes by at most one batch of values), so a longer window finds
+// next to nothing more: the 8 MiB default window only made each pooled encoder hold a 16 MiB history
 // buffer (32 MB of a 1M-user replay's heap at the end, up to four
 // encoders with sync.Pool's per-P and victim caches) for no smaller output.
 const zstdWindow = 1 << 20
