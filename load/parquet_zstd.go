@@ -11,9 +11,10 @@ import (
 // Parquet pages. Arrow compresses one page at a time (EncodeAll), and a
 // page is about 1 MiB (the data page and dictionary page limits, which a
 // page passes by at most one batch of values), so a longer window finds
-// next to nothing more: the 8 MiB default window only made each pooled encoder hold a 16 MiB history
-// buffer (32 MB of a 1M-user replay's heap at the end, up to four
-// encoders with sync.Pool's per-P and victim caches) for no smaller output.
+// next to nothing more: the 8 MiB default window only made each pooled
+// encoder hold a 16 MiB history buffer (32 MB of a 1M-user replay's heap
+// at the end, up to four encoders with sync.Pool's per-P and victim
+// caches) for no smaller output.
 const zstdWindow = 1 << 20
 
 // arrowZstd is what arrow's zstd codec offers: reading pages takes the
