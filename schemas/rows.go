@@ -82,8 +82,8 @@ type RejectRow struct {
 // the builder's buffers on every value, through calls Go does not inline.
 // The helpers check capacity inline, grow as Append would (to powers of two),
 // and then append unchecked. A string is copied into the builder, never
-// kept, so it is passed as its bytes without a copy, and not validated as
-// UTF-8: the decoder's strings are valid already.
+// kept, so it is passed as its bytes without a copy. Neither these nor
+// Append check UTF-8; the decoder's strings are valid already.
 
 // putString appends s to b.
 func putString(b *array.StringBuilder, s string) {

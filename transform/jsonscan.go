@@ -39,7 +39,8 @@ func isNull(v []byte) bool { return v == nil || string(v) == "null" }
 // without escapes is sliced out of it. Other tokens go through
 // encoding/json, which also replaces invalid UTF-8 as it does everywhere
 // else. A string kept past the record (an id remembered for duplicates, a
-// map key) is cloned, or it would keep the whole copy alive.
+// map key) is cloned, or it would keep the whole copy alive: the copy
+// shares its allocation with the record's values (about 576 bytes).
 type strs struct {
 	raw     []byte
 	backing string
