@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -44,7 +45,19 @@ func ReadRawPageInto(ctx context.Context, bucket *blob.Bucket, key string, buf [
 // next. Its zero value is ready; it is not safe for concurrent use.
 type RawPageReader struct {
 	gz *gzip.Reader
+	// z holds the compressed object read whole, and zr reads it: flate
+	// decodes a *bytes.Reader through its in-memory fast path, a blob
+	// reader through a bufio.Reader and a slower one.
+	z  []byte
+	zr bytes.Reader
+	// maxZ caps z's size; zero means defaultMaxCompressed. A test sets it.
+	maxZ int
 }
+
+// defaultMaxCompressed caps the compressed bytes a RawPageReader holds in
+// memory: a landed page is about 65 KB compressed; a larger object is
+// still read, streamed as before, so the cap bounds memory, not bodies.
+const defaultMaxCompressed = 4 << 20
 
 // ReadInto is ReadRawPageInto with r's decoder.
 func (r *RawPageReader) ReadInto(ctx context.Context, bucket *blob.Bucket, key string, buf []byte) ([]byte, error) {
@@ -53,10 +66,14 @@ func (r *RawPageReader) ReadInto(ctx context.Context, bucket *blob.Bucket, key s
 		return nil, err
 	}
 	defer obj.Close()
+	src, err := r.compressed(obj)
+	if err != nil {
+		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
+	}
 	if r.gz == nil {
-		r.gz, err = gzip.NewReader(obj)
+		r.gz, err = gzip.NewReader(src)
 	} else {
-		err = r.gz.Reset(obj)
+		err = r.gz.Reset(src)
 	}
 	if err != nil {
 		r.gz = nil // a failed Reset leaves it unusable
@@ -67,6 +84,31 @@ func (r *RawPageReader) ReadInto(ctx context.Context, bucket *blob.Bucket, key s
 		return nil, fmt.Errorf("raw zone: %s: %w", key, err)
 	}
 	return body, nil
+}
+
+// compressed reads obj whole into r.z and returns a reader of it, unless
+// obj is over the cap: then what was read so far followed by the rest of
+// obj, streamed.
+func (r *RawPageReader) compressed(obj *blob.Reader) (io.Reader, error) {
+	limit := cmp.Or(r.maxZ, defaultMaxCompressed)
+	if obj.Size() > int64(limit) {
+		return obj, nil
+	}
+	if cap(r.z) < int(obj.Size()) {
+		r.z = make([]byte, 0, obj.Size())
+	}
+	z, err := readFull(io.LimitReader(obj, int64(limit)+1), r.z[:0])
+	if cap(z) <= limit {
+		r.z = z // keep the grown buffer, unless over the cap
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(z) > limit { // the object was larger than its size said
+		return io.MultiReader(bytes.NewReader(z), obj), nil
+	}
+	r.zr.Reset(z)
+	return &r.zr, nil
 }
 
 // readFull appends everything src yields to dst, growing dst only when
