@@ -201,7 +201,10 @@
 // minimum and maximum prune nothing.
 //
 // zstd runs at level 1 with a 1 MiB window: Arrow compresses one page of
-// about 1 MiB at a time, so a larger window only costs memory. Arrow
+// about 1 MiB at a time (past it by one batch of values: 8192 of them, or
+// 1024 in rejected_records, whose raw_json values can be long), so a
+// larger window only costs memory; a longer page still makes a standard
+// frame. Arrow
 // chooses its codecs from a registry of its own, filled from init, so
 // importing load replaces Arrow's zstd codec for the whole process, every
 // Parquet writer included (parquet_zstd.go). The frames are standard zstd,

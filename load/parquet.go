@@ -46,8 +46,15 @@ const (
 	zstdLevel = 1
 
 	// writeBatchValues is how many values a column writer encodes between
-	// checks of its page size.
+	// checks of its page size, except in rejected_records
+	// (batchValuesOf).
 	writeBatchValues = 8192
+
+	// rejectBatchValues is rejected_records' batch of values, arrow's
+	// default: a page passes its 1 MiB limit by up to one batch, and a
+	// raw_json value can be a MiB itself (transform.MaxRawJSON), so 8192 of
+	// them could make a page of gigabytes where 1024 keeps the old bound.
+	rejectBatchValues = 1024
 
 	// Key-value metadata keys; credreg.table and credreg.schema_version
 	// come from the table's Arrow schema.
@@ -152,10 +159,11 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 		parquet.WithMaxRowGroupLength(rows),
 		// The column writers check the page size, and the dictionary's,
 		// once per batch of values: 8192 instead of arrow's 1024 makes
-		// that bookkeeping 8 times rarer, for pages up to a few hundred
-		// KiB past the 1 MiB limit (a 1M-user replay: 1-1.5 CPU s less,
-		// the same bytes; bench/replay/NOTES.md).
-		parquet.WithBatchSize(writeBatchValues),
+		// that bookkeeping 8 times rarer (a 1M-user replay: 1-1.5 CPU s
+		// less, the same bytes; bench/replay/NOTES.md). A page passes
+		// the 1 MiB limit by up to one batch: 8192 values, a few hundred
+		// KiB for the users' and methods' short values.
+		parquet.WithBatchSize(batchValuesOf(t)),
 	}, columnProperties(t.Arrow())...)...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
 	var err error

@@ -3,6 +3,8 @@ package load
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet"
+
+	"github.com/credreg/credreg/schemas"
 )
 
 // columnEncoding is how one column is written: with a dictionary or
@@ -20,7 +22,8 @@ type columnEncoding struct {
 //
 //   - the slice's constants (tenant_id, run_id, source, snapshot_date)
 //     compress to a few kilobytes either way, so hashing them is waste;
-//   - user_id and user_principal_name are unique per user: the dictionary
+//   - user_id and user_principal_name are unique per user (repeated only
+//     per method or change row in the other tables): the dictionary
 //     overflows and falls back to plain after spending the hashing, and
 //     plain came out smaller; their minimum and maximum (random GUIDs,
 //     unordered names) would let no reader skip a row group, so they carry
@@ -57,4 +60,14 @@ func columnProperties(s *arrow.Schema) []parquet.WriterProperty {
 		props = append(props, parquet.WithDictionaryFor(f.Name, enc.dictionary), parquet.WithStatsFor(f.Name, enc.stats))
 	}
 	return props
+}
+
+// batchValuesOf is how many values t's column writers encode between
+// checks of the page size: writeBatchValues, except where a value can be
+// large (rejected_records' raw_json), which keeps arrow's default.
+func batchValuesOf(t *schemas.Table) int64 {
+	if t.Name == schemas.RejectedRecordsTable.Name {
+		return rejectBatchValues
+	}
+	return writeBatchValues
 }

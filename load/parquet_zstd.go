@@ -10,7 +10,8 @@ import (
 // zstdWindow is the history window of the zstd encoders that compress
 // Parquet pages. Arrow compresses one page at a time (EncodeAll), and a
 // page is about 1 MiB (the data page and dictionary page limits, which a
-// page passes by at most one batch of values), so a longer window finds
+// page passes by at most one batch of values: a few hundred KiB, more only
+// for rejected_records' long raw_json), so a longer window finds
 // next to nothing more: the 8 MiB default window only made each pooled
 // encoder hold a 16 MiB history buffer (32 MB of a 1M-user replay's heap
 // at the end, up to four encoders with sync.Pool's per-P and victim
