@@ -102,6 +102,9 @@ func (r *rawRead) recycle() {
 	if r.body == nil {
 		return
 	}
+	// Cleared, so that the records of this page are not kept alive by
+	// a buffer waiting for the next (AddShardPage clears its own too).
+	clear(r.decoded)
 	select {
 	case r.free <- pageBuffers{body: r.body[:0], decoded: r.decoded[:0]}:
 	default: // the reader has enough; the collector takes this one
