@@ -16,11 +16,13 @@ import (
 // --memory-limit is not given. Without one, Go lets the heap grow to
 // twice what is live before collecting, and with the reader, the
 // transformer and the Parquet writer allocating side by side, a 1M-user
-// replay peaked at 265-276 MiB RSS; under 200 MiB it peaks at 243-247
-// MiB, for about 10 % more CPU (16.5 -> 18 s; bench/replay/NOTES.md): the
-// issue's target is under 256 MiB. It is soft: a process that needs more
-// gets more (see raisedLimit), and --memory-limit off gives the CPU back.
-const defaultMemoryLimit = 200 << 20
+// replay peaked at 265-276 MiB RSS. Under 200 MiB it peaked at 240-251
+// MiB once pages were decoded ahead of the transformer, too close to
+// the target of 256 MiB; under 190 MiB it peaks at about 235 MiB
+// for no CPU that alternating runs could tell apart (13.6-14.5 s either
+// way; bench/replay/NOTES.md). It is soft: a process that needs more gets
+// more (see raisedLimit), and --memory-limit off gives the CPU back.
+const defaultMemoryLimit = 190 << 20
 
 // memoryOptions is --memory-limit of the commands that transform and
 // write a lot: run and backfill.
@@ -32,7 +34,7 @@ type memoryOptions struct {
 func (o *memoryOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.MemoryLimit, "memory-limit", "", "soft limit on the process's memory, which Go's garbage collector "+
 		"works to stay under: bytes, or a number with KiB, MiB, GiB (e.g. 512MiB), or off; the environment's GOMEMLIMIT, "+
-		"when set, wins (default 200MiB)")
+		"when set, wins (default 190MiB)")
 }
 
 // memoryLimit is the limit o asks for, math.MaxInt64 for off.
