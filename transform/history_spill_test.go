@@ -224,21 +224,9 @@ func TestHistoryJoinReportsSpillFailure(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	prev := genSnapshot(rng, 100, 1)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
-	p := NewPrevious(day.AddDate(0, 0, -1), "prev-run", schemas.UserRegistrationDetails)
-	p.InMemory = 1
-	defer p.Release()
 	key := schemas.Key{Date: day, Tenant: "t"}
-	ub := array.NewRecordBuilder(memory.NewGoAllocator(), schemas.UserRegistrationDetailsTable.Arrow())
-	defer ub.Release()
-	for _, u := range prev {
-		r := u.row(key)
-		r.Append(ub)
-	}
-	rec := ub.NewRecordBatch()
-	defer rec.Release()
-	if err := p.AddUsers(rec); err != nil {
-		t.Fatal(err)
-	}
+	p := spilledPrevious(t, key, prev)
+	defer p.Release()
 	for k := range spillPartitions { // the disk goes away under the run
 		p.spill.prev[k].f.Close()
 	}
@@ -325,20 +313,8 @@ func TestHistoryJoinSpillFailureEmitsNothing(t *testing.T) {
 			prev := genSnapshot(rng, 300, 1)
 			day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 			key := schemas.Key{Date: day, Tenant: "t"}
-			p := NewPrevious(day.AddDate(0, 0, -1), "prev-run", schemas.UserRegistrationDetails)
-			p.InMemory = 1
+			p := spilledPrevious(t, key, prev)
 			defer p.Release()
-			ub := array.NewRecordBuilder(memory.NewGoAllocator(), schemas.UserRegistrationDetailsTable.Arrow())
-			defer ub.Release()
-			for _, u := range prev {
-				r := u.row(key)
-				r.Append(ub)
-			}
-			rec := ub.NewRecordBatch()
-			defer rec.Release()
-			if err := p.AddUsers(rec); err != nil {
-				t.Fatal(err)
-			}
 			if !c.after {
 				c.spoil(t, dir, p)
 			}
@@ -399,4 +375,25 @@ func TestPreviousInMemoryLimit(t *testing.T) {
 		}
 		p.Release()
 	}
+}
+
+// spilledPrevious is the day before key's snapshot of us, users only,
+// partitioned on disk from the first user (InMemory 1).
+func spilledPrevious(t *testing.T, key schemas.Key, us []histUser) *Previous {
+	t.Helper()
+	p := NewPrevious(key.Date.AddDate(0, 0, -1), "prev-run", schemas.UserRegistrationDetails)
+	p.InMemory = 1
+	ub := array.NewRecordBuilder(memory.NewGoAllocator(), schemas.UserRegistrationDetailsTable.Arrow())
+	defer ub.Release()
+	for _, u := range us {
+		r := u.row(key)
+		r.Append(ub)
+	}
+	rec := ub.NewRecordBatch()
+	defer rec.Release()
+	if err := p.AddUsers(rec); err != nil {
+		p.Release()
+		t.Fatal(err)
+	}
+	return p
 }
