@@ -161,10 +161,18 @@ func appendOptString(b array.Builder, s *string) {
 // Append adds the row to b, a builder of UserRegistrationDetailsTable.
 func (r *UserRow) Append(b *array.RecordBuilder) {
 	putKey(b, r.Key)
+	putString(b.Field(5).(*array.StringBuilder), string(r.Source))
+	putString(b.Field(23).(*array.StringBuilder), r.RunID)
+	r.AppendVarying(b)
+}
+
+// AppendVarying adds the row to b, a builder of
+// UserRegistrationDetailsTable, but for its SliceConstants columns (Key,
+// Source, RunID): a ConstantColumns fills them when the batch is cut.
+func (r *UserRow) AppendVarying(b *array.RecordBuilder) {
 	putString(b.Field(2).(*array.StringBuilder), r.UserID)
 	putString(b.Field(3).(*array.StringBuilder), r.UserPrincipalName)
 	putOptString(b.Field(4), r.UserDisplayName)
-	putString(b.Field(5).(*array.StringBuilder), string(r.Source))
 	putOptString(b.Field(6), r.UserType)
 	for i, v := range [...]*bool{r.IsAdmin, r.IsRegistered, r.IsEnabled, r.IsCapable, r.IsMfaRegistered,
 		r.IsMfaCapable, r.IsSsprRegistered, r.IsSsprEnabled, r.IsSsprCapable, r.IsPasswordlessCapable,
@@ -189,21 +197,26 @@ func (r *UserRow) Append(b *array.RecordBuilder) {
 	}
 	putInt64(b.Field(21).(*array.Int64Builder), r.AuthMethodCount)
 	putTimestamp(b.Field(22).(*array.TimestampBuilder), r.ExtractedAt)
-	putString(b.Field(23).(*array.StringBuilder), r.RunID)
 }
 
 // Append adds the row to b, a builder of UserAuthMethodsTable.
 func (r *MethodRow) Append(b *array.RecordBuilder) {
 	putKey(b, r.Key)
+	putString(b.Field(4).(*array.StringBuilder), string(r.Source))
+	putString(b.Field(10).(*array.StringBuilder), r.RunID)
+	r.AppendVarying(b)
+}
+
+// AppendVarying adds the row to b, a builder of UserAuthMethodsTable, but
+// for its SliceConstants columns, as UserRow.AppendVarying does.
+func (r *MethodRow) AppendVarying(b *array.RecordBuilder) {
 	putString(b.Field(2).(*array.StringBuilder), r.UserID)
 	putString(b.Field(3).(*array.StringBuilder), r.UserPrincipalName)
-	putString(b.Field(4).(*array.StringBuilder), string(r.Source))
 	putString(b.Field(5).(*array.StringBuilder), r.AuthMethod)
 	putString(b.Field(6).(*array.StringBuilder), string(r.MethodFamily))
 	putBool(b.Field(7).(*array.BooleanBuilder), r.UsableForMFA)
 	putBool(b.Field(8).(*array.BooleanBuilder), r.UsableForSSPR)
 	putBool(b.Field(9).(*array.BooleanBuilder), r.IsKnownValue)
-	putString(b.Field(10).(*array.StringBuilder), r.RunID)
 }
 
 // Append adds the row to b, a builder of RejectedRecordsTable.

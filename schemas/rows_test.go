@@ -17,35 +17,7 @@ import (
 // for the rows, for fewer, or not at all, through strings far longer than
 // the buffers hold and through NULLs, empty strings and invalid UTF-8.
 func TestAppendersGrowBuilders(t *testing.T) {
-	key := Key{Date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Tenant: "tenant"}
-	texts := []string{"", "a", "Ivan Dvořák", strings.Repeat("x", 5000), "\xff\xfe", strings.Repeat("é", 700), "push"}
-	text := func(i int) string { return texts[i%len(texts)] + fmt.Sprint(i) }
-	bools := []*bool{nil, ptr(true), ptr(false)}
-	users := make([]UserRow, 300)
-	methods := make([]MethodRow, len(users))
-	for i := range users {
-		ts := time.Date(2026, 10, 21, 17, 58, 39, i*1000, time.UTC)
-		u := UserRow{Key: key, UserID: text(i), UserPrincipalName: text(i + 1), Source: UserRegistrationDetails,
-			AuthMethodCount: int64(i), ExtractedAt: ts, RunID: text(i + 2)}
-		if i%4 != 0 {
-			u.UserDisplayName, u.UserType, u.DefaultMfaMethod = ptr(text(i+3)), ptr(text(i+4)), ptr(text(i+5))
-			u.LastUpdatedAt = &ts
-		}
-		switch i % 3 {
-		case 1:
-			u.SystemPreferredMethods = []string{}
-		case 2:
-			u.SystemPreferredMethods = []string{text(i), text(i + 6)}
-		}
-		u.IsAdmin, u.IsRegistered, u.IsEnabled, u.IsCapable = bools[i%3], bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
-		u.IsMfaRegistered, u.IsMfaCapable, u.IsSsprRegistered = bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
-		u.IsSsprEnabled, u.IsSsprCapable, u.IsPasswordlessCapable = bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
-		u.IsSystemPreferredAuthEnabled = bools[(i+1)%3]
-		users[i] = u
-		methods[i] = MethodRow{Key: key, UserID: text(i), UserPrincipalName: text(i + 1), Source: CredentialUserRegistrationDetails,
-			AuthMethod: text(i + 2), MethodFamily: FamilyPhone, UsableForMFA: i%2 == 0, UsableForSSPR: i%3 == 0,
-			IsKnownValue: i%5 == 0, RunID: text(i + 3)}
-	}
+	users, methods := sampleRows(300)
 	for _, reserve := range []int{0, 1, 7, len(users)} {
 		t.Run(fmt.Sprintf("reserve %d", reserve), func(t *testing.T) {
 			ub := array.NewRecordBuilder(memory.NewGoAllocator(), UserRegistrationDetailsTable.Arrow())
@@ -75,6 +47,42 @@ func TestAppendersGrowBuilders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sampleRows returns n rows of each of users and methods whose every
+// column varies from row to row: NULLs, empty strings, invalid UTF-8,
+// strings far longer than a builder's first buffers.
+func sampleRows(n int) ([]UserRow, []MethodRow) {
+	key := Key{Date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Tenant: "tenant"}
+	texts := []string{"", "a", "Ivan Dvořák", strings.Repeat("x", 5000), "\xff\xfe", strings.Repeat("é", 700), "push"}
+	text := func(i int) string { return texts[i%len(texts)] + fmt.Sprint(i) }
+	bools := []*bool{nil, ptr(true), ptr(false)}
+	users := make([]UserRow, n)
+	methods := make([]MethodRow, len(users))
+	for i := range users {
+		ts := time.Date(2026, 10, 21, 17, 58, 39, i*1000, time.UTC)
+		u := UserRow{Key: key, UserID: text(i), UserPrincipalName: text(i + 1), Source: UserRegistrationDetails,
+			AuthMethodCount: int64(i), ExtractedAt: ts, RunID: text(i + 2)}
+		if i%4 != 0 {
+			u.UserDisplayName, u.UserType, u.DefaultMfaMethod = ptr(text(i+3)), ptr(text(i+4)), ptr(text(i+5))
+			u.LastUpdatedAt = &ts
+		}
+		switch i % 3 {
+		case 1:
+			u.SystemPreferredMethods = []string{}
+		case 2:
+			u.SystemPreferredMethods = []string{text(i), text(i + 6)}
+		}
+		u.IsAdmin, u.IsRegistered, u.IsEnabled, u.IsCapable = bools[i%3], bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
+		u.IsMfaRegistered, u.IsMfaCapable, u.IsSsprRegistered = bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
+		u.IsSsprEnabled, u.IsSsprCapable, u.IsPasswordlessCapable = bools[(i+1)%3], bools[(i+2)%3], bools[i%3]
+		u.IsSystemPreferredAuthEnabled = bools[(i+1)%3]
+		users[i] = u
+		methods[i] = MethodRow{Key: key, UserID: text(i), UserPrincipalName: text(i + 1), Source: CredentialUserRegistrationDetails,
+			AuthMethod: text(i + 2), MethodFamily: FamilyPhone, UsableForMFA: i%2 == 0, UsableForSSPR: i%3 == 0,
+			IsKnownValue: i%5 == 0, RunID: text(i + 3)}
+	}
+	return users, methods
 }
 
 func optString(c arrow.Array, i int) *string {
