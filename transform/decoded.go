@@ -24,6 +24,12 @@ type Decoded struct {
 	Rec Record
 	// Err, when set, rejects the record: always a *RecordError.
 	Err error
+	// key is what decide needs of Rec besides its id string, computed by
+	// DecodePage while the record is still in the reader's cache (a
+	// decoded value made any other way has keyed false, and decide
+	// computes it).
+	key   decideKey
+	keyed bool
 }
 
 // Decoder decodes the records of one report's pages. It holds nothing
@@ -49,6 +55,9 @@ func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
 			x.Err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
 		} else {
 			x.Rec, x.Err = decodeValid(d.rep, r.Raw)
+			if x.Err == nil {
+				x.key, x.keyed = decideKeyOf(&x.Rec), true
+			}
 		}
 		dst = append(dst, x)
 	}
@@ -71,7 +80,10 @@ func (t *Transformer) AddDecodedShardPage(seq int64, shard string, receivedAt ti
 		t.stats.RecordsIn++
 		err := r.Err
 		if err == nil {
-			load, derr := t.decide(&r.Rec, RecordRef{Seq: seq, Index: r.Index}, si)
+			if !r.keyed {
+				r.key, r.keyed = decideKeyOf(&r.Rec), true
+			}
+			load, derr := t.decideKeyed(&r.Rec, r.key, RecordRef{Seq: seq, Index: r.Index}, si)
 			if derr != nil {
 				err = derr
 			} else if !load {

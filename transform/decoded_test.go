@@ -159,3 +159,40 @@ func TestStatsCountFlagsAndMethodsOfLoadedUsers(t *testing.T) {
 		t.Errorf("Methods = %d, want 6", s.Methods)
 	}
 }
+
+// TestDecodedMadeByHandDecidesAsDecodePage checks that a Decoded built
+// without DecodePage (no key computed ahead) decides exactly as one
+// DecodePage made: the same rows, Stats, Superseded and Winners, on GUID
+// ids read in two shards whose lastUpdatedDateTime picks the winner.
+func TestDecodedMadeByHandDecidesAsDecodePage(t *testing.T) {
+	const g1, g2 = "6f1c2a4e-1234-4abc-8def-000000000001", "0a9b8c7d-1234-4abc-8def-000000000002"
+	pages := []struct {
+		shard string
+		recs  []string
+	}{
+		{"a", []string{v1User(g1, "one@x", "2026-11-27T01:00:00Z"), v1User(g2, "two@x", "2026-11-27T02:00:00Z"), v1User("u3", "three@x", "")}},
+		{"b", []string{v1User(g1, "one@x", "2026-11-27T03:00:00Z"), v1User(g2, "two@x", "2026-11-27T01:00:00Z"), v1User("u3", "three@x", "2026-11-27T01:00:00Z")}},
+	}
+	run := func(byHand bool) string {
+		tr := New(Options{Key: testKey, RunID: "r"})
+		defer tr.Release()
+		var batches []Batch
+		for i, p := range pages {
+			decoded := tr.Decoder().DecodePage(nil, split(t, p.recs...))
+			if byHand {
+				for j, d := range decoded {
+					decoded[j] = Decoded{Index: d.Index, Raw: d.Raw, Rec: d.Rec, Err: d.Err}
+				}
+			}
+			batches = append(batches, tr.AddDecodedShardPage(int64(i+1), p.shard, testReceived, decoded)...)
+		}
+		return fmt.Sprintf("%s superseded %d winners %v", renderAll(t, tr, batches), tr.Superseded(), tr.Winners())
+	}
+	want := run(false)
+	if !strings.Contains(want, "superseded 2 ") {
+		t.Fatalf("the pages do not exercise what they should (two later copies win):\n%s", want)
+	}
+	if got := run(true); got != want {
+		t.Errorf("decided by hand:\n%s\nwant:\n%s", got, want)
+	}
+}
