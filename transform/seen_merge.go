@@ -30,17 +30,20 @@ func (f *seenFileRun) next() (spillEntry, bool, error) {
 	return e, true, nil
 }
 
-// seenMemRun is a sorted run still in memory.
+// seenMemRun is a run still in memory, read in the order sortEntries
+// gave it.
 type seenMemRun struct {
-	es []spillEntry
+	es    []spillEntry
+	order []uint64
+	mask  uint64
 }
 
 func (m *seenMemRun) next() (spillEntry, bool, error) {
-	if len(m.es) == 0 {
+	if len(m.order) == 0 {
 		return spillEntry{}, false, nil
 	}
-	e := m.es[0]
-	m.es = m.es[1:]
+	e := m.es[m.order[0]&m.mask]
+	m.order = m.order[1:]
 	return e, true, nil
 }
 

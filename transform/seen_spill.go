@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,6 +172,7 @@ type seenSpill struct {
 	list       []spillRun
 	runsEnd    int64
 	buf        []spillEntry // the entries not yet in a run
+	order      []uint64     // buf's sort order (sortEntries), reused
 	bufKeys    map[spillKey]struct{}
 
 	// version counts entries added; merged is the version and mergedRuns
@@ -261,11 +263,12 @@ func (s *seenSpill) flush() {
 	if len(s.buf) == 0 || s.err != nil {
 		return
 	}
-	slices.SortFunc(s.buf, cmpEntry)
+	s.order = sortEntries(s.buf, s.order)
 	w := bufio.NewWriterSize(&seenWriter{f: s.runs, off: s.runsEnd}, 64<<10)
 	var b [seenEntrySize]byte
-	for i := range s.buf {
-		s.buf[i].encode(b[:])
+	mask := orderMask(len(s.buf))
+	for _, o := range s.order {
+		s.buf[o&mask].encode(b[:])
 		w.Write(b[:])
 	}
 	if err := w.Flush(); err != nil {
@@ -276,6 +279,40 @@ func (s *seenSpill) flush() {
 	s.runsEnd += int64(len(s.buf)) * seenEntrySize
 	s.buf = s.buf[:0]
 	clear(s.bufKeys)
+}
+
+// sortEntries returns the indexes of es in cmpEntry order, in order[:0]'s
+// storage, each in the low bits of a value whose high bits are the top of
+// its key's hi (see orderMask). Sorting those plain integers is a fraction
+// of sorting the 64-byte entries with cmpEntry: keys are GUIDs or hashes,
+// random in their first bytes, so only the copies of one id tie on the
+// top bits, and those few runs of ties are put in cmpEntry order after.
+// Keys that share their first bytes (tests' ids, an ordered tenant) only
+// make the ties longer, never the order wrong.
+func sortEntries(es []spillEntry, order []uint64) []uint64 {
+	order = order[:0]
+	mask := orderMask(len(es))
+	for i := range es {
+		order = append(order, es[i].key.hi&^mask|uint64(i))
+	}
+	slices.Sort(order)
+	for i := 0; i < len(order); {
+		j := i + 1
+		for j < len(order) && order[j]&^mask == order[i]&^mask {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(order[i:j], func(a, b uint64) int { return cmpEntry(es[a&mask], es[b&mask]) })
+		}
+		i = j
+	}
+	return order
+}
+
+// orderMask is the low bits of sortEntries' values that hold an index
+// below n.
+func orderMask(n int) uint64 {
+	return 1<<bits.Len(uint(max(n-1, 0))) - 1
 }
 
 type seenWriter struct {
@@ -370,10 +407,10 @@ func (s *seenSpill) merge() {
 		srcs = append(srcs, s.runSource(r))
 	}
 	if len(s.buf) > 0 {
-		// Sorted in place (flush sorts it again anyway): a copy would
-		// double the buffer's memory during the merge.
-		slices.SortFunc(s.buf, cmpEntry)
-		srcs = append(srcs, &seenMemRun{es: s.buf})
+		// Read through its order, not copied: a copy would double the
+		// buffer's memory during the merge.
+		s.order = sortEntries(s.buf, s.order)
+		srcs = append(srcs, &seenMemRun{es: s.buf, order: s.order, mask: orderMask(len(s.buf))})
 	}
 	if _, err := s.keys.Seek(0, io.SeekStart); err != nil {
 		s.fail(err)

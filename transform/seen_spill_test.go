@@ -44,8 +44,7 @@ func TestMergeSeenRunsYieldsEveryEntryInOrder(t *testing.T) {
 			mem[i] = randomEntry(rng)
 		}
 		all = append(all, mem...)
-		slices.SortFunc(mem, cmpEntry)
-		srcs := []seenSource{&seenMemRun{es: mem}}
+		srcs := []seenSource{&seenMemRun{es: mem, order: sortEntries(mem, nil), mask: orderMask(len(mem))}}
 		for _, r := range s.list {
 			srcs = append(srcs, s.runSource(r))
 		}
@@ -66,6 +65,53 @@ func TestMergeSeenRunsYieldsEveryEntryInOrder(t *testing.T) {
 			t.Fatalf("%d runs: merged %d entries, want %d: %v, want %v", runs, len(got), len(all), got, all)
 		}
 		s.close()
+	}
+}
+
+// TestSortEntriesOrdersAsCmpEntry checks sortEntries against cmpEntry on
+// keys random in their first bytes (the ties are an id's copies), keys
+// that share their top bits and differ below them (the ties sortEntries
+// must order after sorting), and few keys (long ties), up to a full run.
+func TestSortEntriesOrdersAsCmpEntry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := map[string]func() spillKey{
+		"random": func() spillKey { return spillKey{hi: rng.Uint64(), lo: rng.Uint64(), hash: rng.IntN(2) == 0} },
+		"low bits": func() spillKey {
+			return spillKey{hi: 0x0123456789ab0000 | rng.Uint64N(1<<18), lo: rng.Uint64N(3), hash: rng.IntN(2) == 0}
+		},
+		"few": func() spillKey { return randomEntry(rng).key },
+	}
+	var order []uint64
+	for name, key := range keys {
+		for _, n := range []int{0, 1, 2, 3, 100, 1000, maxSpillRun} {
+			es := make([]spillEntry, n)
+			for i := range es {
+				es[i] = randomEntry(rng)
+				if i > 0 && rng.IntN(8) == 0 {
+					es[i].key = es[rng.IntN(i)].key // another copy of an id
+				} else {
+					es[i].key = key()
+				}
+			}
+			order = sortEntries(es, order)
+			mask := orderMask(n)
+			got := make([]spillEntry, 0, n)
+			seen := make([]bool, n)
+			for _, o := range order {
+				i := o & mask
+				if i >= uint64(n) || seen[i] {
+					t.Fatalf("%s, %d entries: index %d out of range or twice", name, n, i)
+				}
+				seen[i] = true
+				got = append(got, es[i])
+			}
+			if len(got) != n {
+				t.Fatalf("%s: %d indexes for %d entries", name, len(got), n)
+			}
+			if !slices.IsSortedFunc(got, cmpEntry) {
+				t.Fatalf("%s, %d entries: not in cmpEntry order", name, n)
+			}
+		}
 	}
 }
 
