@@ -424,13 +424,15 @@ func (s *seenSpill) merge() {
 	s.index, s.nkeys = s.index[:0], 0
 	res := seenResolution{}
 	named := map[spillKey]RecordRef{} // winners of hashed ids, named after the merge
-	var group []spillEntry
+	var (
+		group []spillEntry
+		kb    [seenKeySize]byte // one for the merge: kw.Write keeps a local escaping per key
+	)
 	endGroup := func() {
 		if len(group) == 0 {
 			return
 		}
 		k := group[0].key
-		var kb [seenKeySize]byte
 		k.bytes(kb[:])
 		kb[16] = seenByte(k.hash)
 		kw.Write(kb[:])
@@ -456,7 +458,7 @@ func (s *seenSpill) merge() {
 		group = group[:0]
 	}
 	err := mergeSeenRuns(srcs, func(e spillEntry) {
-		if len(group) > 0 && cmpKey(group[0].key, e.key) != 0 {
+		if len(group) > 0 && group[0].key != e.key {
 			endGroup()
 		}
 		group = append(group, e)
