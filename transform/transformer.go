@@ -124,8 +124,11 @@ type Transformer struct {
 	rep      *report
 	builders [numTables]*array.RecordBuilder
 	rows     [numTables]int
-	seen     *seenMem
-	stats    Stats
+	// consts fills the users' and methods' SliceConstants columns at cut:
+	// their rows are appended without them (AppendVarying).
+	consts *schemas.ConstantColumns
+	seen   *seenMem
+	stats  Stats
 	// shards interns the shard names of AddShardPage.
 	shards []string
 	// superseded and winners: see moves.go.
@@ -177,6 +180,8 @@ func New(opts Options) *Transformer {
 		opts:      opts,
 		rep:       rep,
 		seen:      newSeenMem(),
+		consts: schemas.NewConstantColumns(opts.Allocator,
+			schemas.SliceConstants{Key: opts.Key, Source: opts.Endpoint, RunID: opts.RunID}),
 		stats: Stats{
 			RejectsByReason: map[string]int64{},
 			UnknownFields:   map[string]int64{},
@@ -202,15 +207,20 @@ func New(opts Options) *Transformer {
 // reserve sizes a fresh builder of the users or methods table for a whole
 // batch, which saves growing its buffers step by step: the rows, and the
 // string bytes the last batch held (dataLen, by column). Rejects are rare.
+// The constant columns stay empty (see consts), so they get nothing.
 func (t *Transformer) reserve(tab table, dataLen []int) {
 	if tab == rejectsTable {
 		return
 	}
 	b := t.builders[tab]
-	b.Reserve(min(t.opts.BatchRows, DefaultBatchRows))
-	for i, n := range dataLen {
-		if sb, ok := b.Field(i).(*array.StringBuilder); ok && n > 0 {
-			sb.ReserveData(n)
+	rows := min(t.opts.BatchRows, DefaultBatchRows)
+	for i, f := range b.Fields() {
+		if schemas.IsConstantColumn(b.Schema().Field(i).Name) {
+			continue
+		}
+		f.Reserve(rows)
+		if sb, ok := f.(*array.StringBuilder); ok && dataLen != nil && dataLen[i] > 0 {
+			sb.ReserveData(dataLen[i])
 		}
 	}
 }
@@ -254,7 +264,13 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 	if t.opts.Pseudonymize != nil {
 		t.opts.Pseudonymize.record(rec)
 	}
-	id := strings.Clone(rec.ID)
+	// The rows copy the id; only a History comparing with a previous
+	// snapshot may keep it (as a map key), and must not keep the record's
+	// strings alive with it (see strs).
+	id := rec.ID
+	if h := t.opts.History; h != nil && h.Compared() {
+		id = strings.Clone(id)
+	}
 	t.stats.Users++
 	for _, f := range rec.UnknownFields {
 		count(t.stats.UnknownFields, f)
@@ -263,7 +279,7 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 		t.stats.UnknownValues[v.String()]++
 	}
 	u := rec.userRow(t.opts.Key, t.opts.Endpoint, id, extractedAt, t.opts.RunID)
-	u.Append(t.builders[usersTable])
+	u.AppendVarying(t.builders[usersTable])
 	out = t.added(out, usersTable)
 	t.countFlags(&u)
 	if t.opts.History != nil {
@@ -285,7 +301,7 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 			IsKnownValue:      ms.known,
 			RunID:             t.opts.RunID,
 		}
-		row.Append(t.builders[methodsTable])
+		row.AppendVarying(t.builders[methodsTable])
 		out = t.added(out, methodsTable)
 	}
 	return out
@@ -414,7 +430,12 @@ func (t *Transformer) cut(tab table) Batch {
 			dataLen[i] = sb.DataLen()
 		}
 	}
-	b := Batch{Table: tables[tab], Record: t.builders[tab].NewRecordBatch()}
+	b := Batch{Table: tables[tab]}
+	if tab == rejectsTable {
+		b.Record = t.builders[tab].NewRecordBatch()
+	} else {
+		b.Record = t.consts.NewRecordBatch(t.builders[tab])
+	}
 	t.reserve(tab, dataLen)
 	return b
 }
@@ -475,6 +496,7 @@ func (t *Transformer) Release() {
 	if t.spill != nil {
 		t.spill.close()
 	}
+	t.consts.Release()
 	for i, b := range t.builders {
 		if b != nil {
 			b.Release()

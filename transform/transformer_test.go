@@ -341,3 +341,155 @@ func TestTransformerHandMadeRecords(t *testing.T) {
 		t.Errorf("user ids %q", ids)
 	}
 }
+
+// perRowReference builds the batches of users and methods that a
+// Transformer of opts makes of pages (Finish after each group), the way it
+// did before ConstantColumns: every column of every row appended with
+// Append, a batch cut every BatchRows rows of a table and at Finish.
+func perRowReference(t *testing.T, opts Options, groups [][][]byte, receivedAt time.Time) map[string][]arrow.RecordBatch {
+	t.Helper()
+	out := map[string][]arrow.RecordBatch{}
+	builders := map[*schemas.Table]*array.RecordBuilder{}
+	rows := map[*schemas.Table]int{}
+	cut := func(tab *schemas.Table) {
+		out[tab.Name] = append(out[tab.Name], builders[tab].NewRecordBatch())
+		rows[tab] = 0
+	}
+	for _, tab := range []*schemas.Table{schemas.UserRegistrationDetailsTable, schemas.UserAuthMethodsTable} {
+		builders[tab] = array.NewRecordBuilder(memory.NewGoAllocator(), tab.Arrow())
+		defer builders[tab].Release()
+	}
+	added := func(tab *schemas.Table) {
+		if rows[tab]++; rows[tab] == opts.BatchRows {
+			cut(tab)
+		}
+	}
+	seen := map[string]bool{}
+	for _, group := range groups {
+		for _, raw := range group {
+			rec, err := DecodeRecord(opts.Endpoint, raw)
+			if err != nil || seen[rec.ID] {
+				continue
+			}
+			seen[rec.ID] = true
+			u := rec.userRow(opts.Key, opts.Endpoint, rec.ID, receivedAt.UTC(), opts.RunID)
+			u.Append(builders[schemas.UserRegistrationDetailsTable])
+			added(schemas.UserRegistrationDetailsTable)
+			for _, value := range rec.Methods {
+				m, known := schemas.LookupMethod(value)
+				row := schemas.MethodRow{Key: opts.Key, UserID: rec.ID, UserPrincipalName: rec.UserPrincipalName,
+					Source: opts.Endpoint, AuthMethod: value, MethodFamily: m.Family, UsableForMFA: m.UsableForMFA,
+					UsableForSSPR: m.UsableForSSPR, IsKnownValue: known, RunID: opts.RunID}
+				row.Append(builders[schemas.UserAuthMethodsTable])
+				added(schemas.UserAuthMethodsTable)
+			}
+		}
+		for tab, n := range rows {
+			if n > 0 {
+				cut(tab)
+			}
+		}
+	}
+	return out
+}
+
+// The users' and methods' batches, whose constant columns are filled at
+// the cut, equal those of the per-row path, batch for batch, whatever the
+// batch size (1, 2, odd, larger than the slice), when pages end mid-batch,
+// with rejects among the records, after a Finish and more pages, and for 0
+// rows.
+func TestTransformerBatchesMatchPerRowAppend(t *testing.T) {
+	p, err := odata.Split(v1Page(41))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for i, r := range p.Records {
+		raws = append(raws, r.Raw)
+		if i%9 == 4 {
+			raws = append(raws, []byte(`null`), p.Records[0].Raw) // a reject, a duplicate
+		}
+	}
+	pages := func(from, to, size int) [][]byte { // raws[from:to] in pages of size
+		var out [][]byte
+		for i := from; i < to; i += size {
+			out = append(out, bytes.Join([][]byte{[]byte(`{"value":[`), bytes.Join(raws[i:min(i+size, to)], []byte(",")), []byte(`]}`)}, nil))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		opts   Options
+		groups [][][]byte // pages, a Finish after each group
+	}{
+		{"batch of 1", Options{Key: testKey, RunID: "run-1", BatchRows: 1}, [][][]byte{pages(0, len(raws), 5)}},
+		{"batch of 2, pages of 3", Options{Key: testKey, RunID: "r", BatchRows: 2}, [][][]byte{pages(0, len(raws), 3)}},
+		{"batch of 7, Finish twice", Options{Key: testKey, RunID: "run-2", BatchRows: 7},
+			[][][]byte{pages(0, 20, 6), pages(20, len(raws), 11)}},
+		{"default batch, no tenant or run", Options{Key: schemas.Key{Date: testKey.Date}}, [][][]byte{pages(0, len(raws), 16)}},
+		{"no rows", Options{Key: testKey, RunID: "run-3", BatchRows: 4}, [][][]byte{pages(0, 0, 1)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := c.opts
+			opts.Allocator = checkedAllocator(t)
+			opts.Endpoint = v1
+			tr := New(opts)
+			defer tr.Release()
+			got := collected{}
+			defer got.release()
+			seq := int64(0)
+			for _, group := range c.groups {
+				for _, page := range group {
+					seq++
+					pg, err := odata.Split(page)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got.add(t, tr.AddPage(seq, testReceived, pg.Records))
+				}
+				got.add(t, tr.Finish())
+			}
+			ref := opts
+			if ref.BatchRows == 0 {
+				ref.BatchRows = DefaultBatchRows
+			}
+			want := perRowReference(t, ref, recordsOf(t, c.groups), testReceived)
+			defer func() {
+				for _, rs := range want {
+					for _, r := range rs {
+						r.Release()
+					}
+				}
+			}()
+			for _, tab := range []*schemas.Table{schemas.UserRegistrationDetailsTable, schemas.UserAuthMethodsTable} {
+				g, w := got[tab.Name], want[tab.Name]
+				if len(g) != len(w) {
+					t.Fatalf("%s: %d batches, want %d", tab.Name, len(g), len(w))
+				}
+				for i := range w {
+					if !array.RecordEqual(g[i], w[i]) {
+						t.Fatalf("%s batch %d of %d rows differs from the per-row path (%d rows)", tab.Name, i, g[i].NumRows(), w[i].NumRows())
+					}
+				}
+			}
+		})
+	}
+}
+
+// recordsOf is the records of each group of pages, for perRowReference.
+func recordsOf(t *testing.T, groups [][][]byte) [][][]byte {
+	t.Helper()
+	out := make([][][]byte, len(groups))
+	for i, group := range groups {
+		for _, page := range group {
+			pg, err := odata.Split(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range pg.Records {
+				out[i] = append(out[i], r.Raw)
+			}
+		}
+	}
+	return out
+}
