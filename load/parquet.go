@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -59,6 +61,8 @@ const (
 	// Key-value metadata keys; credreg.table and credreg.schema_version
 	// come from the table's Arrow schema.
 	metaRunID = "credreg.run_id"
+	// metaArrowSchema is where pqarrow keeps a file's Arrow schema.
+	metaArrowSchema = "ARROW:schema"
 )
 
 // WriterOptions tunes a SliceWriter. The zero value is the default.
@@ -124,6 +128,13 @@ type tableFile struct {
 	obj   stagedObject // nil once published or discarded
 	sink  *hashingSink
 	pq    *pqarrow.FileWriter
+	mem   memory.Allocator
+
+	// writeSchema is the table's schema with its constant columns typed
+	// as dictionaries (dictionaryWriteSchema), consts those columns.
+	writeSchema *arrow.Schema
+	consts      []constantColumn
+	zeros       []byte // all-zero indices of the constant columns, grown as batches need
 
 	rows     int64
 	maxBytes int64 // encoded bytes after which the row group is cut
@@ -136,13 +147,14 @@ type tableFile struct {
 // table's file. It always returns the tableFile, so that the caller can
 // abort it, which discards obj, even on error.
 func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID string, opts WriterOptions) (*tableFile, error) {
-	f := &tableFile{table: t, key: partKey(t.Name, key), obj: obj, maxBytes: maxRowGroupBytes}
-	f.sink = &hashingSink{buf: bufio.NewWriterSize(obj, sinkBufferSize), sum: sha256.New()}
-
 	mem := opts.Allocator
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
+	f := &tableFile{table: t, key: partKey(t.Name, key), obj: obj, maxBytes: maxRowGroupBytes, mem: mem}
+	f.sink = &hashingSink{buf: bufio.NewWriterSize(obj, sinkBufferSize), sum: sha256.New()}
+	f.writeSchema, f.consts = dictionaryWriteSchema(t.Arrow())
+
 	rows := opts.RowGroupRows
 	if rows <= 0 {
 		rows = DefaultRowGroupRows
@@ -165,14 +177,22 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 		// KiB for the users' and methods' short values.
 		parquet.WithBatchSize(batchValuesOf(t)),
 	}, columnProperties(t.Arrow())...)...)
-	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
-	var err error
-	f.pq, err = pqarrow.NewFileWriter(t.Arrow(), f.sink, props, arrowProps)
+	// The schema is stored by hand: the writer's own would be
+	// writeSchema, with dictionary types no reader should see. It goes
+	// where WithStoreSchema puts it, after the schema's metadata.
+	stored, err := storedSchema(t.Arrow(), mem)
 	if err != nil {
 		return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
 	}
-	if err := f.pq.AppendKeyValueMetadata(metaRunID, runID); err != nil {
+	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem))
+	f.pq, err = pqarrow.NewFileWriter(f.writeSchema, f.sink, props, arrowProps)
+	if err != nil {
 		return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
+	}
+	for _, kv := range [][2]string{{metaArrowSchema, stored}, {metaRunID, runID}} {
+		if err := f.pq.AppendKeyValueMetadata(kv[0], kv[1]); err != nil {
+			return f, fmt.Errorf("load: start Parquet file %s: %w", f.key, err)
+		}
 	}
 	return f, nil
 }
@@ -193,7 +213,14 @@ func (f *tableFile) write(rec arrow.RecordBatch) error {
 		}
 		f.cut = false
 	}
-	if err := f.pq.WriteBuffered(rec); err != nil {
+	dict, err := f.dictionaryRecord(rec)
+	if err != nil {
+		f.err = fmt.Errorf("load: write %s: %w", f.key, err)
+		return f.err
+	}
+	err = f.pq.WriteBuffered(dict)
+	dict.Release()
+	if err != nil {
 		f.err = fmt.Errorf("load: write %s: %w", f.key, err)
 		return f.err
 	}
@@ -204,6 +231,30 @@ func (f *tableFile) write(rec arrow.RecordBatch) error {
 	return nil
 }
 
+// dictionaryRecord is rec in writeSchema: its constant columns as
+// dictionary arrays (constantColumn.encode), the others as they are.
+func (f *tableFile) dictionaryRecord(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(f.consts) == 0 {
+		rec.Retain()
+		return rec, nil
+	}
+	n := int(rec.NumRows())
+	if len(f.zeros) < n*arrow.Int32SizeBytes {
+		f.zeros = make([]byte, n*arrow.Int32SizeBytes)
+	}
+	cols := slices.Clone(rec.Columns())
+	for i := range f.consts {
+		c := &f.consts[i]
+		col, err := c.encode(f.mem, cols[c.index], f.zeros)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", f.writeSchema.Field(c.index).Name, err)
+		}
+		defer col.Release()
+		cols[c.index] = col
+	}
+	return array.NewRecordBatch(f.writeSchema, cols, rec.NumRows()), nil
+}
+
 // finish writes the Parquet footer, flushes everything to the staged
 // object and seals it, still unpublished.
 func (f *tableFile) finish() error {
@@ -211,6 +262,7 @@ func (f *tableFile) finish() error {
 		return f.err
 	}
 	f.finished = true
+	f.releaseConstants()
 	if err := f.pq.Close(); err != nil {
 		f.err = fmt.Errorf("load: finish %s: %w", f.key, err)
 		return f.err
@@ -242,9 +294,18 @@ func (f *tableFile) abort() {
 		f.finished = true
 		_ = f.pq.Close()
 	}
+	f.releaseConstants()
 	if f.obj != nil {
 		f.obj.discard()
 		f.obj = nil
+	}
+}
+
+// releaseConstants drops the constant columns' cached dictionaries; the
+// column writers keep what they still need.
+func (f *tableFile) releaseConstants() {
+	for i := range f.consts {
+		f.consts[i].release()
 	}
 }
 
