@@ -1,8 +1,11 @@
 package transform
 
 import (
+	"bytes"
 	"slices"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
@@ -196,4 +199,245 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 	p := &d.vals.times[slots[f]]
 	*p = t
 	return p
+}
+
+// decodeOne decodes a record in one walk over its bytes, each value read
+// as its member is met, when the record is one Graph sends: known
+// properties once each, each of its field's type, an id of printable
+// ASCII, a user principal name, timestamps that parse, names without
+// escapes. ok is false on anything else, and decodeSpans decodes the
+// record again: its checks run in the contract's order, whatever the
+// order of the members, so the rejection it gives is the documented one.
+// A record Graph sent is read once, an odd or broken one twice.
+func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
+	var (
+		got     decoded
+		met     uint32 // fields seen (see metFits): a repeat is decodeSpans' (the last one counts)
+		unknown []string
+		id, upn string
+	)
+	vals := new(values)
+	w := walk{b: raw, buf: vals.text[:0]}
+	b := raw
+	i := 1
+	for n := 0; ; n++ {
+		if i = skipWS(b, i); i >= len(b) {
+			return rec, false
+		}
+		if b[i] == '}' {
+			break
+		}
+		if n > 0 {
+			if b[i] != ',' {
+				return rec, false
+			}
+			i = skipWS(b, i+1)
+		}
+		if i >= len(b) || b[i] != '"' {
+			return rec, false
+		}
+		f, k, known := rep.match(b, i)
+		if !known {
+			if k = quoteAt(b, i+1); k < 0 || b[k-1] == '\\' {
+				return rec, false
+			}
+			f, known = rep.lookup(b[i+1 : k])
+		}
+		name := b[i+1 : k]
+		if i = skipWS(b, k+1); i >= len(b) || b[i] != ':' {
+			return rec, false
+		}
+		if i = skipWS(b, i+1); i >= len(b) {
+			return rec, false
+		}
+		if !known {
+			// A name with an escape may spell a known one: decodeSpans
+			// unquotes it.
+			if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+				return rec, false
+			}
+			if bytes.IndexByte(name, '@') < 0 && !slices.Contains(unknown, string(name)) {
+				unknown = append(unknown, string(name))
+			}
+			if i = skipValue(b, i); i < 0 {
+				return rec, false
+			}
+			continue
+		}
+		if met&(1<<f) != 0 {
+			return rec, false
+		}
+		met |= 1 << f
+		if b[i] == 'n' {
+			if !literalAt(b, i, "null") {
+				return rec, false
+			}
+			i += len("null") // nil, as got holds it
+			continue
+		}
+		switch fields[f].Kind {
+		case schemas.KindBool:
+			switch {
+			case literalAt(b, i, "true"):
+				vals.bools[f] = true
+				i += len("true")
+			case literalAt(b, i, "false"):
+				i += len("false")
+			default:
+				return rec, false
+			}
+			got.bools[f] = &vals.bools[f]
+		case schemas.KindString:
+			if b[i] != '"' {
+				return rec, false
+			}
+			var s string
+			if s, i = w.str(i); i < 0 {
+				return rec, false
+			}
+			switch f {
+			case fID:
+				id = s
+			case fUPN:
+				upn = s
+			default:
+				p := &vals.strs[slots[f]]
+				*p = s
+				got.strs[f] = p
+			}
+		case schemas.KindTimestamp:
+			if b[i] != '"' {
+				return rec, false
+			}
+			k := quoteAt(b, i+1)
+			if k < 0 {
+				return rec, false
+			}
+			if k > i+1 {
+				// Read in place: parseTimestamp keeps nothing of its
+				// argument when it succeeds, and fails on a backslash
+				// (decodeSpans unquotes the token before it parses).
+				t, err := parseTimestamp(unsafe.String(&b[i+1], k-i-1))
+				if err != nil {
+					return rec, false
+				}
+				p := &vals.times[slots[f]]
+				*p = t
+				got.times[f] = p
+			}
+			i = k + 1
+		case schemas.KindMethodList, schemas.KindStringList:
+			if b[i] != '[' {
+				return rec, false
+			}
+			if got.lists[f], i = w.list(i, vals, fields[f].Kind == schemas.KindMethodList); i < 0 {
+				return rec, false
+			}
+		default:
+			return rec, false
+		}
+	}
+	if id == "" || len(id) > maxIDLen || !printableASCII(id) || upn == "" {
+		return rec, false
+	}
+	rec = got.record(id, upn)
+	rec.UnknownFields = unknown
+	rec.UnknownValues = rep.unknownValues(&got)
+	return rec, true
+}
+
+// metFits fails to compile when decodeOne's set of fields met cannot
+// hold them all.
+const metFits = uint32(1 << (numFields - 1))
+
+// walk reads the values of one record for decodeOne, copying its strings
+// as it meets them.
+type walk struct {
+	b []byte
+	// buf holds the copies: values.text first, then (past it) buffers of
+	// the heap, never written again where a string was handed out.
+	buf []byte
+}
+
+// str reads the string token that starts at b[i]: its value and the index
+// just past it, -1 when it does not close. A value without escapes is
+// copied into buf (with the check that it is ASCII, or valid UTF-8 it
+// keeps as is); others are decoded by encoding/json, as strs.text does.
+func (w *walk) str(i int) (string, int) {
+	b := w.b
+	k := quoteAt(b, i+1)
+	if k < 0 {
+		return "", -1
+	}
+	if b[k-1] == '\\' {
+		// Perhaps an escaped quote: the token ends further on.
+		if k = stringEnd(b, i); k < 0 {
+			return "", -1
+		}
+		return unquote(b[i:k]), k
+	}
+	inner := b[i+1 : k]
+	n := len(inner)
+	if n == 0 {
+		return "", k + 1
+	}
+	if len(w.buf)+n > cap(w.buf) {
+		// The record's bytes from here hold every string still to come;
+		// past a few pages' worth, a buffer per string is enough.
+		size := len(b) - i
+		if size > 1024 {
+			size = max(n, 1024)
+		}
+		w.buf = make([]byte, 0, size)
+	}
+	at := len(w.buf)
+	dst := w.buf[at : at+n]
+	if !copyASCII(dst, inner) && (bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner)) {
+		return unquote(b[i : k+1]), k + 1
+	}
+	w.buf = w.buf[:at+n]
+	return unsafe.String(&dst[0], n), k + 1
+}
+
+// list reads the array that starts at b[i], of strings only: its values
+// (with unique, repeats after the first left out), backed by vals.list
+// while they fit, as fieldDecoder.stringList backs them; and the index
+// just past it, -1 on anything but a string.
+func (w *walk) list(i int, vals *values, unique bool) ([]string, int) {
+	b := w.b
+	out := vals.list[vals.used:vals.used:len(vals.list)]
+	i++
+	for n := 0; ; n++ {
+		if i = skipWS(b, i); i >= len(b) {
+			return nil, -1
+		}
+		if b[i] == ']' {
+			i++
+			break
+		}
+		if n > 0 {
+			if b[i] != ',' {
+				return nil, -1
+			}
+			if i = skipWS(b, i+1); i >= len(b) {
+				return nil, -1
+			}
+		}
+		if b[i] != '"' {
+			return nil, -1
+		}
+		var s string
+		if s, i = w.str(i); i < 0 {
+			return nil, -1
+		}
+		if unique && slices.Contains(out, s) {
+			continue
+		}
+		out = append(out, s)
+	}
+	if vals.used+len(out) <= len(vals.list) && (len(out) == 0 || &out[0] == &vals.list[vals.used]) {
+		vals.used += len(out)
+	}
+	// Capped, so that appending to one list cannot write into the next.
+	return out[:len(out):len(out)], i
 }

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/credreg/credreg/schemas"
@@ -101,6 +102,21 @@ type report struct {
 	// one byte of the name and compares it with one name at most, cheaper
 	// than hashing the name for a map.
 	byLen [64]sameLength
+	// heads are the names by their first byte (first[c] the range of
+	// those starting with c), for match.
+	heads  [numFields]nameHead
+	nheads int
+	first  [256]struct{ from, to uint8 }
+}
+
+// nameHead is a property name as a name token spells it, the closing
+// quote included: its first eight bytes (fewer for a short name, the
+// rest masked off) as one little-endian word, and the bytes after them.
+type nameHead struct {
+	f          field
+	n          int // the name's length
+	head, mask uint64
+	tail       string
 }
 
 // sameLength are the names of one length, told apart by their byte at pos
@@ -153,7 +169,52 @@ func newReport(e schemas.Endpoint) *report {
 			s.at[i] = r.names[f][s.pos]
 		}
 	}
+	for c := range 256 {
+		r.first[c].from = uint8(r.nheads)
+		for f, n := range r.names {
+			if n == "" || n[0] != byte(c) {
+				continue
+			}
+			h := nameHead{f: field(f), n: len(n)}
+			tok := n + `"`
+			for j := 0; j < len(tok) && j < 8; j++ {
+				h.head |= uint64(tok[j]) << (8 * j)
+				h.mask |= 0xff << (8 * j)
+			}
+			if len(tok) > 8 {
+				h.tail = tok[8:]
+			}
+			r.heads[r.nheads] = h
+			r.nheads++
+		}
+		r.first[c].to = uint8(r.nheads)
+	}
 	return r
+}
+
+// match finds the known name whose token starts at b[i] (its opening
+// quote), without looking for the token's end first: a record's names are
+// almost all known, so comparing with the few that start with its first
+// byte beats finding its closing quote and then looking it up. It returns
+// the field and the index of the closing quote; ok is false for a name it
+// does not know, or one too close to the end of b to read eight bytes of
+// (lookup decides those).
+func (r *report) match(b []byte, i int) (f field, end int, ok bool) {
+	j := i + 1
+	if j+8 > len(b) {
+		return 0, 0, false
+	}
+	x := binary.LittleEndian.Uint64(b[j:])
+	span := r.first[b[j]]
+	for _, h := range r.heads[span.from:span.to] {
+		if x&h.mask != h.head {
+			continue
+		}
+		if h.tail == "" || j+h.n+1 <= len(b) && string(b[j+8:j+h.n+1]) == h.tail {
+			return h.f, j + h.n, true
+		}
+	}
+	return 0, 0, false
 }
 
 // lookup finds the field of a property name. Names of a length that share

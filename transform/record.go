@@ -92,6 +92,18 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		return Record{}, recordError(ReasonNotObject, "", "", "the record is a JSON %s, want an object", jsonType(raw))
 	}
 
+	if rec, ok := rep.decodeOne(raw); ok {
+		return rec, nil
+	}
+	return rep.decodeSpans(raw)
+}
+
+// decodeSpans decodes a record in two walks: the first stores each known
+// member's value span, the second reads the fields in the order their
+// checks run, so that the first failing check (in that order, whatever
+// the members' order) names the rejection. decodeOne reads Graph's
+// records in one walk; this one explains the others.
+func (rep *report) decodeSpans(raw []byte) (Record, *RecordError) {
 	// d holds the spans by value: behind a pointer they would escape, one
 	// more allocation per record.
 	d := fieldDecoder{rep: rep, strs: strs{raw: raw}}
@@ -164,7 +176,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 	}
 	rec := got.record(id, upn)
 	rec.UnknownFields = unknown
-	rec.UnknownValues = d.unknownValues(&got)
+	rec.UnknownValues = rep.unknownValues(&got)
 	return rec, nil
 }
 
@@ -226,13 +238,13 @@ func firstNonEmpty(a, b *string) *string {
 // unknownValues lists the undocumented values of a decoded record's
 // enum-like properties (schemas.UserField.Values), once each, in field
 // order. "" is no value, not an unknown one.
-func (d *fieldDecoder) unknownValues(g *decoded) []UnknownValue {
+func (rep *report) unknownValues(g *decoded) []UnknownValue {
 	var out []UnknownValue
 	check := func(f field, v string) {
 		if v == "" || slices.Contains(knownValues[f], v) {
 			return
 		}
-		u := UnknownValue{Field: d.rep.names[f], Value: v}
+		u := UnknownValue{Field: rep.names[f], Value: v}
 		if !slices.Contains(out, u) {
 			out = append(out, u)
 		}
