@@ -220,8 +220,9 @@ func (t *Transformer) startSpill() {
 }
 
 // maxSpillRun caps the entries of one run: 64 bytes each in memory
-// (spillEntrySize), 56 in the file (seenEntrySize), so a 4 MiB buffer.
-const maxSpillRun = 1 << 16
+// (spillEntrySize), 56 in the file (seenEntrySize), so a 2 MiB buffer and
+// 2 MiB more for flush to partition it in.
+const maxSpillRun = 1 << 15
 
 // Superseded is how many copies already written lost to a later copy of
 // the same user: when it is not zero, the batches returned so far hold

@@ -172,7 +172,8 @@ type seenSpill struct {
 	list       []spillRun
 	runsEnd    int64
 	buf        []spillEntry // the entries not yet in a run
-	order      []uint64     // buf's sort order (sortEntries), reused
+	order      []uint64     // a sort order (sortEntries), reused
+	parted     []spillEntry // buf partitioned by flush, reused
 	bufKeys    map[spillKey]struct{}
 
 	// version counts entries added; merged is the version and mergedRuns
@@ -263,13 +264,15 @@ func (s *seenSpill) flush() {
 	if len(s.buf) == 0 || s.err != nil {
 		return
 	}
-	s.order = sortEntries(s.buf, s.order)
 	w := bufio.NewWriterSize(&seenWriter{f: s.runs, off: s.runsEnd}, 64<<10)
 	var b [seenEntrySize]byte
-	mask := orderMask(len(s.buf))
-	for _, o := range s.order {
-		s.buf[o&mask].encode(b[:])
-		w.Write(b[:])
+	for _, part := range s.partition() {
+		s.order = sortEntries(part, s.order)
+		mask := orderMask(len(part))
+		for _, o := range s.order {
+			part[o&mask].encode(b[:])
+			w.Write(b[:])
+		}
 	}
 	if err := w.Flush(); err != nil {
 		s.fail(err)
@@ -279,6 +282,40 @@ func (s *seenSpill) flush() {
 	s.runsEnd += int64(len(s.buf)) * seenEntrySize
 	s.buf = s.buf[:0]
 	clear(s.bufKeys)
+}
+
+// partitionBits is how many top bits of a key flush partitions a run by.
+const partitionBits = 8
+
+// partition copies the buffer to s.parted grouped by the top bits of the
+// keys, in key order from group to group, and returns the groups. Reading
+// the buffer and writing the groups are sequential, and each group, a few
+// hundred entries, is sorted and encoded in cache: sorting the whole
+// buffer in place and encoding it in that order missed the cache on
+// nearly every entry, the larger part of a flush.
+func (s *seenSpill) partition() [][]spillEntry {
+	var count [1 << partitionBits]int
+	for i := range s.buf {
+		count[s.buf[i].key.hi>>(64-partitionBits)]++
+	}
+	var at [1 << partitionBits]int
+	for i, sum := 1, count[0]; i < len(count); i++ {
+		at[i] = sum
+		sum += count[i]
+	}
+	s.parted = slices.Grow(s.parted[:0], len(s.buf))[:len(s.buf)]
+	parts := make([][]spillEntry, 0, len(count))
+	for i, n := range count {
+		if n > 0 {
+			parts = append(parts, s.parted[at[i]:at[i]+n])
+		}
+	}
+	for i := range s.buf {
+		g := s.buf[i].key.hi >> (64 - partitionBits)
+		s.parted[at[g]] = s.buf[i]
+		at[g]++
+	}
+	return parts
 }
 
 // sortEntries returns the indexes of es in cmpEntry order, in order[:0]'s
