@@ -102,11 +102,12 @@ type report struct {
 	// one byte of the name and compares it with one name at most, cheaper
 	// than hashing the name for a map.
 	byLen [64]sameLength
-	// heads are the names by their first byte (first[c] the range of
-	// those starting with c), for match.
-	heads  [numFields]nameHead
-	nheads int
-	first  [256]struct{ from, to uint8 }
+	// heads are the names as match compares them: the first nlinear in
+	// turn, the others each in its slot of byHead (its index + 1 there).
+	heads   [numFields]nameHead
+	nlinear int
+	mul     uint64
+	byHead  [1 << headBits]uint8
 }
 
 // nameHead is a property name as a name token spells it, the closing
@@ -169,52 +170,105 @@ func newReport(e schemas.Endpoint) *report {
 			s.at[i] = r.names[f][s.pos]
 		}
 	}
-	for c := range 256 {
-		r.first[c].from = uint8(r.nheads)
-		for f, n := range r.names {
-			if n == "" || n[0] != byte(c) {
-				continue
-			}
-			h := nameHead{f: field(f), n: len(n)}
-			tok := n + `"`
-			for j := 0; j < len(tok) && j < 8; j++ {
-				h.head |= uint64(tok[j]) << (8 * j)
-				h.mask |= 0xff << (8 * j)
-			}
-			if len(tok) > 8 {
-				h.tail = tok[8:]
-			}
-			r.heads[r.nheads] = h
-			r.nheads++
-		}
-		r.first[c].to = uint8(r.nheads)
-	}
+	r.hashHeads()
 	return r
+}
+
+// headBits sizes the table of heads: 128 slots for the twenty-odd names
+// of a report, so that a multiplier sending each to its own slot is found
+// in a few tries.
+const headBits = 7
+
+// hashHeads fills heads and byHead. A name whose token has eight bytes or
+// more is told by its first eight alone, hashed to its slot by one
+// multiplication; shorter names (id), and any that share their first eight
+// bytes with another, are compared in turn. The multiplier is the first,
+// of a fixed sequence, that gives every hashed name a slot of its own.
+func (r *report) hashHeads() {
+	var all, hashed, linear []nameHead
+	for f, n := range r.names {
+		if n == "" {
+			continue
+		}
+		h := nameHead{f: field(f), n: len(n)}
+		tok := n + `"`
+		for j := 0; j < len(tok) && j < 8; j++ {
+			h.head |= uint64(tok[j]) << (8 * j)
+			h.mask |= 0xff << (8 * j)
+		}
+		if len(tok) > 8 {
+			h.tail = tok[8:]
+		}
+		all = append(all, h)
+	}
+	for _, h := range all {
+		shared := false
+		for _, o := range all {
+			shared = shared || o.f != h.f && o.head == h.head
+		}
+		if h.mask != ^uint64(0) || shared {
+			linear = append(linear, h)
+		} else {
+			hashed = append(hashed, h)
+		}
+	}
+	step := uint64(0x9e3779b97f4a7c15)
+	mul := step
+	for try := 0; ; try++ {
+		var used [1 << headBits]bool
+		ok := true
+		for _, h := range hashed {
+			k := (h.head * mul) >> (64 - headBits)
+			ok = ok && !used[k]
+			used[k] = true
+		}
+		if ok {
+			break
+		}
+		if try == 1000 { // never with Graph's names: compare them all in turn
+			linear, hashed = append(linear, hashed...), nil
+			break
+		}
+		mul += step << 1 // wraps: still odd, still well mixed
+	}
+	r.mul = mul
+	r.nlinear = copy(r.heads[:], linear)
+	for i, h := range hashed {
+		r.heads[r.nlinear+i] = h
+		r.byHead[(h.head*mul)>>(64-headBits)] = uint8(r.nlinear + i + 1)
+	}
 }
 
 // match finds the known name whose token starts at b[i] (its opening
 // quote), without looking for the token's end first: a record's names are
-// almost all known, so comparing with the few that start with its first
-// byte beats finding its closing quote and then looking it up. It returns
-// the field and the index of the closing quote; ok is false for a name it
-// does not know, or one too close to the end of b to read eight bytes of
-// (lookup decides those).
+// almost all known, and a multiplication and a comparison or two on the
+// token's first eight bytes cost less than finding its closing quote and
+// then looking it up. It returns the field and the index of the closing
+// quote; ok is false for a name it does not know, or one too close to the
+// end of b to read eight bytes of (lookup decides those).
 func (r *report) match(b []byte, i int) (f field, end int, ok bool) {
 	j := i + 1
 	if j+8 > len(b) {
 		return 0, 0, false
 	}
 	x := binary.LittleEndian.Uint64(b[j:])
-	span := r.first[b[j]]
-	for _, h := range r.heads[span.from:span.to] {
-		if x&h.mask != h.head {
-			continue
+	for k := range r.nlinear {
+		if h := &r.heads[k]; x&h.mask == h.head && r.tailAt(b, j, h) {
+			return h.f, j + h.n, true
 		}
-		if h.tail == "" || j+h.n+1 <= len(b) && string(b[j+8:j+h.n+1]) == h.tail {
+	}
+	if k := r.byHead[(x*r.mul)>>(64-headBits)]; k != 0 {
+		if h := &r.heads[k-1]; x == h.head && r.tailAt(b, j, h) {
 			return h.f, j + h.n, true
 		}
 	}
 	return 0, 0, false
+}
+
+// tailAt reports whether the bytes of b from j+8 are the rest of h's
+// token (its name's bytes after the eighth, and the closing quote).
+func (r *report) tailAt(b []byte, j int, h *nameHead) bool {
+	return h.tail == "" || j+h.n+1 <= len(b) && string(b[j+8:j+h.n+1]) == h.tail
 }
 
 // lookup finds the field of a property name. Names of a length that share

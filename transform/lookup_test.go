@@ -2,6 +2,7 @@ package transform
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/credreg/credreg/schemas"
@@ -27,6 +28,18 @@ func TestLookup(t *testing.T) {
 			if f, ok := rep.lookup([]byte(name)); f != wf || ok != wok {
 				t.Fatalf("%s: lookup(%q) = %d, %t; want %d, %t", e, name, f, ok, wf, wok)
 			}
+			if strings.ContainsAny(name, `"\`) {
+				return // no name token holds them unescaped
+			}
+			// match reads the token in place, with what follows it (as
+			// in a record) or nothing: it finds what lookup finds, or
+			// nothing when eight bytes cannot be read.
+			for _, tok := range []string{`"` + name + `":1}`, `"` + name + `"`} {
+				f, end, ok := rep.match([]byte(tok), 0)
+				if ok && (!wok || f != wf || end != len(name)+1) || !ok && wok && len(tok) >= 9 {
+					t.Fatalf("%s: match(%q) = %d, %d, %t; want %d, %t", e, tok, f, end, ok, wf, wok)
+				}
+			}
 		}
 		found := 0
 		for _, n := range rep.names {
@@ -46,6 +59,15 @@ func TestLookup(t *testing.T) {
 					check(string(b))
 				}
 			}
+			// Every byte in each of the eight match hashes: some land in
+			// this name's slot, and must not pass for it.
+			for i := range min(len(n), 8) {
+				for c := range 256 {
+					b := []byte(n)
+					b[i] = byte(c)
+					check(string(b))
+				}
+			}
 			// Every other name of the same length with this one's byte at
 			// each place: the byte lookup reads must not be the only check.
 			for _, o := range rep.names {
@@ -60,6 +82,9 @@ func TestLookup(t *testing.T) {
 		}
 		if found < 5 {
 			t.Fatalf("%s: only %d names", e, found)
+		}
+		if rep.nlinear > 2 {
+			t.Fatalf("%s: match compares %d names in turn, hashes %d", e, rep.nlinear, found-rep.nlinear)
 		}
 		for _, n := range []string{"", "i", "id@odata.type", "@odata.type", fmt.Sprint(make([]byte, 70))} {
 			check(n)
