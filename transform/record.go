@@ -301,10 +301,25 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// printableASCII reports whether s is all visible ASCII, the common case
-// that needs no Unicode tables.
+// printableASCII reports whether s is all visible ASCII (0x21 to 0x7e),
+// the common case that needs no Unicode tables. Eight bytes at a time,
+// with the bit tricks of odata's scans: a flag can be wrong only above a
+// true one, and any flag is a no.
 func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		del := x ^ (ones * 0x7f) // zero where x holds DEL
+		if (x|(x-ones*0x21)&^x|(del-ones)&^del)&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] >= 0x7f {
 			return false
 		}

@@ -208,3 +208,28 @@ func FuzzDecodeOne(f *testing.F) {
 		}
 	})
 }
+
+// printableASCII reads eight bytes at a time: every byte, at every place
+// of every length up to three words, must count as the plain definition
+// counts it.
+func TestPrintableASCII(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] <= ' ' || s[i] >= 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	for n := range 25 {
+		for i := range n {
+			for c := range 256 {
+				b := []byte(strings.Repeat("a", n))
+				b[i] = byte(c)
+				if got, want := printableASCII(string(b)), plain(string(b)); got != want {
+					t.Fatalf("printableASCII(%q) = %t, want %t", b, got, want)
+				}
+			}
+		}
+	}
+}
