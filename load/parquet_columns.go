@@ -143,19 +143,26 @@ func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
 	return arrow.NewSchema(fields, &md), consts
 }
 
-// encode returns col as a dictionary array. zeros holds at least
-// col.Len() zero int32s and is never written. When col's values are not
-// all the same (or one is NULL), it hashes them into a dictionary of
-// their own: arrow then sees the dictionary change, and writes the rest
-// of the column chunk plain, correct only slower.
-func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros []byte) (arrow.Array, error) {
-	if !sameValues(col) {
+// encode returns col as a dictionary array. zeros and iota hold at least
+// col.Len() int32s, zeros all 0 and iota 0, 1, 2, …; neither is ever
+// written. When col's values are not all the same, col itself becomes
+// the dictionary, indexed by iota: arrow sees the column chunk's
+// dictionary change (or, first in a chunk, repeat values) and writes the
+// chunk plain from there, as it wrote these columns before, with no
+// hashing of ours. Only a column with NULLs, which a dictionary cannot
+// hold, is hashed into a dictionary.
+func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros, iota []byte) (arrow.Array, error) {
+	n := col.Len()
+	if col.NullN() > 0 {
 		b := array.NewDictionaryBuilder(mem, c.typ)
 		defer b.Release()
 		if err := b.AppendArray(col); err != nil {
 			return nil, err
 		}
 		return b.NewArray(), nil
+	}
+	if !sameValues(col) {
+		return dictionaryOf(c.typ, iota[:n*arrow.Int32SizeBytes], col), nil
 	}
 	if c.dict == nil || !sameFirstValue(c.dict, col) {
 		first := array.NewSlice(col, 0, 1)
@@ -170,12 +177,17 @@ func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros []b
 		}
 		c.dict = dict
 	}
-	n := col.Len()
-	data := array.NewData(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{nil, memory.NewBufferBytes(zeros[:n*arrow.Int32SizeBytes])}, nil, 0, 0)
+	return dictionaryOf(c.typ, zeros[:n*arrow.Int32SizeBytes], c.dict), nil
+}
+
+// dictionaryOf is the dictionary array of typ with the int32 indices in
+// indices (read, never written) into dict.
+func dictionaryOf(typ *arrow.DictionaryType, indices []byte, dict arrow.Array) arrow.Array {
+	data := array.NewData(arrow.PrimitiveTypes.Int32, len(indices)/arrow.Int32SizeBytes, []*memory.Buffer{nil, memory.NewBufferBytes(indices)}, nil, 0, 0)
 	defer data.Release()
-	indices := array.NewInt32Data(data)
-	defer indices.Release()
-	return array.NewDictionaryArray(c.typ, indices, c.dict), nil
+	idx := array.NewInt32Data(data)
+	defer idx.Release()
+	return array.NewDictionaryArray(typ, idx, dict)
 }
 
 // release drops the cached dictionary.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -339,6 +340,14 @@ func TestConstantColumnEncode(t *testing.T) {
 	c := constantColumn{typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}}
 	defer c.release()
 	zeros := make([]byte, 4*8)
+	iotaInts := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	iota := arrow.Int32Traits.CastToBytes(slices.Clone(iotaInts))
+	withNull := func() arrow.Array {
+		b := array.NewStringBuilder(mem)
+		defer b.Release()
+		b.AppendValues([]string{"run-b", "", "run-b"}, []bool{true, false, true})
+		return b.NewArray()
+	}
 	steps := []struct {
 		col     arrow.Array
 		entries int  // dictionary entries
@@ -347,12 +356,13 @@ func TestConstantColumnEncode(t *testing.T) {
 		{strs("run-a", "run-a", "run-a"), 1, false},
 		{strs("run-a", "run-a"), 1, true},
 		{strs("run-b", "run-b"), 1, false},
-		{strs("run-b", "run-a", "run-b"), 2, false},
-		{strs("run-b"), 1, true}, // the cached one, not the mixed batch's
+		{strs("run-b", "run-a", "run-b"), 3, false}, // the column itself
+		{strs("run-b"), 1, true},                    // the cached one, not the mixed batch's
+		{withNull(), 1, false},                      // hashed: run-b, and a NULL index
 	}
 	var prev arrow.ArrayData
 	for i, st := range steps {
-		got, err := c.encode(mem, st.col, zeros)
+		got, err := c.encode(mem, st.col, zeros, iota)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -373,14 +383,17 @@ func TestConstantColumnEncode(t *testing.T) {
 		if c.dict != nil {
 			prev = c.dict.Data()
 		}
-		dense := make([]string, d.Len())
-		for j := range dense {
-			dense[j] = d.Dictionary().(*array.String).Value(d.GetValueIndex(j))
-		}
 		want := st.col.(*array.String)
-		for j := range dense {
-			if dense[j] != want.Value(j) {
-				t.Errorf("step %d row %d: %q, want %q", i, j, dense[j], want.Value(j))
+		for j := range d.Len() {
+			if d.IsNull(j) != want.IsNull(j) {
+				t.Errorf("step %d row %d: NULL %v, want %v", i, j, d.IsNull(j), want.IsNull(j))
+				continue
+			}
+			if want.IsNull(j) {
+				continue
+			}
+			if got := d.Dictionary().(*array.String).Value(d.GetValueIndex(j)); got != want.Value(j) {
+				t.Errorf("step %d row %d: %q, want %q", i, j, got, want.Value(j))
 			}
 		}
 		got.Release()
@@ -390,6 +403,9 @@ func TestConstantColumnEncode(t *testing.T) {
 		if b != 0 {
 			t.Fatalf("zeros[%d] = %d: the shared indices were written", i, b)
 		}
+	}
+	if !slices.Equal(arrow.Int32Traits.CastFromBytes(iota), iotaInts) {
+		t.Fatalf("iota = %v: the shared indices were written", arrow.Int32Traits.CastFromBytes(iota))
 	}
 }
 
@@ -412,6 +428,12 @@ func TestConstantColumns(t *testing.T) {
 	}
 	oneOff := constant(500)
 	oneOff[437].RunID = "run-b" // in the 7th batch of 70, the 2nd row group
+	firstOff := constant(500)
+	firstOff[0].RunID = "run-b" // the first batch: repeats, no dictionary
+	distinct := constant(500)
+	for i := range 70 { // the first batch: a dictionary of 70, then plain
+		distinct[i].RunID = fmt.Sprintf("run-%02d", i)
+	}
 
 	cases := []struct {
 		name string
@@ -429,6 +451,18 @@ func TestConstantColumns(t *testing.T) {
 		{"one row off", oneOff, [][]string{
 			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
 			{schemas.ColSnapshotDate, schemas.ColTenantID, "source"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
+		}},
+		{"first row off", firstOff, [][]string{
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
+		}},
+		{"distinct first batch", distinct, [][]string{
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source"},
+			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
 			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
 			{schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id"},
 		}},
