@@ -1,8 +1,12 @@
 package transform
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -112,6 +116,30 @@ func TestSortEntriesOrdersAsCmpEntry(t *testing.T) {
 				t.Fatalf("%s, %d entries: not in cmpEntry order", name, n)
 			}
 		}
+	}
+}
+
+// TestSeenFileRunRefusesACutEntry checks that a run cut inside an entry
+// (a damaged file) is an error, not a shorter run: the merge must fail
+// rather than answer from part of the ids.
+func TestSeenFileRunRefusesACutEntry(t *testing.T) {
+	e := spillEntry{key: spillKey{hi: 7, lo: 9}, ref: RecordRef{Seq: 3, Index: 4}, updated: 5}
+	var b [seenEntrySize]byte
+	e.encode(b[:])
+	for _, cut := range []int{1, seenEntrySize / 2, seenEntrySize - 1} {
+		data := append(append([]byte{}, b[:]...), b[:cut]...)
+		r := &seenFileRun{r: bufio.NewReaderSize(bytes.NewReader(data), seenRunBuffer)}
+		if got, ok, err := r.next(); !ok || err != nil || got != e {
+			t.Fatalf("cut %d: first entry %+v, %t, %v; want %+v", cut, got, ok, err, e)
+		}
+		if _, ok, err := r.next(); ok || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("cut %d: an entry cut after %d bytes read as %t, %v; want io.ErrUnexpectedEOF", cut, cut, ok, err)
+		}
+	}
+	r := &seenFileRun{r: bufio.NewReaderSize(bytes.NewReader(b[:]), seenRunBuffer)}
+	r.next()
+	if _, ok, err := r.next(); ok || err != nil {
+		t.Fatalf("the end of a whole run read as %t, %v; want its end", ok, err)
 	}
 }
 
