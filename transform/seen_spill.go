@@ -24,8 +24,9 @@ import (
 // of their references. A copy loaded that decide would not have loaded
 // counts as superseded, so the caller's second pass, with Winners naming
 // every id read more than once, writes exactly the rows decide would have.
-// Memory stays one run's buffer, a read buffer per run while merging, and
-// an index of one key in seenKeysPerBlock of the sorted ids. A failure of
+// Memory stays one run's buffer and the copy flush partitions it into
+// (see maxSpillRun), a read buffer per run while merging, and an index of
+// one key in seenKeysPerBlock of the sorted ids. A failure of
 // the files is final: Transformer.Err reports it, and nothing more is
 // buffered (see fail).
 
