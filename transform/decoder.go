@@ -31,7 +31,8 @@ type values struct {
 	// list backs the string lists while they fit: a user has a few methods.
 	list [12]string
 	used int // of list
-	// text backs the record's strings while they fit (strs.keep): Graph's
+	// text backs the record's strings while they fit (walk.str copies
+	// them there as it meets them, strs.keep all at once): Graph's
 	// records hold 130 to 190 bytes of them, 165 or fewer in 99 of 100.
 	// With it, values fills the 576 B size class (568 B and the 8 B header
 	// of an object of over 512 B with pointers): one allocation instead of
