@@ -162,3 +162,33 @@ func TestRepeatBytes(t *testing.T) {
 		}
 	}
 }
+
+// Batches of one size share their constant columns' memory (what keeps
+// a slice's full batches from holding one copy each); another size gets
+// its own.
+func TestConstantColumnsShareBatchesOfOneSize(t *testing.T) {
+	users, _ := sampleRows(7)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), UserRegistrationDetailsTable.Arrow())
+	defer b.Release()
+	cc := NewConstantColumns(nil, SliceConstants{Key: users[0].Key, Source: UserRegistrationDetails, RunID: "r"})
+	defer cc.Release()
+	cut := func(n int) arrow.RecordBatch {
+		for i := range n {
+			users[i].AppendVarying(b)
+		}
+		return cc.NewRecordBatch(b)
+	}
+	values := func(r arrow.RecordBatch) *memory.Buffer {
+		return r.Column(r.Schema().FieldIndices(ColTenantID)[0]).Data().Buffers()[2]
+	}
+	first, second, other := cut(7), cut(7), cut(3)
+	defer first.Release()
+	defer second.Release()
+	defer other.Release()
+	if values(first) != values(second) {
+		t.Error("two batches of 7 rows hold a tenant_id each")
+	}
+	if values(other) == values(first) {
+		t.Error("a batch of 3 rows shares the tenant_id of 7")
+	}
+}
