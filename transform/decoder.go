@@ -222,7 +222,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 	b := raw
 	i := 1
 	for n := 0; ; n++ {
-		if i = skipWS(b, i); i >= len(b) {
+		if i = odata.SpaceEnd(b, i); i >= len(b) {
 			return rec, false
 		}
 		if b[i] == '}' {
@@ -232,23 +232,23 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			if b[i] != ',' {
 				return rec, false
 			}
-			i = skipWS(b, i+1)
+			i = odata.SpaceEnd(b, i+1)
 		}
 		if i >= len(b) || b[i] != '"' {
 			return rec, false
 		}
 		f, k, known := rep.match(b, i)
 		if !known {
-			if k = quoteAt(b, i+1); k < 0 || b[k-1] == '\\' {
+			if k = odata.QuoteAt(b, i+1); k < 0 || b[k-1] == '\\' {
 				return rec, false
 			}
 			f, known = rep.lookup(b[i+1 : k])
 		}
 		name := b[i+1 : k]
-		if i = skipWS(b, k+1); i >= len(b) || b[i] != ':' {
+		if i = odata.SpaceEnd(b, k+1); i >= len(b) || b[i] != ':' {
 			return rec, false
 		}
-		if i = skipWS(b, i+1); i >= len(b) {
+		if i = odata.SpaceEnd(b, i+1); i >= len(b) {
 			return rec, false
 		}
 		if !known {
@@ -260,7 +260,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			if bytes.IndexByte(name, '@') < 0 && !slices.Contains(unknown, string(name)) {
 				unknown = append(unknown, string(name))
 			}
-			if i = skipValue(b, i); i < 0 {
+			if i = odata.ValueEnd(b, i); i < 0 {
 				return rec, false
 			}
 			continue
@@ -270,7 +270,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 		}
 		met |= 1 << f
 		if b[i] == 'n' {
-			if !literalAt(b, i, "null") {
+			if !odata.LiteralAt(b, i, "null") {
 				return rec, false
 			}
 			i += len("null") // nil, as got holds it
@@ -279,10 +279,10 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 		switch fields[f].Kind {
 		case schemas.KindBool:
 			switch {
-			case literalAt(b, i, "true"):
+			case odata.LiteralAt(b, i, "true"):
 				vals.bools[f] = true
 				i += len("true")
-			case literalAt(b, i, "false"):
+			case odata.LiteralAt(b, i, "false"):
 				i += len("false")
 			default:
 				return rec, false
@@ -310,7 +310,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			if b[i] != '"' {
 				return rec, false
 			}
-			k := quoteAt(b, i+1)
+			k := odata.QuoteAt(b, i+1)
 			if k < 0 {
 				return rec, false
 			}
@@ -366,13 +366,13 @@ type walk struct {
 // keeps as is); others are decoded by encoding/json, as strs.text does.
 func (w *walk) str(i int) (string, int) {
 	b := w.b
-	k := quoteAt(b, i+1)
+	k := odata.QuoteAt(b, i+1)
 	if k < 0 {
 		return "", -1
 	}
 	if b[k-1] == '\\' {
 		// Perhaps an escaped quote: the token ends further on.
-		if k = stringEnd(b, i); k < 0 {
+		if k = odata.StringEnd(b, i); k < 0 {
 			return "", -1
 		}
 		return unquote(b[i:k]), k
@@ -409,7 +409,7 @@ func (w *walk) list(i int, vals *values, unique bool) ([]string, int) {
 	out := vals.list[vals.used:vals.used:len(vals.list)]
 	i++
 	for n := 0; ; n++ {
-		if i = skipWS(b, i); i >= len(b) {
+		if i = odata.SpaceEnd(b, i); i >= len(b) {
 			return nil, -1
 		}
 		if b[i] == ']' {
@@ -420,7 +420,7 @@ func (w *walk) list(i int, vals *values, unique bool) ([]string, int) {
 			if b[i] != ',' {
 				return nil, -1
 			}
-			if i = skipWS(b, i+1); i >= len(b) {
+			if i = odata.SpaceEnd(b, i+1); i >= len(b) {
 				return nil, -1
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/credreg/credreg/internal/odata"
 )
 
 // jsonType names the JSON type of a value span, for messages.
@@ -172,64 +170,4 @@ func unquote(tok []byte) string {
 		return string(tok[1 : len(tok)-1])
 	}
 	return s
-}
-
-// skipWS returns the index of the first byte of b at or after i that is
-// not JSON whitespace.
-func skipWS(b []byte, i int) int {
-	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// quoteAt returns the index of the first '"' of b at or after i, -1 if
-// there is none.
-func quoteAt(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	if k := bytes.IndexByte(b[i:], '"'); k >= 0 {
-		return i + k
-	}
-	return -1
-}
-
-// stringEnd returns the index just past the string token that starts at
-// b[i], escapes and all; -1 when it does not close.
-func stringEnd(b []byte, i int) int {
-	c := odata.NewCursor(b)
-	c.Seek(i)
-	if !c.SkipString() {
-		return -1
-	}
-	return c.Pos()
-}
-
-// skipValue returns the index just past the value that starts at b[i], as
-// odata.Container delimits a member's value; -1 when it cannot.
-func skipValue(b []byte, i int) int {
-	c := odata.NewCursor(b)
-	c.Seek(i)
-	if !c.SkipValue() || c.Pos() <= i {
-		return -1
-	}
-	return c.Pos()
-}
-
-// literalAt reports whether the scalar at b[i] is lit: lit, then the end
-// of b or a byte that ends a scalar.
-func literalAt(b []byte, i int, lit string) bool {
-	end := i + len(lit)
-	if end > len(b) || string(b[i:end]) != lit {
-		return false
-	}
-	if end == len(b) {
-		return true
-	}
-	switch b[end] {
-	case ',', '}', ']', ' ', '\t', '\n', '\r':
-		return true
-	}
-	return false
 }
