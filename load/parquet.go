@@ -134,9 +134,8 @@ type tableFile struct {
 	// as dictionaries (dictionaryWriteSchema), consts those columns.
 	writeSchema *arrow.Schema
 	consts      []constantColumn
-	// zeros and iota are the constant columns' indices (0, 0, … and
-	// 0, 1, 2, …), as int32s, grown as batches need; never written.
-	zeros, iota []byte
+	// idx hands out the constant columns' indices.
+	idx indexBuffers
 
 	rows     int64
 	maxBytes int64 // encoded bytes after which the row group is cut
@@ -240,19 +239,10 @@ func (f *tableFile) dictionaryRecord(rec arrow.RecordBatch) (arrow.RecordBatch, 
 		rec.Retain()
 		return rec, nil
 	}
-	n := int(rec.NumRows())
-	if len(f.zeros) < n*arrow.Int32SizeBytes {
-		f.zeros = make([]byte, n*arrow.Int32SizeBytes)
-		iota := make([]int32, n)
-		for i := range iota {
-			iota[i] = int32(i)
-		}
-		f.iota = arrow.Int32Traits.CastToBytes(iota)
-	}
 	cols := slices.Clone(rec.Columns())
 	for i := range f.consts {
 		c := &f.consts[i]
-		col, err := c.encode(f.mem, cols[c.index], f.zeros, f.iota)
+		col, err := c.encode(f.mem, cols[c.index], &f.idx)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", f.writeSchema.Field(c.index).Name, err)
 		}

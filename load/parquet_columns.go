@@ -143,15 +143,14 @@ func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
 	return arrow.NewSchema(fields, &md), consts
 }
 
-// encode returns col as a dictionary array. zeros and iota hold at least
-// col.Len() int32s, zeros all 0 and iota 0, 1, 2, …; neither is ever
-// written. When col's values are not all the same, col itself becomes
+// encode returns col as a dictionary array, its indices from idx. When
+// col's values are not all the same, col itself becomes
 // the dictionary, indexed by iota: arrow sees the column chunk's
 // dictionary change (or, first in a chunk, repeat values) and writes the
 // chunk plain from there, as it wrote these columns before, with no
 // hashing of ours. Only a column with NULLs, which a dictionary cannot
 // hold, is hashed into a dictionary.
-func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros, iota []byte) (arrow.Array, error) {
+func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, idx *indexBuffers) (arrow.Array, error) {
 	n := col.Len()
 	if col.NullN() > 0 {
 		b := array.NewDictionaryBuilder(mem, c.typ)
@@ -162,7 +161,7 @@ func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros, io
 		return b.NewArray(), nil
 	}
 	if !sameValues(col) {
-		return dictionaryOf(c.typ, iota[:n*arrow.Int32SizeBytes], col), nil
+		return dictionaryOf(c.typ, idx.iota(n), col), nil
 	}
 	if c.dict == nil || !sameFirstValue(c.dict, col) {
 		first := array.NewSlice(col, 0, 1)
@@ -177,7 +176,33 @@ func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, zeros, io
 		}
 		c.dict = dict
 	}
-	return dictionaryOf(c.typ, zeros[:n*arrow.Int32SizeBytes], c.dict), nil
+	return dictionaryOf(c.typ, idx.zeros(n), c.dict), nil
+}
+
+// indexBuffers are int32 indices shared by every batch of a file's
+// constant columns, grown as batches need: n zeros, or 0, 1, …, n-1.
+// Arrays over them are only read (arrow copies indices into its encoder),
+// so the buffers are never written once made.
+type indexBuffers struct {
+	z, i []byte
+}
+
+func (b *indexBuffers) zeros(n int) []byte {
+	if len(b.z) < n*arrow.Int32SizeBytes {
+		b.z = make([]byte, n*arrow.Int32SizeBytes)
+	}
+	return b.z[:n*arrow.Int32SizeBytes]
+}
+
+func (b *indexBuffers) iota(n int) []byte {
+	if len(b.i) < n*arrow.Int32SizeBytes {
+		ints := make([]int32, n)
+		for i := range ints {
+			ints[i] = int32(i)
+		}
+		b.i = arrow.Int32Traits.CastToBytes(ints)
+	}
+	return b.i[:n*arrow.Int32SizeBytes]
 }
 
 // dictionaryOf is the dictionary array of typ with the int32 indices in

@@ -339,9 +339,7 @@ func TestConstantColumnEncode(t *testing.T) {
 	}
 	c := constantColumn{typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}}
 	defer c.release()
-	zeros := make([]byte, 4*8)
-	iotaInts := []int32{0, 1, 2, 3, 4, 5, 6, 7}
-	iota := arrow.Int32Traits.CastToBytes(slices.Clone(iotaInts))
+	var idx indexBuffers
 	withNull := func() arrow.Array {
 		b := array.NewStringBuilder(mem)
 		defer b.Release()
@@ -362,7 +360,7 @@ func TestConstantColumnEncode(t *testing.T) {
 	}
 	var prev arrow.ArrayData
 	for i, st := range steps {
-		got, err := c.encode(mem, st.col, zeros, iota)
+		got, err := c.encode(mem, st.col, &idx)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -399,13 +397,13 @@ func TestConstantColumnEncode(t *testing.T) {
 		got.Release()
 		st.col.Release()
 	}
-	for i, b := range zeros {
+	for i, b := range idx.zeros(3) {
 		if b != 0 {
 			t.Fatalf("zeros[%d] = %d: the shared indices were written", i, b)
 		}
 	}
-	if !slices.Equal(arrow.Int32Traits.CastFromBytes(iota), iotaInts) {
-		t.Fatalf("iota = %v: the shared indices were written", arrow.Int32Traits.CastFromBytes(iota))
+	if got := arrow.Int32Traits.CastFromBytes(idx.iota(3)); !slices.Equal(got, []int32{0, 1, 2}) {
+		t.Fatalf("iota = %v: the shared indices were written", got)
 	}
 }
 
