@@ -210,6 +210,9 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 // record again: its checks run in the contract's order, whatever the
 // order of the members, so the rejection it gives is the documented one.
 // A record Graph sent is read once, an odd or broken one twice.
+// raw must be valid JSON that starts with '{' (decode checks the first
+// byte, and its callers validate): decodeOne checks no more syntax than
+// it needs to stay in bounds.
 func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 	var (
 		got     decoded

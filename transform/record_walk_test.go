@@ -236,4 +236,20 @@ func TestPrintableASCII(t *testing.T) {
 			}
 		}
 	}
+	// Two odd bytes in one word: a borrow out of the lower one must not
+	// hide the upper one (nor flag a good one after it, unnoticed).
+	edges := []byte{0x00, 0x01, 0x20, 0x21, 0x22, 0x7e, 0x7f, 0x80, 0xfe, 0xff}
+	for i := range 16 {
+		for j := i + 1; j < 16; j++ {
+			for _, x := range edges {
+				for _, y := range edges {
+					b := []byte(strings.Repeat("~", 16))
+					b[i], b[j] = x, y
+					if got, want := printableASCII(string(b)), plain(string(b)); got != want {
+						t.Fatalf("printableASCII(%q) = %t, want %t", b, got, want)
+					}
+				}
+			}
+		}
+	}
 }
