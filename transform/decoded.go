@@ -27,7 +27,8 @@ type Decoded struct {
 	// key is what decide needs of Rec besides its id string, computed by
 	// DecodePage while the record is still in the reader's cache (a
 	// decoded value made any other way has keyed false, and decide
-	// computes it).
+	// computes it). So Rec.ID and Rec.LastUpdatedAt of a value DecodePage
+	// made must not change before AddDecodedShardPage.
 	key   decideKey
 	keyed bool
 }
@@ -80,10 +81,13 @@ func (t *Transformer) AddDecodedShardPage(seq int64, shard string, receivedAt ti
 		t.stats.RecordsIn++
 		err := r.Err
 		if err == nil {
+			// Not written back: a caller may reuse the value for
+			// another record, and must not find this one's key in it.
+			dk := r.key
 			if !r.keyed {
-				r.key, r.keyed = decideKeyOf(&r.Rec), true
+				dk = decideKeyOf(&r.Rec)
 			}
-			load, derr := t.decideKeyed(&r.Rec, r.key, RecordRef{Seq: seq, Index: r.Index}, si)
+			load, derr := t.decideKeyed(&r.Rec, dk, RecordRef{Seq: seq, Index: r.Index}, si)
 			if derr != nil {
 				err = derr
 			} else if !load {

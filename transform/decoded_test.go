@@ -196,3 +196,26 @@ func TestDecodedMadeByHandDecidesAsDecodePage(t *testing.T) {
 		t.Errorf("decided by hand:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A Decoded made by hand and reused for the next record (its exported
+// fields overwritten, as the doc allows) must be decided as that record:
+// nothing of the first one's key may stay in it.
+func TestDecodedReusedByHandIsDecidedAfresh(t *testing.T) {
+	const g1, g2 = "6f1c2a4e-1234-4abc-8def-000000000001", "0a9b8c7d-1234-4abc-8def-000000000002"
+	tr := New(Options{Key: testKey, RunID: "r"})
+	defer tr.Release()
+	page := make([]Decoded, 1)
+	for i, id := range []string{g1, g2} {
+		d := tr.Decoder().DecodePage(nil, split(t, v1User(id, id+"@x", "2026-11-27T01:00:00Z")))[0]
+		page[0].Index, page[0].Raw, page[0].Rec, page[0].Err = d.Index, d.Raw, d.Rec, d.Err
+		for _, b := range tr.AddDecodedShardPage(int64(i+1), "", testReceived, page) {
+			b.Record.Release()
+		}
+	}
+	for _, b := range tr.Finish() {
+		b.Record.Release()
+	}
+	if s := tr.Stats(); s.Users != 2 || s.Rejected != 0 {
+		t.Errorf("users %d, rejected %d; want 2 users and no reject", s.Users, s.Rejected)
+	}
+}

@@ -19,8 +19,9 @@ type seenFileRun struct {
 
 func (f *seenFileRun) next() (spillEntry, bool, error) {
 	var e spillEntry
-	// Decoded in the reader's buffer: a run is a whole number of entries
-	// and seenRunBuffer holds one, so Peek copies nothing.
+	// Decoded in the reader's buffer: Peek hands out no copy (only a
+	// refill slides the few bytes of an entry cut by the buffer's end to
+	// its front), and decode copies every field out before Discard.
 	b, err := f.r.Peek(seenEntrySize)
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(b) == 0 {
