@@ -114,7 +114,8 @@ func batchValuesOf(t *schemas.Table) int64 {
 // and indices read from a shared buffer of zeros: no per-row work beyond
 // the check that the values are equal.
 type constantColumn struct {
-	index int // in the table's schema
+	index int    // in the table's schema
+	name  string // the column's, for errors
 	typ   *arrow.DictionaryType
 	// dict is the one-entry dictionary of the last constant batch, nil
 	// before the first.
@@ -134,7 +135,7 @@ func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
 		}
 		typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: f.Type}
 		fields[i].Type = typ
-		consts = append(consts, constantColumn{index: i, typ: typ})
+		consts = append(consts, constantColumn{index: i, name: f.Name, typ: typ})
 	}
 	if consts == nil {
 		return s, nil
@@ -143,25 +144,36 @@ func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
 	return arrow.NewSchema(fields, &md), consts
 }
 
-// encode returns col as a dictionary array, its indices from idx. When
-// col's values are not all the same, col itself becomes
-// the dictionary, indexed by iota: arrow sees the column chunk's
-// dictionary change (or, first in a chunk, repeat values) and writes the
-// chunk plain from there, as it wrote these columns before, with no
-// hashing of ours. Only a column with NULLs, which a dictionary cannot
-// hold, is hashed into a dictionary.
+// encode returns col as a dictionary array. A constant batch (the
+// transformer's, always) is a one-entry dictionary, cached while the
+// value stays, over shared zero indices: nothing per row. Any other batch
+// (a NULL, values that differ: rows read back and rewritten by erase) is
+// hashed into a dictionary of its own by arrow's builder, which reads each
+// value through its offsets, so a sliced column is right too; arrow then
+// sees the chunk's dictionary change and writes the rest of it plain.
+// An empty string is refused: arrow's dictionary path leaves it out of the
+// column's min/max, so the statistics would lie about it, and a slice's
+// source and run_id are never empty.
 func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, idx *indexBuffers) (arrow.Array, error) {
 	n := col.Len()
-	if col.NullN() > 0 {
+	same := sameValues(col)
+	if s, ok := col.(*array.String); ok {
+		for i := range n {
+			if s.IsValid(i) && s.ValueLen(i) == 0 {
+				return nil, fmt.Errorf("load: row %d has an empty %s; a slice's constant columns are never empty", i, c.name)
+			}
+			if same {
+				break // every value is the first
+			}
+		}
+	}
+	if !same {
 		b := array.NewDictionaryBuilder(mem, c.typ)
 		defer b.Release()
 		if err := b.AppendArray(col); err != nil {
 			return nil, err
 		}
 		return b.NewArray(), nil
-	}
-	if !sameValues(col) {
-		return dictionaryOf(c.typ, idx.iota(n), col), nil
 	}
 	if c.dict == nil || !sameFirstValue(c.dict, col) {
 		first := array.NewSlice(col, 0, 1)
@@ -180,11 +192,11 @@ func (c *constantColumn) encode(mem memory.Allocator, col arrow.Array, idx *inde
 }
 
 // indexBuffers are int32 indices shared by every batch of a file's
-// constant columns, grown as batches need: n zeros, or 0, 1, …, n-1.
+// constant columns, grown as batches need: n zeros.
 // Arrays over them are only read (arrow copies indices into its encoder),
 // so the buffers are never written once made.
 type indexBuffers struct {
-	z, i []byte
+	z []byte
 }
 
 func (b *indexBuffers) zeros(n int) []byte {
@@ -192,17 +204,6 @@ func (b *indexBuffers) zeros(n int) []byte {
 		b.z = make([]byte, n*arrow.Int32SizeBytes)
 	}
 	return b.z[:n*arrow.Int32SizeBytes]
-}
-
-func (b *indexBuffers) iota(n int) []byte {
-	if len(b.i) < n*arrow.Int32SizeBytes {
-		ints := make([]int32, n)
-		for i := range ints {
-			ints[i] = int32(i)
-		}
-		b.i = arrow.Int32Traits.CastToBytes(ints)
-	}
-	return b.i[:n*arrow.Int32SizeBytes]
 }
 
 // dictionaryOf is the dictionary array of typ with the int32 indices in
