@@ -174,18 +174,16 @@ func (t *Transformer) name(id string, ref RecordRef, replace bool) {
 // duplicate_id reject, any other copy moved.
 func (t *Transformer) decideWinner(rec *Record, w, ref RecordRef, shard int32) (bool, error) {
 	bit := uint64(1) << shard
-	mask, seen := t.winnerSeen[rec.ID]
+	mask := t.winnerSeen[rec.ID]
 	if mask&bit != 0 {
 		return false, recordError(ReasonDuplicateID, "id", rec.ID, "field id: %q already loaded earlier in this snapshot", rec.ID)
 	}
 	if t.winnerSeen == nil {
 		t.winnerSeen = map[string]uint64{}
 	}
-	if seen {
-		t.winnerSeen[rec.ID] = mask | bit
-	} else {
-		t.winnerSeen[strings.Clone(rec.ID)] = bit
-	}
+	// A clone either way: assigning to a key already there stores the
+	// key given, and rec.ID would keep the record's buffer alive.
+	t.winnerSeen[strings.Clone(rec.ID)] = mask | bit
 	if w != ref {
 		t.stats.MovedBetweenShards++
 	}

@@ -208,8 +208,9 @@ func (g *decoded) record(id, upn string) Record {
 }
 
 // userRow is the user's row of user_registration_details; id is the
-// record's id as the row keeps it (a clone, see strs), and the other
-// arguments are the columns the transformer fills.
+// record's id as the row keeps it (cloned by addUser only when a History
+// may keep it, see strs: the builders copy it), and the other arguments
+// are the columns the transformer fills.
 func (r *Record) userRow(key schemas.Key, source schemas.Endpoint, id string, extractedAt time.Time, runID string) schemas.UserRow {
 	return schemas.UserRow{
 		Key: key, UserID: id, UserPrincipalName: r.UserPrincipalName, UserDisplayName: r.UserDisplayName,

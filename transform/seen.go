@@ -112,10 +112,8 @@ func (s *seenMem) put(k seenKey, c seenCopy) {
 	if s.byString == nil {
 		s.byString = map[string]seenCopy{}
 	}
-	if _, ok := s.byString[k.id]; ok {
-		s.byString[k.id] = c // the existing key: rec.ID would keep the record alive
-		return
-	}
+	// Always a clone: assigning to a key already there stores the key
+	// given too, and rec.ID would keep the record's buffer alive.
 	s.byString[strings.Clone(k.id)] = c
 }
 

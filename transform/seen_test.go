@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/credreg/credreg/schemas"
 )
@@ -319,5 +320,20 @@ func TestDedupeRemovesItsFilesOnRelease(t *testing.T) {
 	tr.Release()
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("after Release, %s: %v", dir, err)
+	}
+}
+
+// An id put again must not leave the caller's string as the map's key:
+// Go stores the key given when it assigns to one already there, and a
+// record's id shares its buffer with the whole record.
+func TestSeenMemKeepsNoCallersID(t *testing.T) {
+	s := newSeenMem()
+	buf := []byte("user-1")
+	view := unsafe.String(&buf[0], len(buf))
+	s.put(keyOf(view), seenCopy{ref: RecordRef{Seq: 1}, shards: 1})
+	s.put(keyOf(view), seenCopy{ref: RecordRef{Seq: 2}, shards: 1})
+	copy(buf, "XXXXXX")
+	if !s.has("user-1") {
+		t.Error("the id is gone once the caller's buffer changed: the map kept the caller's string")
 	}
 }
