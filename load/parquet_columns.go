@@ -61,16 +61,12 @@ func encodingOf(f arrow.Field) columnEncoding {
 }
 
 // sliceConstant reports whether f is one of the columns that hold one
-// value on every row of a slice: the partition keys, the report and the
-// run. Only required strings and dates qualify: the writer's shortcut
-// (constantColumn) covers those types, and a NULL is never constant.
+// value on every row of a slice (schemas.IsConstantColumn: the partition
+// keys, the report and the run). Only required strings and dates qualify:
+// the writer's shortcut (constantColumn) covers those types, and a NULL is
+// never constant.
 func sliceConstant(f arrow.Field) bool {
-	switch f.Name {
-	case schemas.ColSnapshotDate, schemas.ColTenantID, "source", "run_id":
-	default:
-		return false
-	}
-	if f.Nullable {
+	if !schemas.IsConstantColumn(f.Name) || f.Nullable {
 		return false
 	}
 	switch f.Type.ID() {
