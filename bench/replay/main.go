@@ -43,6 +43,7 @@ func main() {
 	measure := flag.Bool("measure", false, "internal: run the command after -- and print its wall time and peak RSS")
 	jsonDir := flag.String("json", "", "internal: the uncompressed pages, for -duckdb-child")
 	out := flag.String("out", "", "internal: the output folder, for -duckdb-child")
+	floorOn := flag.Bool("floor", false, "also measure the floor: inflating the pages and compressing the output, which no replay can skip")
 	flag.Parse()
 
 	if *measure {
@@ -75,7 +76,7 @@ func main() {
 			defer os.RemoveAll(work)
 		}
 	}
-	if err := run(work, *repo, *tenants, *users, *runs); err != nil {
+	if err := run(work, *repo, *tenants, *users, *runs, *floorOn); err != nil {
 		fail("%v", err)
 	}
 }
@@ -89,7 +90,7 @@ type result struct {
 	counts map[string]int64
 }
 
-func run(work, repo string, tenants, users, runs int) error {
+func run(work, repo string, tenants, users, runs int, floorOn bool) error {
 	rawDir, jsonDir := filepath.Join(work, "raw"), filepath.Join(work, "json")
 	day, err := landOnce(work, rawDir, jsonDir, tenants, users)
 	if err != nil {
@@ -112,7 +113,9 @@ func run(work, repo string, tenants, users, runs int) error {
 			return err
 		}
 		cred = append(cred, r)
-		os.RemoveAll(wh)
+		if !floorOn || i < runs-1 {
+			os.RemoveAll(wh)
+		}
 		dd := filepath.Join(work, fmt.Sprintf("duck-%d", i))
 		fmt.Fprintf(os.Stderr, "run %d: duckdb ...\n", i+1)
 		r, err = duckdbChild(self, jsonDir, dd)
@@ -141,7 +144,12 @@ func run(work, repo string, tenants, users, runs int) error {
 	tw.Flush()
 	fmt.Printf("credreg/DuckDB: throughput %.2fx (median wall), CPU %.2fx, peak RSS %.2fx  (%d CPUs, %s)\n",
 		d.median/c.median, c.cpu/d.cpu, c.rssMiB/d.rssMiB, runtime.NumCPU(), runtime.Version())
-	return nil
+	if !floorOn {
+		return nil
+	}
+	last := filepath.Join(work, fmt.Sprintf("wh-%d", runs-1))
+	defer os.RemoveAll(last)
+	return floor(rawDir, last, d.median/3, runtime.NumCPU())
 }
 
 func fail(format string, a ...any) {
