@@ -79,18 +79,29 @@ func (cc *ConstantColumns) NewRecordBatch(b *array.RecordBuilder) arrow.RecordBa
 	if rows < 0 {
 		panic(fmt.Errorf("schemas: a builder of constant columns only"))
 	}
+	cols := make([]arrow.Array, len(fields))
+	for i, f := range fields {
+		if !IsConstantColumn(schema.Field(i).Name) {
+			cols[i] = f.NewArray()
+		}
+	}
+	return cc.recordBatch(schema, cols, rows)
+}
+
+// recordBatch returns a batch of schema of rows rows made of cols, whose
+// nil entries (the constant columns) it fills in. It takes over cols'
+// arrays.
+func (cc *ConstantColumns) recordBatch(schema *arrow.Schema, cols []arrow.Array, rows int) arrow.RecordBatch {
+	checkColumns(schema, cols, rows)
 	if rows != cc.rows || cc.cols == nil {
 		cc.Release()
 		cc.cols = cc.make(rows)
 		cc.rows = rows
 	}
-	cols := make([]arrow.Array, len(fields))
-	for i, f := range fields {
+	for i := range cols {
 		if c, ok := cc.cols[schema.Field(i).Name]; ok {
 			c.Retain()
 			cols[i] = c
-		} else {
-			cols[i] = f.NewArray()
 		}
 	}
 	defer func() {
