@@ -2,6 +2,7 @@ package transform
 
 import (
 	"math/bits"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -48,7 +49,7 @@ type History struct {
 	rows     int
 	changes  int64
 	sum      summaryCounts
-	famIndex map[schemas.MethodFamily]int
+	families int
 	// scratch for a user's methods, interned.
 	curExtra []uint16
 	// key is the fingerprint of the names the Transformer writes ("" for
@@ -73,11 +74,8 @@ func NewHistory(o HistoryOptions) *History {
 		o.Allocator = memory.DefaultAllocator
 	}
 	o.Endpoint = reportFor(o.Endpoint).endpoint
-	h := &History{o: o, famIndex: map[schemas.MethodFamily]int{}}
-	for i, f := range schemas.MethodFamilies() {
-		h.famIndex[f] = i
-	}
-	h.sum.families = make([]int64, len(h.famIndex))
+	h := &History{o: o, families: len(schemas.MethodFamilies())}
+	h.sum.families = make([]int64, h.families)
 	if o.Previous != nil {
 		h.prevDate = arrow.Date32FromTime(o.Previous.Date)
 	}
@@ -151,10 +149,28 @@ func summaryColumn(f schemas.SummaryFlag, endpoint schemas.Endpoint) string {
 	return f.V1
 }
 
-// user is called by the Transformer for every user it loads, with the
-// methods as Graph listed them; it returns the change batches filled.
+// user is userFamilies for a caller that has not looked the methods up.
 func (h *History) user(out []Batch, u *schemas.UserRow, methods []string) []Batch {
-	h.count(u, methods)
+	var fams uint32
+	for _, m := range methods {
+		meth, _ := schemas.LookupMethod(m)
+		fams |= 1 << familyIndex(meth.Family)
+	}
+	return h.userFamilies(out, u, methods, fams)
+}
+
+// familyIndex is f's index in schemas.MethodFamilies, the bit of a set of
+// families; 0 for a family not listed there.
+func familyIndex(f schemas.MethodFamily) int {
+	return max(slices.Index(schemas.MethodFamilies(), f), 0)
+}
+
+// userFamilies is called by the Transformer for every user it loads, with
+// the methods as Graph listed them and the set of their families (bit
+// familyIndex), which the Transformer has looked up already; it returns the
+// change batches filled.
+func (h *History) userFamilies(out []Batch, u *schemas.UserRow, methods []string, fams uint32) []Batch {
+	h.count(u, methods, fams)
 	if !h.Compared() {
 		return out
 	}
@@ -225,8 +241,9 @@ func (h *History) gone(out []Batch, s *prevSet, id, upn string) []Batch {
 	return out
 }
 
-// count adds the user to the summary.
-func (h *History) count(u *schemas.UserRow, methods []string) {
+// count adds the user to the summary; fams is the set of its methods'
+// families.
+func (h *History) count(u *schemas.UserRow, methods []string, fams uint32) {
 	s := &h.sum
 	s.users++
 	if u.UserType != nil {
@@ -252,11 +269,6 @@ func (h *History) count(u *schemas.UserRow, methods []string) {
 		s.withoutMethods++
 	}
 	s.methodRows += int64(len(methods))
-	var fams uint32
-	for _, m := range methods {
-		meth, _ := schemas.LookupMethod(m)
-		fams |= 1 << h.famIndex[meth.Family]
-	}
 	for fams != 0 {
 		i := bits.TrailingZeros32(fams)
 		s.families[i]++
@@ -382,7 +394,7 @@ func (h *History) summaryRow() schemas.SummaryRow {
 // Reset forgets every user reported so far and drops the change rows not
 // yet returned, for a second pass over the same pages.
 func (h *History) Reset() {
-	h.sum = summaryCounts{families: make([]int64, len(h.famIndex))}
+	h.sum = summaryCounts{families: make([]int64, h.families)}
 	h.changes = 0
 	h.joined = false
 	if h.rows > 0 {

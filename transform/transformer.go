@@ -120,15 +120,17 @@ var tables = [numTables]*schemas.Table{
 // loaded, to reject repeats, so one Transformer serves one snapshot of one
 // tenant and endpoint. It is not safe for concurrent use.
 type Transformer struct {
-	opts     Options
-	rep      *report
-	builders [numTables]*array.RecordBuilder
-	rows     [numTables]int
-	// consts fills the users' and methods' SliceConstants columns at cut:
-	// their rows are appended without them (AppendVarying).
-	consts *schemas.ConstantColumns
-	seen   *seenMem
-	stats  Stats
+	opts Options
+	rep  *report
+	// users and methods build those tables' batches; consts fills their
+	// SliceConstants columns at cut. rejects, rare, goes row by row.
+	users   *schemas.UserBuilder
+	methods *schemas.MethodBuilder
+	rejects *array.RecordBuilder
+	rows    [numTables]int
+	consts  *schemas.ConstantColumns
+	seen    *seenMem
+	stats   Stats
 	// shards interns the shard names of AddShardPage.
 	shards []string
 	// superseded and winners: see moves.go.
@@ -147,10 +149,13 @@ type Transformer struct {
 	// past SeenInMemory (see spillStats).
 	finished   bool
 	winnerSeen map[string]uint64
-	// methods and trueFlags count what Stats.MethodUsers,
+	// methodStats and trueFlags count what Stats.MethodUsers,
 	// UnknownMethods and TrueFlags say (see method and countFlags).
-	methods   map[string]*methodStat
-	trueFlags [len(flagColumns)]int64
+	methodStats map[string]*methodStat
+	trueFlags   [len(flagColumns)]int64
+	// userMethods is addUser's scratch: the methodStat of each method of
+	// the user.
+	userMethods []*methodStat
 	// page is AddShardPage's scratch, reused page after page.
 	page []Decoded
 	// decideHook replaces decide: the tests' oracle (seen_test.go).
@@ -188,10 +193,9 @@ func New(opts Options) *Transformer {
 			UnknownValues:   map[string]int64{},
 		},
 	}
-	for i, tab := range tables {
-		t.builders[i] = array.NewRecordBuilder(opts.Allocator, tab.Arrow())
-		t.reserve(table(i), nil)
-	}
+	t.users = schemas.NewUserBuilder(opts.Allocator, t.consts)
+	t.methods = schemas.NewMethodBuilder(opts.Allocator, t.consts)
+	t.rejects = array.NewRecordBuilder(opts.Allocator, schemas.RejectedRecordsTable.Arrow())
 	if opts.History != nil {
 		// The History compares names only with a previous snapshot
 		// named the same way.
@@ -202,27 +206,6 @@ func New(opts Options) *Transformer {
 		opts.History.setKey(key)
 	}
 	return t
-}
-
-// reserve sizes a fresh builder of the users or methods table for a whole
-// batch, which saves growing its buffers step by step: the rows, and the
-// string bytes the last batch held (dataLen, by column). Rejects are rare.
-// The constant columns stay empty (see consts), so they get nothing.
-func (t *Transformer) reserve(tab table, dataLen []int) {
-	if tab == rejectsTable {
-		return
-	}
-	b := t.builders[tab]
-	rows := min(t.opts.BatchRows, DefaultBatchRows)
-	for i, f := range b.Fields() {
-		if schemas.IsConstantColumn(b.Schema().Field(i).Name) {
-			continue
-		}
-		f.Reserve(rows)
-		if sb, ok := f.(*array.StringBuilder); ok && dataLen != nil && dataLen[i] > 0 {
-			sb.ReserveData(dataLen[i])
-		}
-	}
 }
 
 // AddPage turns one page's records into rows; receivedAt becomes
@@ -279,14 +262,23 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 		t.stats.UnknownValues[v.String()]++
 	}
 	u := rec.userRow(t.opts.Key, t.opts.Endpoint, id, extractedAt, t.opts.RunID)
-	u.AppendVarying(t.builders[usersTable])
+	t.users.Add(&u)
 	out = t.added(out, usersTable)
 	t.countFlags(&u)
-	if t.opts.History != nil {
-		out = t.opts.History.user(out, &u, rec.Methods)
-	}
+	// Each method's catalog entry, looked up once for the History's
+	// families and the method rows.
+	t.userMethods = t.userMethods[:0]
+	var fams uint32
 	for _, value := range rec.Methods {
 		ms := t.method(value)
+		t.userMethods = append(t.userMethods, ms)
+		fams |= 1 << ms.family
+	}
+	if t.opts.History != nil {
+		out = t.opts.History.userFamilies(out, &u, rec.Methods, fams)
+	}
+	for i, value := range rec.Methods {
+		ms := t.userMethods[i]
 		ms.users++
 		t.stats.Methods++
 		row := schemas.MethodRow{
@@ -301,9 +293,10 @@ func (t *Transformer) addUser(out []Batch, rec *Record, extractedAt time.Time) [
 			IsKnownValue:      ms.known,
 			RunID:             t.opts.RunID,
 		}
-		row.AppendVarying(t.builders[methodsTable])
+		t.methods.Add(&row)
 		out = t.added(out, methodsTable)
 	}
+	clear(t.userMethods)
 	return out
 }
 
@@ -339,7 +332,7 @@ func (t *Transformer) reject(out []Batch, seq int64, index int, rawBytes []byte,
 			t.rejectedIDs[strings.Clone(re.UserID)] = struct{}{}
 		}
 	}
-	row.Append(t.builders[rejectsTable])
+	row.Append(t.rejects)
 	return t.added(out, rejectsTable)
 }
 
@@ -371,21 +364,23 @@ func rawJSON(raw []byte) (s, note string) {
 type methodStat struct {
 	m     schemas.Method
 	known bool
-	users int64
+	// family indexes m.Family in schemas.MethodFamilies, for History.
+	family int
+	users  int64
 }
 
 // method returns the methodStat of value, adding it (its key cloned, see
 // strs) the first time.
 func (t *Transformer) method(value string) *methodStat {
-	if ms, ok := t.methods[value]; ok {
+	if ms, ok := t.methodStats[value]; ok {
 		return ms
 	}
 	m, known := schemas.LookupMethod(value)
-	ms := &methodStat{m: m, known: known}
-	if t.methods == nil {
-		t.methods = map[string]*methodStat{}
+	ms := &methodStat{m: m, known: known, family: familyIndex(m.Family)}
+	if t.methodStats == nil {
+		t.methodStats = map[string]*methodStat{}
 	}
-	t.methods[strings.Clone(value)] = ms
+	t.methodStats[strings.Clone(value)] = ms
 	return ms
 }
 
@@ -423,20 +418,15 @@ func (t *Transformer) added(out []Batch, tab table) []Batch {
 
 func (t *Transformer) cut(tab table) Batch {
 	t.rows[tab] = 0
-	fields := t.builders[tab].Fields()
-	dataLen := make([]int, len(fields))
-	for i, f := range fields {
-		if sb, ok := f.(*array.StringBuilder); ok {
-			dataLen[i] = sb.DataLen()
-		}
-	}
 	b := Batch{Table: tables[tab]}
-	if tab == rejectsTable {
-		b.Record = t.builders[tab].NewRecordBatch()
-	} else {
-		b.Record = t.consts.NewRecordBatch(t.builders[tab])
+	switch tab {
+	case usersTable:
+		b.Record = t.users.NewRecordBatch()
+	case methodsTable:
+		b.Record = t.methods.NewRecordBatch()
+	default:
+		b.Record = t.rejects.NewRecordBatch()
 	}
-	t.reserve(tab, dataLen)
 	return b
 }
 
@@ -475,7 +465,7 @@ func (t *Transformer) Stats() Stats {
 		}
 	}
 	s.MethodUsers, s.UnknownMethods = map[string]int64{}, map[string]int64{}
-	for v, ms := range t.methods {
+	for v, ms := range t.methodStats {
 		if ms.users == 0 {
 			continue
 		}
@@ -497,10 +487,10 @@ func (t *Transformer) Release() {
 		t.spill.close()
 	}
 	t.consts.Release()
-	for i, b := range t.builders {
-		if b != nil {
-			b.Release()
-			t.builders[i] = nil
-		}
+	t.users.Release()
+	t.methods.Release()
+	if t.rejects != nil {
+		t.rejects.Release()
+		t.rejects = nil
 	}
 }
