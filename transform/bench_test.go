@@ -116,8 +116,9 @@ func BenchmarkDecodeValid(b *testing.B) {
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {
+		var nx follow // as DecodePage keeps one per page
 		for _, r := range p.Records {
-			if _, err := decodeValid(v1Report, r.Raw); err != nil {
+			if _, err := decodeValid(v1Report, r.Raw, &nx); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -138,7 +139,7 @@ func BenchmarkDecodeWalks(b *testing.B) {
 		name   string
 		decode func(raw []byte) bool
 	}{
-		{"one", func(raw []byte) bool { _, ok := v1Report.decodeOne(raw); return ok }},
+		{"one", func(raw []byte) bool { _, ok := v1Report.decodeOne(raw, nil); return ok }},
 		{"spans", func(raw []byte) bool { _, err := v1Report.decodeSpans(raw); return err == nil }},
 	} {
 		b.Run(c.name, func(b *testing.B) {

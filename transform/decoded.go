@@ -50,12 +50,13 @@ func (t *Transformer) Decoder() Decoder { return Decoder{rep: t.rep} }
 // returns the slice; passing the last page's slice back reuses it.
 func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
 	dst = dst[:0]
+	var nx follow // the members' order, learned from the page's first record
 	for _, r := range records {
 		x := Decoded{Index: r.Index, Raw: r.Raw}
 		if r.Err != nil {
 			x.Err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
 		} else {
-			x.Rec, x.Err = decodeValid(d.rep, r.Raw)
+			x.Rec, x.Err = decodeValid(d.rep, r.Raw, &nx)
 			if x.Err == nil {
 				x.key, x.keyed = decideKeyOf(&x.Rec), true
 			}

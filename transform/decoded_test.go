@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/credreg/credreg/internal/odata"
 )
 
 // renderDecoded renders decoded records with their values, not pointers.
@@ -218,4 +220,89 @@ func TestDecodedReusedByHandIsDecidedAfresh(t *testing.T) {
 	if s := tr.Stats(); s.Users != 2 || s.Rejected != 0 {
 		t.Errorf("users %d, rejected %d; want 2 users and no reject", s.Users, s.Rejected)
 	}
+}
+
+// DecodePage guesses each member's name from the one before it (follow),
+// learned from the records before: records whose members come in another
+// order, with names that share a guessed name's first bytes, with
+// unknown members between, or repeated, must decode exactly as each does
+// alone.
+func TestDecodePageGuessedOrder(t *testing.T) {
+	members := []string{
+		`"id":"u%d"`, `"userPrincipalName":"u%d@contoso.example"`, `"userDisplayName":"User %d"`,
+		`"userType":"member"`, `"isAdmin":true`, `"isMfaRegistered":false`, `"isMfaCapable":true`,
+		`"userPreferredMethodForSecondaryAuthentication":"push"`, `"lastUpdatedDateTime":"2026-11-19T10:00:0%dZ"`,
+		`"methodsRegistered":["email","fido2"]`, `"systemPreferredAuthenticationMethods":["push"]`,
+		// Names that start as known ones do, and a known one's name with
+		// a longer tail.
+		`"isMfaRegisteredX":1`, `"userTypes":"x"`, `"id2":"z"`, `"userPrincipalNameAndMore":"y"`,
+	}
+	var recs []string
+	for i := range 40 {
+		// A different order for each record: rotated, every other one
+		// reversed, some members left out or sent twice.
+		var ms []string
+		for k := range members {
+			m := members[(k+i)%len(members)]
+			if (k+i)%7 == 3 && i%3 == 0 {
+				continue
+			}
+			if strings.Contains(m, "%d") {
+				m = fmt.Sprintf(m, i%10)
+			}
+			ms = append(ms, m)
+		}
+		if i%2 == 1 {
+			for a, z := 0, len(ms)-1; a < z; a, z = a+1, z-1 {
+				ms[a], ms[z] = ms[z], ms[a]
+			}
+		}
+		if i%5 == 4 {
+			ms = append(ms, ms[i%len(ms)])
+		}
+		recs = append(recs, "{"+strings.Join(ms, ",")+"}")
+	}
+	// The same records again in one order: the guesses are right from
+	// the second on.
+	for range 3 {
+		recs = append(recs, recs[0])
+	}
+	// Where the guess is userPrincipalName (after the id), a name as long
+	// that differs in its last bytes only (alone, or before the real one),
+	// or in its first eight only.
+	recs = append(recs, `{"id":"w1","userPrincipalNamX":"q"}`, `{"id":"w1","userPrincipalNamX":"q","userPrincipalName":"w1@x"}`,
+		`{"id":"w2","xserPrincipalName":"q","userPrincipalName":"w2@x"}`, `{"id":"w3","userPrincipalName":"w3@x"}`)
+	page := []byte(`{"value":[` + strings.Join(recs, ",") + `]}`)
+	p, err := odata.Split(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := New(Options{Key: testKey}).Decoder().DecodePage(nil, p.Records)
+	var want []Decoded
+	for _, r := range p.Records {
+		rec, err := DecodeRecord(v1, r.Raw)
+		want = append(want, Decoded{Index: r.Index, Raw: r.Raw, Rec: rec, Err: err})
+	}
+	if g, w := renderDecoded(t, got), renderDecoded(t, want); g != w {
+		t.Errorf("DecodePage and DecodeRecord differ:\n%s", lineDiff(g, w))
+	}
+}
+
+// lineDiff lists the lines of got that differ from want's.
+func lineDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	var sb strings.Builder
+	for i := range max(len(g), len(w)) {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			fmt.Fprintf(&sb, "got  %s\nwant %s\n", a, b)
+		}
+	}
+	return sb.String()
 }

@@ -213,12 +213,15 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 // raw must be valid JSON that starts with '{' (decode checks the first
 // byte, and its callers validate): decodeOne checks no more syntax than
 // it needs to stay in bounds.
-func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
+// nx, when not nil, learns the order of the members as they are met and
+// guesses each name from the one before it (see follow).
+func (rep *report) decodeOne(raw []byte, nx *follow) (rec Record, ok bool) {
 	var (
 		got     decoded
 		met     uint32 // fields seen (see metFits): a repeat is decodeSpans' (the last one counts)
 		unknown []string
 		id, upn string
+		prev    = numFields // the known field met last; numFields before the first
 	)
 	vals := new(values)
 	w := walk{b: raw, buf: vals.text[:0]}
@@ -240,14 +243,25 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 		if i >= len(b) || b[i] != '"' {
 			return rec, false
 		}
-		f, k, known := rep.match(b, i)
+		var (
+			f     field
+			k     int
+			known bool
+		)
+		if nx != nil {
+			f = nx[prev]
+			k, known = rep.matchField(b, i, f)
+		}
+		if !known {
+			f, k, known = rep.match(b, i)
+		}
 		if !known {
 			if k = odata.QuoteAt(b, i+1); k < 0 || b[k-1] == '\\' {
 				return rec, false
 			}
 			f, known = rep.lookup(b[i+1 : k])
 		}
-		name := b[i+1 : k]
+		nameAt := i + 1
 		if i = odata.SpaceEnd(b, k+1); i >= len(b) || b[i] != ':' {
 			return rec, false
 		}
@@ -255,6 +269,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			return rec, false
 		}
 		if !known {
+			name := b[nameAt:k]
 			// A name with an escape may spell a known one: decodeSpans
 			// unquotes it.
 			if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
@@ -272,6 +287,9 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			return rec, false
 		}
 		met |= 1 << f
+		if nx != nil {
+			nx[prev], prev = f, f
+		}
 		if b[i] == 'n' {
 			if !odata.LiteralAt(b, i, "null") {
 				return rec, false
@@ -279,7 +297,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			i += len("null") // nil, as got holds it
 			continue
 		}
-		switch fields[f].Kind {
+		switch kinds[f] {
 		case schemas.KindBool:
 			switch {
 			case odata.LiteralAt(b, i, "true"):
@@ -334,7 +352,7 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 			if b[i] != '[' {
 				return rec, false
 			}
-			if got.lists[f], i = w.list(i, vals, fields[f].Kind == schemas.KindMethodList); i < 0 {
+			if got.lists[f], i = w.list(i, vals, kinds[f] == schemas.KindMethodList); i < 0 {
 				return rec, false
 			}
 		default:
@@ -349,6 +367,15 @@ func (rep *report) decodeOne(raw []byte) (rec Record, ok bool) {
 	rec.UnknownValues = rep.unknownValues(&got)
 	return rec, true
 }
+
+// follow guesses, for decodeOne, the member that comes after each known
+// one (and, at numFields, the first): Graph sends every record's members
+// in one order, so after the first record of a page each guess is right,
+// and one comparison of a name's first bytes (matchField) replaces
+// match's hashing. The zero value guesses the id everywhere, a wrong
+// guess costs that comparison. It belongs to one goroutine: DecodePage
+// keeps one per page.
+type follow [numFields + 1]field
 
 // metFits fails to compile when decodeOne's set of fields met cannot
 // hold them all.

@@ -108,6 +108,9 @@ type report struct {
 	nlinear int
 	mul     uint64
 	byHead  [1 << headBits]uint8
+	// headOf is each field's index in heads + 1, 0 for a field the
+	// report lacks.
+	headOf [numFields]uint8
 }
 
 // nameHead is a property name as a name token spells it, the closing
@@ -237,6 +240,9 @@ func (r *report) hashHeads() {
 		r.heads[r.nlinear+i] = h
 		r.byHead[(h.head*mul)>>(64-headBits)] = uint8(r.nlinear + i + 1)
 	}
+	for k, h := range r.heads[:len(all)] {
+		r.headOf[h.f] = uint8(k + 1)
+	}
 }
 
 // match finds the known name whose token starts at b[i] (its opening
@@ -263,6 +269,22 @@ func (r *report) match(b []byte, i int) (f field, end int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// matchField reports whether the name token that starts at b[i] is f's,
+// and the index of its closing quote: match for a field guessed
+// beforehand (see follow). It reports false for a field the report lacks.
+func (r *report) matchField(b []byte, i int, f field) (end int, ok bool) {
+	j := i + 1
+	k := r.headOf[f]
+	if k == 0 || j+8 > len(b) {
+		return 0, false
+	}
+	h := &r.heads[k-1]
+	if x := binary.LittleEndian.Uint64(b[j:]); x&h.mask == h.head && r.tailAt(b, j, h) {
+		return j + h.n, true
+	}
+	return 0, false
 }
 
 // tailAt reports whether the bytes of b from j+8 are the rest of h's
@@ -295,6 +317,15 @@ var (
 	betaReport = newReport(schemas.CredentialUserRegistrationDetails)
 )
 
+// kinds are the fields' kinds, read by decodeOne for every member: an
+// array of values rather than a pointer to follow each time.
+var kinds = func() (k [numFields]schemas.FieldKind) {
+	for f, uf := range fields {
+		k[f] = uf.Kind
+	}
+	return k
+}()
+
 // stringValued are the fields whose values become strings (timestamps are
 // parsed from theirs): the spans strs.keep copies.
 var stringValued = func() (w [numFields]bool) {
@@ -314,6 +345,17 @@ var knownValues = func() (k [numFields][]string) {
 		k[f] = uf.Values
 	}
 	return k
+}()
+
+// enumFields are the fields with documented values, the ones
+// unknownValues looks at: four of the twenty-odd.
+var enumFields = func() (out []field) {
+	for f := range numFields {
+		if knownValues[f] != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }()
 
 // reportFor maps an endpoint to its report; "" is the default endpoint.

@@ -65,19 +65,20 @@ func DecodeRecord(endpoint schemas.Endpoint, raw []byte) (Record, error) {
 	if !odata.Valid(raw) {
 		return Record{}, invalidJSON(raw, syntaxDetail(raw))
 	}
-	return decodeValid(reportFor(endpoint), raw)
+	return decodeValid(reportFor(endpoint), raw, nil)
 }
 
-// decodeValid decodes a record known to be valid JSON.
-func decodeValid(rep *report, raw []byte) (Record, error) {
-	rec, rerr := rep.decode(raw)
+// decodeValid decodes a record known to be valid JSON; nx, when not nil,
+// is the page's guess of the members' order (see follow).
+func decodeValid(rep *report, raw []byte, nx *follow) (Record, error) {
+	rec, rerr := rep.decode(raw, nx)
 	if rerr != nil {
 		return Record{}, rerr
 	}
 	return rec, nil
 }
 
-func (rep *report) decode(raw []byte) (Record, *RecordError) {
+func (rep *report) decode(raw []byte, nx *follow) (Record, *RecordError) {
 	if len(raw) > 0 && (isSpace(raw[0]) || isSpace(raw[len(raw)-1])) {
 		raw = bytes.TrimSpace(raw) // not odata.Split's records: it trims them
 	}
@@ -92,7 +93,7 @@ func (rep *report) decode(raw []byte) (Record, *RecordError) {
 		return Record{}, recordError(ReasonNotObject, "", "", "the record is a JSON %s, want an object", jsonType(raw))
 	}
 
-	if rec, ok := rep.decodeOne(raw); ok {
+	if rec, ok := rep.decodeOne(raw, nx); ok {
 		return rec, nil
 	}
 	return rep.decodeSpans(raw)
@@ -250,10 +251,7 @@ func (rep *report) unknownValues(g *decoded) []UnknownValue {
 			out = append(out, u)
 		}
 	}
-	for f := range numFields {
-		if knownValues[f] == nil {
-			continue
-		}
+	for _, f := range enumFields {
 		if p := g.strs[f]; p != nil {
 			check(f, *p)
 		}

@@ -27,7 +27,7 @@ func sameDecode(rep *report, raw []byte) (diff string, one bool) {
 		return "", false // decode rejects it before either walk
 	}
 	wantRec, wantErr := rep.decodeSpans(raw)
-	rec, ok := rep.decodeOne(raw)
+	rec, ok := rep.decodeOne(raw, nil)
 	if ok {
 		if wantErr != nil {
 			return fmt.Sprintf("decodeOne accepts, decodeSpans rejects: %v", wantErr), ok
@@ -36,7 +36,7 @@ func sameDecode(rep *report, raw []byte) (diff string, one bool) {
 			return "decodeOne: " + d, ok
 		}
 	}
-	got, gotErr := rep.decode(raw)
+	got, gotErr := rep.decode(raw, nil)
 	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && (*gotErr != *wantErr || gotErr.Error() != wantErr.Error()) {
 		return fmt.Sprintf("decode: error %v, decodeSpans %v", gotErr, wantErr), ok
 	}
