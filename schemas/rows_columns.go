@@ -30,7 +30,8 @@ type growBuf struct {
 	s []byte
 	n int
 	// last is the length of the last buffer finished: the next one
-	// reserves about as much at once, as the batches of a slice are alike.
+	// reserves that and a little more at once (full batches of a slice are
+	// alike), instead of growing by doublings that copy and overshoot.
 	last int
 }
 
@@ -47,7 +48,7 @@ func (g *growBuf) grow(mem memory.Allocator, need int) {
 	}
 	want := g.n + need
 	c := int(bitutil.NextPowerOf2(want))
-	if first := g.last + g.last/8; len(g.s) == 0 && first >= want {
+	if first := g.last + g.last/32; len(g.s) == 0 && first >= want {
 		c = first
 	}
 	g.b.Reserve(max(c, 64))
