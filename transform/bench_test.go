@@ -139,7 +139,7 @@ func BenchmarkDecodeWalks(b *testing.B) {
 		name   string
 		decode func(raw []byte) bool
 	}{
-		{"one", func(raw []byte) bool { _, ok := v1Report.decodeOne(raw, nil); return ok }},
+		{"one", func(raw []byte) bool { _, ok := v1Report.decodeOne(raw, nil, false); return ok }},
 		{"spans", func(raw []byte) bool { _, err := v1Report.decodeSpans(raw); return err == nil }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -151,6 +151,38 @@ func BenchmarkDecodeWalks(b *testing.B) {
 					}
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkReadPage sets the reader's two ways with a page against each
+// other, in one process: odata.Split (which checks every record) then
+// DecodePage, and odata.SplitUnchecked then DecodePage, which checks each
+// record as it decodes it: one walk of the records instead of two.
+func BenchmarkReadPage(b *testing.B) {
+	body := v1Page(999)
+	d := Decoder{rep: v1Report}
+	for _, c := range []struct {
+		name  string
+		split func([]byte) (odata.Page, error)
+	}{{"split", odata.Split}, {"unchecked", odata.SplitUnchecked}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var dst []Decoded
+			for b.Loop() {
+				p, err := c.split(body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dst = d.DecodePage(dst, p.Records)
+				for i := range dst {
+					if dst[i].Err != nil {
+						b.Fatal(dst[i].Err)
+					}
+				}
+			}
+			b.ReportMetric(float64(999*b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }

@@ -46,24 +46,45 @@ func (t *Transformer) Decoder() Decoder { return Decoder{rep: t.rep} }
 
 // DecodePage decodes a page's records (odata.Split's: one with Err set is
 // rejected as invalid_json, one without is valid JSON and is not checked
-// again), appending one Decoded per record to dst[:0], in order, and
+// again; or odata.SplitUnchecked's, each checked as it is decoded, with
+// the same outcome as Split's would have), appending one Decoded per record to dst[:0], in order, and
 // returns the slice; passing the last page's slice back reuses it.
 func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
 	dst = dst[:0]
 	var nx follow // the members' order, learned from the page's first record
 	for _, r := range records {
 		x := Decoded{Index: r.Index, Raw: r.Raw}
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			x.Err = invalidJSON(r.Raw, pageSyntaxDetail(r.Err))
-		} else {
+		case r.Unchecked:
+			x.Rec, x.Err = decodeUnchecked(d.rep, r.Raw, &nx)
+		default:
 			x.Rec, x.Err = decodeValid(d.rep, r.Raw, &nx)
-			if x.Err == nil {
-				x.key, x.keyed = decideKeyOf(&x.Rec), true
-			}
+		}
+		if r.Err == nil && x.Err == nil {
+			x.key, x.keyed = decideKeyOf(&x.Rec), true
 		}
 		dst = append(dst, x)
 	}
 	return dst
+}
+
+// decodeUnchecked decodes a record odata.SplitUnchecked cut, as
+// decodeValid decodes the same record of odata.Split's: Graph's records
+// in one walk that also checks them (decodeOne, strict); others are
+// checked on their own, rejected as Split would have (odata.CheckRecord
+// gives the Err it would have set) or decoded as valid JSON.
+func decodeUnchecked(rep *report, raw []byte, nx *follow) (Record, error) {
+	if len(raw) > 0 && raw[0] == '{' {
+		if rec, ok := rep.decodeOne(raw, nx, true); ok {
+			return rec, nil
+		}
+	}
+	if err := odata.CheckRecord(raw); err != nil {
+		return Record{}, invalidJSON(raw, pageSyntaxDetail(err))
+	}
+	return decodeValid(rep, raw, nx)
 }
 
 // AddDecodedShardPage is AddShardPage for a page DecodePage decoded (with

@@ -215,7 +215,11 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 // it needs to stay in bounds.
 // nx, when not nil, learns the order of the members as they are met and
 // guesses each name from the one before it (see follow).
-func (rep *report) decodeOne(raw []byte, nx *follow) (rec Record, ok bool) {
+// With strict, raw need not be valid JSON: decodeOne then checks every
+// byte it walks as odata.Valid would (each string it copies, each value
+// it skips, the end), so that ok also says raw is valid JSON. On valid
+// JSON, strict changes nothing: it adds checks that never fail there.
+func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, ok bool) {
 	var (
 		got     decoded
 		met     uint32 // fields seen (see metFits): a repeat is decodeSpans' (the last one counts)
@@ -224,7 +228,7 @@ func (rep *report) decodeOne(raw []byte, nx *follow) (rec Record, ok bool) {
 		prev    = numFields // the known field met last; numFields before the first
 	)
 	vals := new(values)
-	w := walk{b: raw, buf: vals.text[:0]}
+	w := walk{b: raw, buf: vals.text[:0], strict: strict}
 	b := raw
 	i := 1
 	for n := 0; ; n++ {
@@ -232,6 +236,9 @@ func (rep *report) decodeOne(raw []byte, nx *follow) (rec Record, ok bool) {
 			return rec, false
 		}
 		if b[i] == '}' {
+			if i+1 != len(b) {
+				return rec, false
+			}
 			break
 		}
 		if n > 0 {
@@ -271,14 +278,19 @@ func (rep *report) decodeOne(raw []byte, nx *follow) (rec Record, ok bool) {
 		if !known {
 			name := b[nameAt:k]
 			// A name with an escape may spell a known one: decodeSpans
-			// unquotes it.
-			if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+			// unquotes it. One with a control byte is not JSON.
+			if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) || hasControl(name) {
 				return rec, false
 			}
 			if bytes.IndexByte(name, '@') < 0 && !slices.Contains(unknown, string(name)) {
 				unknown = append(unknown, string(name))
 			}
-			if i = odata.ValueEnd(b, i); i < 0 {
+			if strict {
+				i = odata.ValidEnd(b, i, 1) // a member of the record: inside one container
+			} else {
+				i = odata.ValueEnd(b, i)
+			}
+			if i < 0 {
 				return rec, false
 			}
 			continue
@@ -388,6 +400,9 @@ type walk struct {
 	// buf holds the copies: values.text first, then (past it) buffers of
 	// the heap, never written again where a string was handed out.
 	buf []byte
+	// strict: b is not known to be valid JSON, and str checks each
+	// string as it reads it (see decodeOne).
+	strict bool
 }
 
 // str reads the string token that starts at b[i]: its value and the index
@@ -402,7 +417,7 @@ func (w *walk) str(i int) (string, int) {
 	}
 	if b[k-1] == '\\' {
 		// Perhaps an escaped quote: the token ends further on.
-		if k = odata.StringEnd(b, i); k < 0 {
+		if k = odata.StringEnd(b, i); k < 0 || w.strict && odata.ValidEnd(b, i, 1) != k {
 			return "", -1
 		}
 		return unquote(b[i:k]), k
@@ -423,11 +438,32 @@ func (w *walk) str(i int) (string, int) {
 	}
 	at := len(w.buf)
 	dst := w.buf[at : at+n]
-	if !copyASCII(dst, inner) && (bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner)) {
-		return unquote(b[i : k+1]), k + 1
+	if !copyASCII(dst, inner) {
+		// Not plain ASCII: escapes (decoded), invalid UTF-8 (replaced)
+		// or, not JSON, a control byte.
+		if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+			if w.strict && odata.ValidEnd(b, i, 1) != k+1 {
+				return "", -1
+			}
+			return unquote(b[i : k+1]), k + 1
+		}
+		if w.strict && hasControl(inner) {
+			return "", -1
+		}
 	}
 	w.buf = w.buf[:at+n]
 	return unsafe.String(&dst[0], n), k + 1
+}
+
+// hasControl reports whether b holds a control byte (below 0x20), which
+// a JSON string may not hold unescaped.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // list reads the array that starts at b[i], of strings only: its values

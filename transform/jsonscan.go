@@ -85,8 +85,10 @@ func (s *strs) keep(spans *[numFields][]byte, want *[numFields]bool, buf []byte)
 }
 
 // copyASCII copies src to dst, as long, and reports whether src is all
-// ASCII without a backslash: one pass, eight bytes at a time, where
-// checking for escapes and for UTF-8 would take two more.
+// printable ASCII or space, without a backslash (a string's bytes that
+// are their own value, and valid JSON): one pass, eight bytes at a time,
+// where checking for escapes, control bytes and UTF-8 would take three
+// more.
 func copyASCII(dst, src []byte) bool {
 	const (
 		ones  = 0x0101010101010101
@@ -99,9 +101,11 @@ func copyASCII(dst, src []byte) bool {
 		binary.LittleEndian.PutUint64(dst[at:], x)
 		high |= x
 		// A zero byte in y is a backslash in x; the expression is
-		// non-zero exactly when y has one.
+		// non-zero exactly when y has one. The second flags the bytes
+		// of x below 0x20 (of a word without high bytes; one with them
+		// is refused anyway).
 		y := x ^ slash
-		slashes |= (y - ones) &^ y & highs
+		slashes |= (y-ones)&^y&highs | (x-ones*0x20)&^x&highs
 	}
 	n := len(src)
 	if n < 8 {
@@ -109,7 +113,7 @@ func copyASCII(dst, src []byte) bool {
 			c := src[i]
 			dst[i] = c
 			high |= uint64(c)
-			if c == '\\' {
+			if c == '\\' || c < 0x20 {
 				slashes = 1
 			}
 		}

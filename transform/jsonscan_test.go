@@ -9,17 +9,18 @@ import (
 )
 
 // copyASCII checks eight bytes at a time and the rest one by one: a
-// backslash or a byte of 0x80 and up at any place, in any of those, makes
-// the span not plain, and the copy is exact either way.
+// backslash, a control byte (below 0x20) or a byte of 0x80 and up at any
+// place, in any of those, makes the span not plain, and the copy is exact
+// either way.
 func TestCopyASCII(t *testing.T) {
 	for n := range 26 {
 		for at := -1; at < n; at++ {
-			for _, c := range []byte{'\\', 0x80, 0xdc, 0xff, 0x7f, '"', 0} {
+			for _, c := range []byte{'\\', 0x80, 0xdc, 0xff, 0x7f, '"', 0, '\n', 0x1f, ' ', '!'} {
 				src := bytes.Repeat([]byte{'a'}, n)
 				if at >= 0 {
 					src[at] = c
 				}
-				want := at < 0 || (c < 0x80 && c != '\\')
+				want := at < 0 || (c < 0x80 && c != '\\' && c >= 0x20)
 				dst := make([]byte, n)
 				if got := copyASCII(dst, src); got != want {
 					t.Fatalf("copyASCII(%q) = %t, want %t", src, got, want)

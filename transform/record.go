@@ -93,7 +93,7 @@ func (rep *report) decode(raw []byte, nx *follow) (Record, *RecordError) {
 		return Record{}, recordError(ReasonNotObject, "", "", "the record is a JSON %s, want an object", jsonType(raw))
 	}
 
-	if rec, ok := rep.decodeOne(raw, nx); ok {
+	if rec, ok := rep.decodeOne(raw, nx, false); ok {
 		return rec, nil
 	}
 	return rep.decodeSpans(raw)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -27,7 +28,7 @@ func sameDecode(rep *report, raw []byte) (diff string, one bool) {
 		return "", false // decode rejects it before either walk
 	}
 	wantRec, wantErr := rep.decodeSpans(raw)
-	rec, ok := rep.decodeOne(raw, nil)
+	rec, ok := rep.decodeOne(raw, nil, false)
 	if ok {
 		if wantErr != nil {
 			return fmt.Sprintf("decodeOne accepts, decodeSpans rejects: %v", wantErr), ok
@@ -252,4 +253,148 @@ func TestPrintableASCII(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sameUnchecked decodes body's records as odata.Split cuts them and as
+// odata.SplitUnchecked does (each then checked as decodeOne walks it):
+// the same records, rejections and keys, and the same splitting error.
+// "" when they agree; n is the number of records.
+func sameUnchecked(t *testing.T, d Decoder, body []byte) (diff string, n int) {
+	t.Helper()
+	want, wantErr := odata.Split(body)
+	got, gotErr := odata.SplitUnchecked(body)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		return fmt.Sprintf("SplitUnchecked error %v, Split's %v", gotErr, wantErr), 0
+	}
+	g, w := d.DecodePage(nil, got.Records), d.DecodePage(nil, want.Records)
+	if a, b := renderDecoded(t, g), renderDecoded(t, w); a != b {
+		return "decoded:\n" + lineDiff(a, b), len(w)
+	}
+	for i := range g {
+		if g[i].key != w[i].key || g[i].keyed != w[i].keyed {
+			return fmt.Sprintf("record %d: key %v %v, Split's %v %v", i, g[i].key, g[i].keyed, w[i].key, w[i].keyed), len(w)
+		}
+		if g[i].Err == nil {
+			if d := deepDiff(g[i].Rec, w[i].Rec); d != "" {
+				return fmt.Sprintf("record %d: %s", i, d), len(w)
+			}
+		}
+	}
+	return "", len(w)
+}
+
+// mutate breaks a record the ways a page can be broken: cut short, a byte
+// gone, a byte replaced by one that matters to JSON (a quote, a backslash,
+// a bracket, a control byte...), a bad escape, a stray byte after it.
+func mutate(r *rand.Rand, raw []byte) []byte {
+	if len(raw) == 0 {
+		return raw
+	}
+	b := bytes.Clone(raw)
+	i := r.IntN(len(b))
+	switch r.IntN(6) {
+	case 0:
+		return b[:i]
+	case 1:
+		return append(b[:i], b[i+1:]...)
+	case 2:
+		b[i] = "\"\\[]{},:\x00\x1f\n x1-e\xff"[r.IntN(17)]
+		return b
+	case 3:
+		bad := []string{`\x`, `\u12`, `\u00zz`, `\`, `\ud800`, `\"`, "\t"}[r.IntN(7)]
+		if k := bytes.IndexByte(b[i:], '"'); k >= 0 {
+			i += k + 1
+		}
+		return append(b[:i], append([]byte(bad), raw[i:]...)...)
+	case 4:
+		return append(b, []byte{' ', ',', '}', ']', 'x', '0'}[r.IntN(6)])
+	default:
+		return append(b[:i], append([]byte(" \t"), raw[i:]...)...)
+	}
+}
+
+// TestDecodeUncheckedAgrees holds the one walk that checks records as it
+// decodes them (SplitUnchecked, DecodePage) to the two it replaces
+// (Split's check, then DecodePage) on generated pages: Graph's records,
+// odd ones (repeats, wrong types, escapes, unknown members...) and broken
+// ones (mutate), for both endpoints.
+func TestDecodeUncheckedAgrees(t *testing.T) {
+	// Strings broken where the walk reads them fast: a bad escape or a
+	// control byte with an escaped quote last (the token's end is looked
+	// for), without (copied as they are), in a name, in a list.
+	broken := []string{`"a\x\""`, "\"a\x01\\\"\"", `"a\x"`, "\"a\x01\"", "\"\xc3\xa9\x01\"", `"\u12\""`, `"\ud800\""`}
+	for _, e := range schemas.Endpoints {
+		d := Decoder{rep: reportFor(e)}
+		for _, s := range broken {
+			for _, rec := range []string{`{"id":"u1","userPrincipalName":` + s + `}`, `{"id":"u1",` + s + `:1,"userPrincipalName":"a"}`,
+				`{"id":"u1","userPrincipalName":"a","methodsRegistered":["email",` + s + `]}`, `{"id":"u1","userPrincipalName":"a","x":[` + s + `]}`} {
+				body := []byte(`{"value":[{"id":"u0","userPrincipalName":"a@b"},` + rec + `]}`)
+				if diff, _ := sameUnchecked(t, d, body); diff != "" {
+					t.Fatalf("%s: %s\npage %s", e, diff, body)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, e := range schemas.Endpoints {
+		rep := reportFor(e)
+		d := Decoder{rep: rep}
+		records, invalid := 0, 0
+		for range 1000 {
+			var recs []string
+			for k := range 1 + r.IntN(8) {
+				odd := 0
+				if k%2 == 1 {
+					odd = 1 + r.IntN(4)
+				}
+				raw := genRecord(r, rep, odd)
+				if r.IntN(3) == 0 {
+					raw = mutate(r, raw)
+				}
+				if !json.Valid(raw) {
+					invalid++
+				}
+				recs = append(recs, string(raw))
+			}
+			body := []byte(`{"@odata.context":"c","value":[` + strings.Join(recs, ",") + `],"@odata.nextLink":"n"}`)
+			if r.IntN(10) == 0 {
+				body = mutate(r, body)
+			}
+			diff, n := sameUnchecked(t, d, body)
+			if diff != "" {
+				t.Fatalf("%s: %s\npage %s", e, diff, body)
+			}
+			records += n
+		}
+		if invalid < 200 || records < 2000 {
+			t.Fatalf("%s: %d records, %d of them invalid: too few to compare", e, records, invalid)
+		}
+		t.Logf("%s: %d records, %d of them invalid JSON", e, records, invalid)
+	}
+}
+
+// FuzzDecodeUnchecked holds SplitUnchecked and DecodePage to Split and
+// DecodePage on any page body, and on any record inside a page.
+func FuzzDecodeUnchecked(f *testing.F) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, rep := range []*report{v1Report, betaReport} {
+		for odd := range 4 {
+			f.Add(genRecord(r, rep, odd), false)
+		}
+	}
+	f.Add([]byte(`{"value":[{"id":"u1","userPrincipalName":"a@b"},{"id":"u1","userPrincipalName":"a\u0000"}]}`), true)
+	f.Add([]byte(`{"id":"u1","userPrincipalName":"a@b","x":[1,{"y":"\"]"}],"methodsRegistered":["a\"b","a\u0022b"]}`), false)
+	f.Add([]byte(`{"id":"u1","userPrincipalName":"a`+"\x01"+`b"}`), false)
+	f.Add([]byte(`{"id":"u1","userPrincipalName":"a@b"} `), false)
+	f.Fuzz(func(t *testing.T, b []byte, page bool) {
+		body := b
+		if !page {
+			body = []byte(`{"value":[{"id":"u0","userPrincipalName":"a@b"},` + string(b) + `]}`)
+		}
+		for _, rep := range []*report{v1Report, betaReport} {
+			if d, _ := sameUnchecked(t, Decoder{rep: rep}, body); d != "" {
+				t.Fatalf("%s: %s", rep.endpoint, d)
+			}
+		}
+	})
 }

@@ -50,3 +50,15 @@ func LiteralAt(b []byte, i int, lit string) bool {
 	}
 	return end == len(b) || delimiter[b[end]]
 }
+
+// ValidEnd returns the index just past the JSON value that starts at b[i],
+// checked as Split checks a record (encoding/json's rules), depth being
+// the number of containers around it (1 for a member of a record read
+// on its own); -1 when there is no valid value there. It is SkipValue's
+// validating twin, for a decoder that checks a record as it walks it.
+func ValidEnd(b []byte, i, depth int) int {
+	if i < 0 {
+		return -1
+	}
+	return validValue(b, i, depth)
+}

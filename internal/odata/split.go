@@ -29,6 +29,10 @@ type Record struct {
 	// Err is non-nil when the element is not valid JSON on its own; it is a
 	// *SyntaxError wrapping ErrInvalidRecordJSON.
 	Err error
+	// Unchecked reports that SplitUnchecked cut the element without
+	// checking it: Err is nil whatever Raw holds, and the reader must
+	// check Raw itself (CheckRecord gives the Err Split would have set).
+	Unchecked bool
 }
 
 // Sentinel errors, reached with errors.Is through a *SyntaxError.
@@ -72,6 +76,33 @@ func Split(body []byte) (Page, error) {
 	}
 	p.Salvaged = !s.trusted
 	return p, nil
+}
+
+// SplitUnchecked is Split without the check of the records: the same
+// records (Index and Raw), links and errors as Split for every body, but
+// each record marked Unchecked and none given an Err, and Salvaged always
+// false (whether the body is valid JSON is not known). It is for a reader
+// that walks every record anyway and can check it on the way (transform's
+// Decoder), so that a page is not walked twice: the records are cut by
+// Split's tolerant rule (ElementSplitter), the only one that cuts any
+// body, valid or not, where Split does.
+func SplitUnchecked(body []byte) (Page, error) {
+	s := scanner{Cursor: Cursor{b: body}, trusted: true, unchecked: true}
+	p, err := s.page()
+	if err != nil {
+		return Page{}, err
+	}
+	return p, nil
+}
+
+// CheckRecord is the check Split makes of a record's bytes: nil when raw
+// is one JSON value, else the Err Split gives such a record (its Offset
+// counted from raw's first byte, not the page's).
+func CheckRecord(raw []byte) error {
+	if valid(raw) {
+		return nil
+	}
+	return recordError(raw, 0)
 }
 
 // recordError explains why an element is not valid JSON, in encoding/json's
