@@ -43,6 +43,10 @@ func (g *growBuf) reserve(mem memory.Allocator, need int) {
 }
 
 func (g *growBuf) grow(mem memory.Allocator, need int) {
+	if g.n+need > math.MaxInt32 {
+		// A StringBuilder panics likewise: a batch's offsets are 32-bit.
+		panic("schemas: a batch's column overflows an Arrow array")
+	}
 	if g.b == nil {
 		g.b = memory.NewResizableBuffer(mem)
 	}
@@ -147,8 +151,11 @@ type stringCol struct {
 }
 
 func (c *stringCol) put(mem memory.Allocator, s string) {
-	c.data.reserve(mem, len(s))
-	c.data.n += copy(c.data.s[c.data.n:], s)
+	d := &c.data
+	if d.n+len(s) > len(d.s) {
+		d.grow(mem, len(s))
+	}
+	d.n += copy(d.s[d.n:], s)
 	c.offset(mem)
 	if c.valid.on {
 		c.valid.put(mem, c.rows, true)
@@ -156,20 +163,25 @@ func (c *stringCol) put(mem memory.Allocator, s string) {
 	c.rows++
 }
 
-// offset ends the row: the leading 0 of a batch's offsets, then the end of
-// the row's bytes.
+// offset ends the row: the end of the row's bytes, after the leading 0 of
+// a batch's offsets (written with the buffer's first room: a fresh buffer
+// is empty, so the check costs nothing more).
 func (c *stringCol) offset(mem memory.Allocator) {
-	c.off.reserve(mem, 8)
-	if c.off.n == 0 {
-		binary.NativeEndian.PutUint32(c.off.s, 0)
-		c.off.n = 4
+	o := &c.off
+	if o.n+4 > len(o.s) {
+		c.growOffsets(mem)
 	}
-	if c.data.n > math.MaxInt32 {
-		// A StringBuilder panics likewise: the offsets are 32-bit.
-		panic("schemas: a batch's strings overflow a string array")
+	binary.NativeEndian.PutUint32(o.s[o.n:], uint32(c.data.n))
+	o.n += 4
+}
+
+func (c *stringCol) growOffsets(mem memory.Allocator) {
+	o := &c.off
+	o.grow(mem, 8)
+	if o.n == 0 {
+		binary.NativeEndian.PutUint32(o.s, 0)
+		o.n = 4
 	}
-	binary.NativeEndian.PutUint32(c.off.s[c.off.n:], uint32(c.data.n))
-	c.off.n += 4
 }
 
 func (c *stringCol) putOpt(mem memory.Allocator, s *string) {
