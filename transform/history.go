@@ -50,6 +50,9 @@ type History struct {
 	changes  int64
 	sum      summaryCounts
 	families int
+	// summaryFlags and changeFlags are the userFlags index of each of
+	// schemas.SummaryFlags and ChangeFlags in the report, -1 for none.
+	summaryFlags, changeFlags []int
 	// scratch for a user's methods, interned.
 	curExtra []uint16
 	// key is the fingerprint of the names the Transformer writes ("" for
@@ -75,6 +78,12 @@ func NewHistory(o HistoryOptions) *History {
 	}
 	o.Endpoint = reportFor(o.Endpoint).endpoint
 	h := &History{o: o, families: len(schemas.MethodFamilies())}
+	for _, f := range schemas.SummaryFlags() {
+		h.summaryFlags = append(h.summaryFlags, flagIndex(summaryColumn(f, o.Endpoint)))
+	}
+	for _, f := range schemas.ChangeFlags() {
+		h.changeFlags = append(h.changeFlags, flagIndex(flagColumn(f, o.Endpoint)))
+	}
 	h.sum.families = make([]int64, h.families)
 	if o.Previous != nil {
 		h.prevDate = arrow.Date32FromTime(o.Previous.Date)
@@ -111,32 +120,30 @@ func (h *History) setKey(fingerprint string) { h.key = fingerprint }
 // Changes is how many change rows the History has produced.
 func (h *History) Changes() int64 { return h.changes }
 
-// userFlag is the state of the UserRow's column col ("" for none).
-func userFlag(u *schemas.UserRow, col string) *bool {
-	switch col {
-	case "is_mfa_registered":
-		return u.IsMfaRegistered
-	case "is_mfa_capable":
-		return u.IsMfaCapable
-	case "is_sspr_registered":
-		return u.IsSsprRegistered
-	case "is_sspr_enabled":
-		return u.IsSsprEnabled
-	case "is_sspr_capable":
-		return u.IsSsprCapable
-	case "is_passwordless_capable":
-		return u.IsPasswordlessCapable
-	case "is_admin":
-		return u.IsAdmin
-	case "is_registered":
-		return u.IsRegistered
-	case "is_enabled":
-		return u.IsEnabled
-	case "is_capable":
-		return u.IsCapable
-	}
-	return nil
+// userFlagColumns name the UserRow's booleans History looks at, in
+// userFlags' order.
+var userFlagColumns = [...]string{"is_mfa_registered", "is_mfa_capable", "is_sspr_registered", "is_sspr_enabled",
+	"is_sspr_capable", "is_passwordless_capable", "is_admin", "is_registered", "is_enabled", "is_capable"}
+
+// userFlags are the UserRow's booleans, by userFlagColumns.
+func userFlags(u *schemas.UserRow) [len(userFlagColumns)]*bool {
+	return [...]*bool{u.IsMfaRegistered, u.IsMfaCapable, u.IsSsprRegistered, u.IsSsprEnabled, u.IsSsprCapable,
+		u.IsPasswordlessCapable, u.IsAdmin, u.IsRegistered, u.IsEnabled, u.IsCapable}
 }
+
+// flagIndex is the userFlags index of column col, -1 for another (a state
+// the report lacks is ""): found once per History, not per user.
+func flagIndex(col string) int {
+	for i, c := range userFlagColumns {
+		if c == col {
+			return i
+		}
+	}
+	return -1
+}
+
+// flagTrue says whether the boolean at index i of flags (-1: none) is true.
+func flagTrue(flags *[len(userFlagColumns)]*bool, i int) bool { return i >= 0 && isTrue(flags[i]) }
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
@@ -176,8 +183,9 @@ func (h *History) userFamilies(out []Batch, u *schemas.UserRow, methods []string
 	}
 	p := h.o.Previous
 	var cur flagSet
-	for i, f := range schemas.ChangeFlags() {
-		if isTrue(userFlag(u, flagColumn(f, h.o.Endpoint))) {
+	flags := userFlags(u)
+	for i, fi := range h.changeFlags {
+		if flagTrue(&flags, fi) {
 			cur |= 1 << i
 		}
 	}
@@ -254,8 +262,9 @@ func (h *History) count(u *schemas.UserRow, methods []string, fams uint32) {
 			s.guests++
 		}
 	}
-	for i, f := range schemas.SummaryFlags() {
-		if isTrue(userFlag(u, summaryColumn(f, h.o.Endpoint))) {
+	flags := userFlags(u)
+	for i, fi := range h.summaryFlags {
+		if flagTrue(&flags, fi) {
 			s.flags[i]++
 		}
 	}

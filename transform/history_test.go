@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/credreg/credreg/internal/odata"
 	"github.com/credreg/credreg/schemas"
 )
 
@@ -361,5 +362,41 @@ func TestHistoryFinishRequiresJoin(t *testing.T) {
 	}()
 	for _, b := range joined(t, h).Finish() {
 		b.Record.Release()
+	}
+}
+
+// The summary of users loaded through a Transformer counts each family
+// once per user, from the families the Transformer looked up for the
+// method rows (not a lookup of its own): every family a user's methods
+// fall in, an unknown method's in "unknown", none for a user without
+// methods. The expected counts are written out from the catalog's meaning,
+// not computed with it.
+func TestTransformerSummaryFamilies(t *testing.T) {
+	h := NewHistory(HistoryOptions{Key: testKey, RunID: "r", Endpoint: v1})
+	defer h.Release()
+	tr := New(Options{Key: testKey, RunID: "r", Endpoint: v1, History: h, BatchRows: 7})
+	defer tr.Release()
+	p, err := odata.Split(v1Page(40)) // methods by user i%4: see v1Page
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range append(tr.AddPage(1, testReceived, p.Records), tr.Finish()...) {
+		b.Record.Release()
+	}
+	fin := joined(t, h).Finish()
+	rec := fin[len(fin)-1].Record
+	defer rec.Release()
+	want := map[string]int64{"users": 40, "users_without_methods": 10, "method_rows": 80,
+		"users_email": 10, "users_phone": 10, "users_authenticator_app": 10, "users_passkey": 10,
+		"users_software_otp": 10, "users_windows_hello": 10, "users_unknown": 10}
+	for _, f := range schemas.MethodFamilies() {
+		if _, ok := want[schemas.SummaryFamilyColumn(f)]; !ok {
+			want[schemas.SummaryFamilyColumn(f)] = 0
+		}
+	}
+	for name, n := range want {
+		if got := rec.Column(rec.Schema().FieldIndices(name)[0]).(*array.Int64).Value(0); got != n {
+			t.Errorf("%s = %d, want %d", name, got, n)
+		}
 	}
 }
