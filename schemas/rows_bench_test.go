@@ -14,7 +14,8 @@ import (
 // before) as the transformer reserves its batches, and cutting it: "users"
 // and "methods" as the transformer does (AppendVarying, the constant
 // columns filled at the cut), "users-Append" and "methods-Append" every
-// column per row.
+// column per row, "users-Builder" and "methods-Builder" through
+// UserBuilder and MethodBuilder, which the transformer uses now.
 func BenchmarkAppend(b *testing.B) {
 	const n = 1000
 	key := Key{Date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Tenant: "0b1e7a7e-5c1d-4c0e-9d7b-2f1a6a1c0de1"}
@@ -72,4 +73,29 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+	// The builders the transformer uses: the same rows, batches of n.
+	b.Run("users-Builder", func(b *testing.B) {
+		ub := NewUserBuilder(memory.NewGoAllocator(), consts)
+		defer ub.Release()
+		b.ReportAllocs()
+		for b.Loop() {
+			for range n {
+				ub.Add(&user)
+			}
+			ub.NewRecordBatch().Release()
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("methods-Builder", func(b *testing.B) {
+		mb := NewMethodBuilder(memory.NewGoAllocator(), consts)
+		defer mb.Release()
+		b.ReportAllocs()
+		for b.Loop() {
+			for range n {
+				mb.Add(&method)
+			}
+			mb.NewRecordBatch().Release()
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
 }
