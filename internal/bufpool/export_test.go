@@ -1,0 +1,4 @@
+package bufpool
+
+// ClassOf is classOf, for the tests.
+var ClassOf = classOf
