@@ -130,10 +130,12 @@ type tableFile struct {
 	pq    *pqarrow.FileWriter
 	mem   memory.Allocator
 
-	// writeSchema is the table's schema with its constant columns typed
-	// as dictionaries (dictionaryWriteSchema), consts those columns.
+	// writeSchema is the table's schema with its constant and vocabulary
+	// columns typed as dictionaries (dictionaryWriteSchema), consts and
+	// vocabs those columns.
 	writeSchema *arrow.Schema
 	consts      []constantColumn
+	vocabs      []vocabularyColumn
 	// idx hands out the constant columns' indices.
 	idx indexBuffers
 
@@ -154,7 +156,7 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 	}
 	f := &tableFile{table: t, key: partKey(t.Name, key), obj: obj, maxBytes: maxRowGroupBytes, mem: mem}
 	f.sink = &hashingSink{buf: bufio.NewWriterSize(obj, sinkBufferSize), sum: sha256.New()}
-	f.writeSchema, f.consts = dictionaryWriteSchema(t.Arrow())
+	f.writeSchema, f.consts, f.vocabs = dictionaryWriteSchema(t)
 
 	rows := opts.RowGroupRows
 	if rows <= 0 {
@@ -177,7 +179,7 @@ func openTableFile(obj stagedObject, t *schemas.Table, key schemas.Key, runID st
 		// the 1 MiB limit by up to one batch: 8192 values, a few hundred
 		// KiB for the users' and methods' short values.
 		parquet.WithBatchSize(batchValuesOf(t)),
-	}, columnProperties(t.Arrow())...)...)
+	}, columnProperties(t)...)...)
 	// The schema is stored by hand: the writer's own would be
 	// writeSchema, with dictionary types no reader should see. It goes
 	// where WithStoreSchema puts it, after the schema's metadata.
@@ -232,10 +234,11 @@ func (f *tableFile) write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// dictionaryRecord is rec in writeSchema: its constant columns as
-// dictionary arrays (constantColumn.encode), the others as they are.
+// dictionaryRecord is rec in writeSchema: its constant and vocabulary
+// columns as dictionary arrays (constantColumn.encode,
+// vocabularyColumn.encode), the others as they are.
 func (f *tableFile) dictionaryRecord(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if len(f.consts) == 0 {
+	if len(f.consts) == 0 && len(f.vocabs) == 0 {
 		rec.Retain()
 		return rec, nil
 	}
@@ -245,6 +248,15 @@ func (f *tableFile) dictionaryRecord(rec arrow.RecordBatch) (arrow.RecordBatch, 
 		col, err := c.encode(f.mem, cols[c.index], &f.idx)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", f.writeSchema.Field(c.index).Name, err)
+		}
+		defer col.Release()
+		cols[c.index] = col
+	}
+	for i := range f.vocabs {
+		c := &f.vocabs[i]
+		col, err := c.encode(f.mem, cols[c.index])
+		if err != nil {
+			return nil, err
 		}
 		defer col.Release()
 		cols[c.index] = col
@@ -298,11 +310,14 @@ func (f *tableFile) abort() {
 	}
 }
 
-// releaseConstants drops the constant columns' cached dictionaries; the
-// column writers keep what they still need.
+// releaseConstants drops the constant and vocabulary columns' cached
+// dictionaries; the column writers keep what they still need.
 func (f *tableFile) releaseConstants() {
 	for i := range f.consts {
 		f.consts[i].release()
+	}
+	for i := range f.vocabs {
+		f.vocabs[i].release()
 	}
 }
 

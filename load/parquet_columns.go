@@ -21,18 +21,24 @@ type columnEncoding struct {
 	stats      bool
 }
 
-// encodingOf decides a top-level column's encoding from its name and
-// Arrow type. Dictionary encoding hashes every value (arrow-go also
-// allocates per value to do it), which pays only where values repeat and
-// the dictionary saves more bytes than zstd would on the plain values.
+// encodingOf decides a top-level column of table t's encoding from its
+// name and Arrow type. Dictionary encoding hashes every value (arrow-go
+// also allocates per value to do it), which pays only where values repeat
+// and the dictionary saves more bytes than zstd would on the plain values.
 // Measured column by column on a 1M-user replay (bench/replay/NOTES.md):
 //
-//   - the slice's constants (snapshot_date, tenant_id, source, run_id)
-//     get a dictionary of their one value, which the writer hands over
-//     with its indices already made (constantColumn), so nothing is
-//     hashed: plain, the same value went through page building and zstd
-//     once per row, 170 MB of a 1M-user replay; as indices, a run of
-//     zeros;
+//   - the slice's constant strings (tenant_id, source, run_id) get a
+//     dictionary of their one value, which the writer hands over with its
+//     indices already made (constantColumn), so nothing is hashed: plain,
+//     the same value went through page building and zstd once per row,
+//     170 MB of a 1M-user replay; as indices, a run of zeros;
+//   - snapshot_date, the constant date, is written plain with its
+//     statistics, 4 bytes a row that zstd crushes: as a one-value
+//     dictionary, arrow casts a date dictionary to int32 on every batch,
+//     so it never sees the chunk's dictionary again and pays a
+//     compute.UniqueArray over each batch's indices for the statistics:
+//     0.13-0.18 CPU s for 2.65M rows in batches of 16384 where plain took
+//     0.03 s, for 1.7 KB more per file;
 //   - user_id and user_principal_name are unique per user (repeated only
 //     per method or change row in the other tables): the dictionary
 //     overflows and falls back to plain after spending the hashing, and
@@ -42,12 +48,31 @@ type columnEncoding struct {
 //   - timestamps are all but unique per user (last_updated_at) or constant
 //     per page (extracted_at): plain was several times faster and smaller
 //     too;
-//   - everything else (auth_method, method_family, display names,
-//     user_type, default_mfa_method, counts) repeats a small vocabulary,
-//     and the dictionary made those columns 2.5-4 times smaller.
-func encodingOf(f arrow.Field) columnEncoding {
+//   - the enum-like strings schemas.Vocabulary knows values for
+//     (auth_method, method_family, user_type, default_mfa_method) get a
+//     dictionary of the file's vocabulary, whose indices the writer
+//     computes itself (vocabularyColumn) instead of arrow hashing each
+//     value (0.7 of a 1M-user replay's 3.4 writer CPU s went to that
+//     hashing). They carry NO statistics (nor, with them, a null count):
+//     from a dictionary array arrow takes min/max from the dictionary
+//     values a batch references, found by a compute.UniqueArray and a Take
+//     over every batch's indices (the per-value pass this path exists to
+//     avoid); it leaves empty strings out of min/max, so a row group
+//     holding "" would get a wrong minimum; and, were one dictionary array
+//     object handed over twice, it would take the whole vocabulary's
+//     bounds, values the row group lacks included. Exact ones are not
+//     worth that: every common value is in every row group, so min/max
+//     would prune nothing, and nothing in credreg (nor BigQuery's load)
+//     reads them, the argument made for user_id above;
+//   - everything else (display names, counts, the list of system
+//     preferred methods) repeats a small vocabulary, and arrow's
+//     dictionary made those columns 2.5-4 times smaller.
+func encodingOf(t *schemas.Table, f arrow.Field) columnEncoding {
 	if sliceConstant(f) {
 		return columnEncoding{dictionary: true, stats: true}
+	}
+	if vocabularyColumnOK(t, f) {
+		return columnEncoding{dictionary: true, stats: false}
 	}
 	switch f.Name {
 	case "user_id", "user_principal_name":
@@ -62,30 +87,23 @@ func encodingOf(f arrow.Field) columnEncoding {
 
 // sliceConstant reports whether f is one of the columns that hold one
 // value on every row of a slice (schemas.IsConstantColumn: the partition
-// keys, the report and the run). Only required strings and dates qualify:
-// the writer's shortcut (constantColumn) covers those types, and a NULL is
-// never constant.
+// keys, the report and the run). Only required strings qualify: the
+// writer's shortcut (constantColumn) covers that type, a NULL is never
+// constant, and snapshot_date, a date, is cheaper plain (encodingOf).
 func sliceConstant(f arrow.Field) bool {
-	if !schemas.IsConstantColumn(f.Name) || f.Nullable {
-		return false
-	}
-	switch f.Type.ID() {
-	case arrow.STRING, arrow.DATE32:
-		return true
-	}
-	return false
+	return schemas.IsConstantColumn(f.Name) && !f.Nullable && f.Type.ID() == arrow.STRING
 }
 
 // columnProperties are the writer properties that give each top-level
-// column of s its encoding; nested columns (lists) keep the defaults,
+// column of t its encoding; nested columns (lists) keep the defaults,
 // dictionary and statistics on.
-func columnProperties(s *arrow.Schema) []parquet.WriterProperty {
+func columnProperties(t *schemas.Table) []parquet.WriterProperty {
 	var props []parquet.WriterProperty
-	for _, f := range s.Fields() {
+	for _, f := range t.Arrow().Fields() {
 		if f.Type.ID() == arrow.LIST {
 			continue
 		}
-		enc := encodingOf(f)
+		enc := encodingOf(t, f)
 		props = append(props, parquet.WithDictionaryFor(f.Name, enc.dictionary), parquet.WithStatsFor(f.Name, enc.stats))
 	}
 	return props
@@ -118,14 +136,22 @@ type constantColumn struct {
 	dict arrow.Array
 }
 
-// dictionaryWriteSchema is s with each sliceConstant column typed as a
-// dictionary of its values, the schema arrow's writer is given. Parquet
-// has no dictionary type (it is an encoding), so the file's Parquet schema
-// is s's; its stored Arrow schema is s itself (storedSchema).
-func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
+// dictionaryWriteSchema is t's schema with each sliceConstant column and
+// each vocabulary column typed as a dictionary of its values, the schema
+// arrow's writer is given. Parquet has no dictionary type (it is an
+// encoding), so the file's Parquet schema is t's; its stored Arrow schema
+// is t's too (storedSchema).
+func dictionaryWriteSchema(t *schemas.Table) (*arrow.Schema, []constantColumn, []vocabularyColumn) {
+	s := t.Arrow()
 	fields := s.Fields() // a copy
 	var consts []constantColumn
+	var vocabs []vocabularyColumn
 	for i, f := range fields {
+		if v, ok := vocabularyColumnOf(t, i, f); ok {
+			fields[i].Type = v.typ
+			vocabs = append(vocabs, v)
+			continue
+		}
 		if !sliceConstant(f) {
 			continue
 		}
@@ -133,11 +159,11 @@ func dictionaryWriteSchema(s *arrow.Schema) (*arrow.Schema, []constantColumn) {
 		fields[i].Type = typ
 		consts = append(consts, constantColumn{index: i, name: f.Name, typ: typ})
 	}
-	if consts == nil {
-		return s, nil
+	if consts == nil && vocabs == nil {
+		return s, nil, nil
 	}
 	md := s.Metadata()
-	return arrow.NewSchema(fields, &md), consts
+	return arrow.NewSchema(fields, &md), consts, vocabs
 }
 
 // encode returns col as a dictionary array. A constant batch (the
@@ -229,39 +255,30 @@ func sameValues(col arrow.Array) bool {
 	if col.Len() == 0 || col.NullN() > 0 {
 		return false
 	}
-	switch a := col.(type) {
-	case *array.String:
-		offs := a.ValueOffsets()
-		l := offs[1] - offs[0]
-		for i := 1; i < len(offs); i++ {
-			if offs[i]-offs[i-1] != l {
-				return false
-			}
-		}
-		b := a.ValueBytes()
-		return bytes.Equal(b[l:], b[:len(b)-int(l)])
-	case *array.Date32:
-		vs := a.Date32Values()
-		for _, v := range vs[1:] {
-			if v != vs[0] {
-				return false
-			}
-		}
-		return true
+	a, ok := col.(*array.String)
+	if !ok {
+		return false
 	}
-	return false
+	offs := a.ValueOffsets()
+	l := offs[1] - offs[0]
+	for i := 1; i < len(offs); i++ {
+		if offs[i]-offs[i-1] != l {
+			return false
+		}
+	}
+	b := a.ValueBytes()
+	return bytes.Equal(b[l:], b[:len(b)-int(l)])
 }
 
-// sameFirstValue reports whether a and b, of one type (a sliceConstant's),
+// sameFirstValue reports whether a and b, strings (a sliceConstant's),
 // start with the same value.
 func sameFirstValue(a, b arrow.Array) bool {
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value(0) == b.(*array.String).Value(0)
-	case *array.Date32:
-		return a.Value(0) == b.(*array.Date32).Value(0)
+	as, ok := a.(*array.String)
+	if !ok {
+		return false
 	}
-	return false
+	bs, ok := b.(*array.String)
+	return ok && as.Value(0) == bs.Value(0)
 }
 
 // storedSchema is s as pqarrow's WithStoreSchema would store it in the

@@ -1,0 +1,192 @@
+package load
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/credreg/credreg/schemas"
+)
+
+// maxVocabulary caps the values a file's vocabularyColumn learns. Past it
+// (or maxVocabularyBytes)
+// the column is hashed by arrow as any dense column would be (and written
+// plain, as its dictionary keeps changing): a tenant whose "enum" holds
+// thousands of values is not what the shortcut is for, and the map would
+// otherwise grow with the file.
+const maxVocabulary = 1024
+
+// maxVocabularyBytes caps the bytes of a vocabulary's values, so that its
+// dictionary page stays well under arrow's 1 MiB dictionary page limit
+// (which the indices path does not check).
+const maxVocabularyBytes = 256 << 10
+
+// vocabularyColumn hands one of a table's enum-like string columns (those
+// schemas.Vocabulary knows values for) to arrow's writer as a dictionary
+// array whose indices it computes itself. Arrow's own dictionary encoder
+// hashes every value through a memo table that allocates per value (a
+// 1M-user replay spent 0.7 CPU s there, bench/replay/NOTES.md); here a
+// value costs a comparison with the previous one or a Go map lookup,
+// neither of which allocates.
+//
+// The dictionary is the file's vocabulary: seeded with the values the
+// catalog knows, grown by any value it does not. Arrow writes the indices
+// as they are while a column chunk's dictionary equals the one it started
+// with (pqarrow's writeDictionaryArrow compares the few values), so the
+// cached dictionary array is rebuilt only when the vocabulary grows. Then
+// arrow sees a changed dictionary and writes the rest of that column chunk
+// plain (correct, a little bigger), and the next row group starts with the
+// grown one. Seeding costs bytes where a file uses few of the catalog's
+// values (the indices take log2 of the vocabulary's size in bits: a 1M
+// graphsim replay's auth_method grew from 0.57 to 0.86 MB) and saves the
+// plain fallback each value first seen late would cause in a real
+// tenant's rare methods.
+//
+// These columns carry no statistics (encodingOf says why): arrow would
+// pay a pass over every batch's indices for them, and leave "" out.
+type vocabularyColumn struct {
+	index int    // in the table's schema
+	name  string // the column's, for errors
+	typ   *arrow.DictionaryType
+
+	ids    map[string]int32 // value -> index in values
+	values []string         // the dictionary, in index order
+	bytes  int              // of values
+	// dict is values as an Arrow array, nil until built or after values
+	// grew.
+	dict arrow.Array
+	// capped: the vocabulary passed maxVocabulary; arrow hashes each batch.
+	capped bool
+	// idx holds the indices of the batch being written; arrow copies them
+	// into its encoder, so the buffer is reused by the next batch.
+	idx []byte
+}
+
+// vocabularyColumnOK reports whether field f of table t is written by a
+// vocabularyColumn: a top-level string column that schemas.Vocabulary
+// knows values for, an enum-like string.
+func vocabularyColumnOK(t *schemas.Table, f arrow.Field) bool {
+	return f.Type.ID() == arrow.STRING && len(schemas.Vocabulary(t.Name, f.Name)) > 0
+}
+
+// vocabularyColumnOf returns the shortcut for column i of table t (field
+// f), or false when vocabularyColumnOK says the column has none.
+func vocabularyColumnOf(t *schemas.Table, i int, f arrow.Field) (vocabularyColumn, bool) {
+	if !vocabularyColumnOK(t, f) {
+		return vocabularyColumn{}, false
+	}
+	seed := schemas.Vocabulary(t.Name, f.Name)
+	c := vocabularyColumn{
+		index: i, name: f.Name,
+		typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: f.Type},
+		ids: make(map[string]int32, len(seed)),
+	}
+	for _, v := range seed {
+		c.add(v)
+	}
+	return c, true
+}
+
+// add appends v, which must be new, to the vocabulary, and returns its
+// index. v is cloned: it may point into a batch's buffers.
+func (c *vocabularyColumn) add(v string) int32 {
+	v = strings.Clone(v)
+	id := int32(len(c.values))
+	c.values = append(c.values, v)
+	c.bytes += len(v)
+	c.ids[v] = id
+	if c.dict != nil {
+		c.dict.Release()
+		c.dict = nil
+	}
+	return id
+}
+
+// encode returns col, a string column, as a dictionary array over the
+// vocabulary. Its values are read through the column's offsets and its
+// NULLs through its validity bitmap, so a sliced batch (erase's) is
+// encoded right too.
+func (c *vocabularyColumn) encode(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
+	s, ok := col.(*array.String)
+	if !ok {
+		return nil, fmt.Errorf("load: column %s is %s, want a string", c.name, col.DataType())
+	}
+	if c.capped {
+		return c.hashed(mem, col)
+	}
+	n := s.Len()
+	if need := n * arrow.Int32SizeBytes; len(c.idx) < need {
+		c.idx = make([]byte, need)
+	}
+	idx := arrow.Int32Traits.CastFromBytes(c.idx[:n*arrow.Int32SizeBytes])
+	nulls := s.NullN() > 0
+	var last string
+	lastID := int32(-1)
+	for i := range n {
+		if nulls && s.IsNull(i) {
+			idx[i] = 0 // any valid index; the row is NULL
+			continue
+		}
+		v := s.Value(i)
+		if lastID >= 0 && v == last {
+			idx[i] = lastID
+			continue
+		}
+		id, ok := c.ids[v]
+		if !ok {
+			if len(c.values) >= maxVocabulary || c.bytes+len(v) > maxVocabularyBytes {
+				c.capped = true
+				return c.hashed(mem, col)
+			}
+			id = c.add(v)
+		}
+		idx[i], last, lastID = id, v, id
+	}
+	if c.dict == nil {
+		b := array.NewStringBuilder(mem)
+		defer b.Release()
+		b.AppendValues(c.values, nil)
+		c.dict = b.NewArray()
+	}
+
+	var validity *memory.Buffer
+	if nulls {
+		d := s.Data()
+		if d.Offset() == 0 {
+			validity = d.Buffers()[0]
+		} else {
+			bits := make([]byte, bitutil.BytesForBits(int64(n)))
+			bitutil.CopyBitmap(d.Buffers()[0].Bytes(), d.Offset(), n, bits, 0)
+			validity = memory.NewBufferBytes(bits)
+		}
+	}
+	data := array.NewData(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{validity, memory.NewBufferBytes(c.idx[:n*arrow.Int32SizeBytes])}, nil, s.NullN(), 0)
+	defer data.Release()
+	indices := array.NewInt32Data(data)
+	defer indices.Release()
+	return array.NewDictionaryArray(c.typ, indices, c.dict), nil
+}
+
+// hashed is col as a dictionary of its own values, made by arrow's
+// builder: the path of a column past maxVocabulary. Arrow then sees the
+// column chunk's dictionary change and writes the rest of it plain.
+func (c *vocabularyColumn) hashed(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
+	b := array.NewDictionaryBuilder(mem, c.typ)
+	defer b.Release()
+	if err := b.AppendArray(col); err != nil {
+		return nil, fmt.Errorf("load: column %s: %w", c.name, err)
+	}
+	return b.NewArray(), nil
+}
+
+// release drops the cached dictionary.
+func (c *vocabularyColumn) release() {
+	if c.dict != nil {
+		c.dict.Release()
+		c.dict = nil
+	}
+}
