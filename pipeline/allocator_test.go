@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -44,7 +45,18 @@ func TestReplayWithARecyclingPoolWritesTheRunsRows(t *testing.T) {
 			if s := pool.Stats(); s.Reused < 100 || s.Ignored != 0 || s.Out != 0 {
 				t.Errorf("pool %+v: want many buffers reused, none given back twice, none still out", s)
 			}
-			compared := checkSameRows(t, e.wh, wh, o.Key)
+			compared := 0
+			for _, table := range schemas.Tables {
+				if table == schemas.RegistrationChangesTable {
+					continue // the fresh warehouse has no previous snapshot to compare with
+				}
+				want := rowStrings(t, readSlice(t, e.wh, table, o.Key))
+				got := rowStrings(t, readSlice(t, wh, table, o.Key))
+				compared += len(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: the replay has %d rows, the run %d, or they differ", table.Name, len(got), len(want))
+				}
+			}
 			if compared < 1200 {
 				t.Errorf("%d rows compared: the comparison proves little", compared)
 			}
