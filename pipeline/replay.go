@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gocloud.dev/blob"
 
 	"github.com/credreg/credreg/extract"
@@ -261,12 +260,6 @@ type ReplayOptions struct {
 	// before anything is read: its error stops the replay, the slice
 	// untouched (a backfill checks its plan still holds).
 	Precondition func(ctx context.Context) error
-	// Allocator backs the replay's batches and, when the sink is a
-	// ParquetSink that names none, its Parquet writer's buffers; nil
-	// means memory.DefaultAllocator. (A recycling pool, bufpool, saved no
-	// measurable CPU in a 1M-user replay, so it is not the default; tests
-	// pass a poisoning one to catch a buffer used after its release.)
-	Allocator memory.Allocator
 }
 
 // ReplayRef names the raw run a replayed slice was built from.
@@ -307,7 +300,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 		b := DefaultBudget()
 		o.Budget = &b
 	}
-	sw, err := withAllocator(o.Sink, o.Allocator).Begin(ctx, key, o.RunID)
+	sw, err := o.Sink.Begin(ctx, key, o.RunID)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.Sink, err)
 	}
@@ -327,8 +320,7 @@ func ReplayTenant(ctx context.Context, o ReplayOptions) (*Manifest, error) {
 	pass := func(winners map[string]transform.RecordRef) (*transform.Transformer, error) {
 		hist.hist.Reset()
 		tr := transform.New(transform.Options{Key: key, Endpoint: idx.Endpoint, RunID: o.RunID, BatchRows: o.BatchRows,
-			SeenInMemory: o.SeenInMemory, Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize,
-			Allocator: o.Allocator})
+			SeenInMemory: o.SeenInMemory, Winners: winners, History: hist.hist, Pseudonymize: o.Pseudonymize})
 		write, wait := writeBehind(func(b transform.Batch) error { return writeBatch(ctx, sw, b) }, writeBehindBatches)
 		err := replayRaw(ctx, o.Raw, idx, tr, write)
 		if err == nil {
