@@ -1,4 +1,0 @@
-package bufpool
-
-// ClassOf is classOf, for the tests.
-var ClassOf = classOf
