@@ -138,7 +138,7 @@ func TestReplayRecycledBodiesAreNotRetained(t *testing.T) {
 	defer tr.Release()
 	out := replayOutput{t: t}
 	dec := tr.Decoder()
-	pages, stop := readAhead(ctx, bucket, entries, 2, &dec)
+	pages, stop := readAhead(ctx, bucket, entries, 2, readWorkers, &dec)
 	defer stop()
 	for p := range pages {
 		if p.err != nil {
@@ -189,8 +189,8 @@ func TestReplayRawMatchesTheSerialPath(t *testing.T) {
 }
 
 // readAhead reads every page into the same few buffers when the receiver
-// recycles them: depth in the channel, one being read, one being
-// transformed.
+// recycles them: depth waiting (at least one per reader), one being read
+// by each reader, one being transformed.
 func TestReadAheadReusesRecycledBuffers(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
@@ -203,22 +203,25 @@ func TestReadAheadReusesRecycledBuffers(t *testing.T) {
 		}
 	}
 	const depth = 3
-	pages, stop := readAhead(ctx, bucket, raw.Pages(), depth, nil)
-	defer stop()
-	buffers := map[*byte]bool{}
-	i := 0
-	for p := range pages {
-		if p.err != nil {
-			t.Fatal(p.err)
+	for _, workers := range []int{1, 2, 3} {
+		pages, stop := readAhead(ctx, bucket, raw.Pages(), depth, workers, nil)
+		buffers := map[*byte]bool{}
+		i := 0
+		for p := range pages {
+			if p.err != nil {
+				t.Fatal(p.err)
+			}
+			if want := fmt.Sprintf(`{"id":"u%03d"}`, i); string(p.records[0].Raw) != want {
+				t.Fatalf("%d workers: page %d holds %s, want %s", workers, i, p.records[0].Raw, want)
+			}
+			buffers[&p.body[:1][0]] = true
+			p.recycle()
+			i++
 		}
-		if want := fmt.Sprintf(`{"id":"u%03d"}`, i); string(p.records[0].Raw) != want {
-			t.Fatalf("page %d holds %s, want %s", i, p.records[0].Raw, want)
+		stop()
+		most := workers*(max(1, depth/workers)+1) + 1
+		if i != 40 || len(buffers) > most {
+			t.Errorf("%d workers: %d pages read into %d buffers, want 40 pages in at most %d", workers, i, len(buffers), most)
 		}
-		buffers[&p.body[:1][0]] = true
-		p.recycle()
-		i++
-	}
-	if i != 40 || len(buffers) > depth+2 {
-		t.Errorf("%d pages read into %d buffers, want 40 pages in at most %d", i, len(buffers), depth+2)
 	}
 }

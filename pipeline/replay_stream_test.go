@@ -71,8 +71,9 @@ func oneRow(mem memory.Allocator, v int64) transform.Batch {
 	return transform.Batch{Table: schemas.UserRegistrationDetailsTable, Record: array.NewRecordBatch(schema, []arrow.Array{col}, 1)}
 }
 
-// readAhead hands over the pages in order, stops at the first one that
-// cannot be split, with that page's error, and can be stopped early.
+// readAhead hands over the pages in order, on one reader or several,
+// stops at the first one that cannot be split, with that page's error,
+// and can be stopped early.
 func TestReadAheadInOrderStopsAtABadPage(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
@@ -90,21 +91,26 @@ func TestReadAheadInOrderStopsAtABadPage(t *testing.T) {
 		}
 		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
 	}
-	pages, stop := readAhead(ctx, bucket, entries, 2, nil)
-	var ids []string
-	var last error
-	for p := range pages {
-		if last = p.err; last != nil {
-			continue
+	for _, workers := range []int{1, 2, 3} {
+		pages, stop := readAhead(ctx, bucket, entries, 2, workers, nil)
+		var ids []string
+		var last error
+		for p := range pages {
+			if last = p.err; last != nil {
+				continue
+			}
+			ids = append(ids, string(p.records[0].Raw))
 		}
-		ids = append(ids, string(p.records[0].Raw))
+		stop()
+		want := []string{`{"id":"u0"}`, `{"id":"u1"}`, `{"id":"u2"}`, `{"id":"u3"}`, `{"id":"u4"}`, `{"id":"u5"}`}
+		if !errors.Is(last, odata.ErrNotJSON) || !slices.Equal(ids, want) {
+			t.Fatalf("%d workers: read %v then %v; want u0..u5 then the bad page's error", workers, ids, last)
+		}
+		// Stopped after one page, the readers end without being drained.
+		pages, stop = readAhead(ctx, bucket, entries, 1, workers, nil)
+		for range pages {
+			break
+		}
+		stop()
 	}
-	stop()
-	if !errors.Is(last, odata.ErrNotJSON) || len(ids) != 6 || ids[5] != `{"id":"u5"}` {
-		t.Fatalf("read %v then %v; want u0..u5 then the bad page's error", ids, last)
-	}
-	// Stopped after one page, the reader ends without being drained.
-	pages, stop = readAhead(ctx, bucket, entries, 1, nil)
-	<-pages
-	stop()
 }
