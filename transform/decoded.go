@@ -70,6 +70,62 @@ func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
 	return dst
 }
 
+// ReadPage splits a page body into its records and decodes them, in one
+// walk of the records Graph sends: the result of odata.Split and then
+// DecodePage, error included (Split's, with dst[:0]), appended to dst[:0].
+// Each record starts as decodeOne's (strict: checked as it is walked);
+// one that it does not read (odd, broken, not an object) is cut by
+// Split's rule and decoded as DecodePage decodes a record of
+// odata.SplitUnchecked. Raw of each record is a sub-slice of body.
+func (d Decoder) ReadPage(dst []Decoded, body []byte) ([]Decoded, error) {
+	dst = dst[:0]
+	var nx follow
+	read := func(b []byte, i, index int) int {
+		if b[i] != '{' || index != len(dst) {
+			return -1
+		}
+		rec, end, ok := d.rep.decodeAt(b, i, &nx, true)
+		if !ok {
+			return -1
+		}
+		dst = append(dst, Decoded{Index: index, Raw: b[i:end:end], Rec: rec})
+		return end
+	}
+	p, err := odata.SplitRead(body, read)
+	if err != nil {
+		clear(dst)
+		return dst[:0], err
+	}
+	// The records read are dst's first ones, in order: read tried the
+	// elements in order and stops at the first it does not read (index
+	// == len(dst)); past it, the splitter cuts and this decodes. A record
+	// read whose element the splitter then cut (junk after it) is
+	// decoded again.
+	read0 := 0
+	for read0 < len(p.Records) && read0 < len(dst) && !p.Records[read0].Unchecked {
+		read0++
+	}
+	dst = dst[:read0]
+	for i := range dst {
+		dst[i].key, dst[i].keyed = decideKeyOf(&dst[i].Rec), true
+	}
+	for _, r := range p.Records[read0:] {
+		x := Decoded{Index: r.Index, Raw: r.Raw}
+		if r.Unchecked {
+			x.Rec, x.Err = decodeUnchecked(d.rep, r.Raw, &nx)
+		} else {
+			// Read, but after one that was not: decoded by read too,
+			// and not kept (read only keeps a run from the first).
+			x.Rec, x.Err = decodeValid(d.rep, r.Raw, &nx)
+		}
+		if x.Err == nil {
+			x.key, x.keyed = decideKeyOf(&x.Rec), true
+		}
+		dst = append(dst, x)
+	}
+	return dst, nil
+}
+
 // decodeUnchecked decodes a record odata.SplitUnchecked cut, as
 // decodeValid decodes the same record of odata.Split's: Graph's records
 // in one walk that also checks them (decodeOne, strict); others are

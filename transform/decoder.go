@@ -220,6 +220,14 @@ func (d *fieldDecoder) timestamp(f field) *time.Time {
 // it skips, the end), so that ok also says raw is valid JSON. On valid
 // JSON, strict changes nothing: it adds checks that never fail there.
 func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, ok bool) {
+	rec, end, ok := rep.decodeAt(raw, 0, nx, strict)
+	return rec, ok && end == len(raw)
+}
+
+// decodeAt is decodeOne for the object that starts at b[at] (its '{'),
+// in a page: it returns the index just past the object's '}' and reads
+// nothing after it. With strict, ok says b[at:end] is valid JSON.
+func (rep *report) decodeAt(b []byte, at int, nx *follow, strict bool) (rec Record, end int, ok bool) {
 	var (
 		got     decoded
 		met     uint32 // fields seen (see metFits): a repeat is decodeSpans' (the last one counts)
@@ -228,27 +236,24 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 		prev    = numFields // the known field met last; numFields before the first
 	)
 	vals := new(values)
-	w := walk{b: raw, buf: vals.text[:0], strict: strict}
-	b := raw
-	i := 1
+	w := walk{b: b, buf: vals.text[:0], strict: strict}
+	i := at + 1
 	for n := 0; ; n++ {
 		if i = odata.SpaceEnd(b, i); i >= len(b) {
-			return rec, false
+			return rec, 0, false
 		}
 		if b[i] == '}' {
-			if i+1 != len(b) {
-				return rec, false
-			}
+			end = i + 1
 			break
 		}
 		if n > 0 {
 			if b[i] != ',' {
-				return rec, false
+				return rec, 0, false
 			}
 			i = odata.SpaceEnd(b, i+1)
 		}
 		if i >= len(b) || b[i] != '"' {
-			return rec, false
+			return rec, 0, false
 		}
 		var (
 			f     field
@@ -264,23 +269,23 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 		}
 		if !known {
 			if k = odata.QuoteAt(b, i+1); k < 0 || b[k-1] == '\\' {
-				return rec, false
+				return rec, 0, false
 			}
 			f, known = rep.lookup(b[i+1 : k])
 		}
 		nameAt := i + 1
 		if i = odata.SpaceEnd(b, k+1); i >= len(b) || b[i] != ':' {
-			return rec, false
+			return rec, 0, false
 		}
 		if i = odata.SpaceEnd(b, i+1); i >= len(b) {
-			return rec, false
+			return rec, 0, false
 		}
 		if !known {
 			name := b[nameAt:k]
 			// A name with an escape may spell a known one: decodeSpans
 			// unquotes it. One with a control byte is not JSON.
 			if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) || hasControl(name) {
-				return rec, false
+				return rec, 0, false
 			}
 			if bytes.IndexByte(name, '@') < 0 && !slices.Contains(unknown, string(name)) {
 				unknown = append(unknown, string(name))
@@ -291,12 +296,12 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 				i = odata.ValueEnd(b, i)
 			}
 			if i < 0 {
-				return rec, false
+				return rec, 0, false
 			}
 			continue
 		}
 		if met&(1<<f) != 0 {
-			return rec, false
+			return rec, 0, false
 		}
 		met |= 1 << f
 		if nx != nil {
@@ -304,7 +309,7 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 		}
 		if b[i] == 'n' {
 			if !odata.LiteralAt(b, i, "null") {
-				return rec, false
+				return rec, 0, false
 			}
 			i += len("null") // nil, as got holds it
 			continue
@@ -318,16 +323,16 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 			case odata.LiteralAt(b, i, "false"):
 				i += len("false")
 			default:
-				return rec, false
+				return rec, 0, false
 			}
 			got.bools[f] = &vals.bools[f]
 		case schemas.KindString:
 			if b[i] != '"' {
-				return rec, false
+				return rec, 0, false
 			}
 			var s string
 			if s, i = w.str(i); i < 0 {
-				return rec, false
+				return rec, 0, false
 			}
 			switch f {
 			case fID:
@@ -341,11 +346,11 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 			}
 		case schemas.KindTimestamp:
 			if b[i] != '"' {
-				return rec, false
+				return rec, 0, false
 			}
 			k := odata.QuoteAt(b, i+1)
 			if k < 0 {
-				return rec, false
+				return rec, 0, false
 			}
 			if k > i+1 {
 				// Read in place: parseTimestamp keeps nothing of its
@@ -353,7 +358,7 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 				// (decodeSpans unquotes the token before it parses).
 				t, err := parseTimestamp(unsafe.String(&b[i+1], k-i-1))
 				if err != nil {
-					return rec, false
+					return rec, 0, false
 				}
 				p := &vals.times[slots[f]]
 				*p = t
@@ -362,22 +367,22 @@ func (rep *report) decodeOne(raw []byte, nx *follow, strict bool) (rec Record, o
 			i = k + 1
 		case schemas.KindMethodList, schemas.KindStringList:
 			if b[i] != '[' {
-				return rec, false
+				return rec, 0, false
 			}
 			if got.lists[f], i = w.list(i, vals, kinds[f] == schemas.KindMethodList); i < 0 {
-				return rec, false
+				return rec, 0, false
 			}
 		default:
-			return rec, false
+			return rec, 0, false
 		}
 	}
 	if id == "" || len(id) > maxIDLen || !printableASCII(id) || upn == "" {
-		return rec, false
+		return rec, 0, false
 	}
 	rec = got.record(id, upn)
 	rec.UnknownFields = unknown
 	rec.UnknownValues = rep.unknownValues(&got)
-	return rec, true
+	return rec, end, true
 }
 
 // follow guesses, for decodeOne, the member that comes after each known

@@ -266,21 +266,51 @@ func sameUnchecked(t *testing.T, d Decoder, body []byte) (diff string, n int) {
 	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 		return fmt.Sprintf("SplitUnchecked error %v, Split's %v", gotErr, wantErr), 0
 	}
-	g, w := d.DecodePage(nil, got.Records), d.DecodePage(nil, want.Records)
-	if a, b := renderDecoded(t, g), renderDecoded(t, w); a != b {
-		return "decoded:\n" + lineDiff(a, b), len(w)
+	w := d.DecodePage(nil, want.Records)
+	if d := sameDecodedPage(d.DecodePage(nil, got.Records), w); d != "" {
+		return "SplitUnchecked, DecodePage: " + d, len(w)
+	}
+	// ReadPage, into a slice holding another page's records.
+	read, readErr := d.ReadPage(make([]Decoded, 3, 5), body)
+	if fmt.Sprint(readErr) != fmt.Sprint(wantErr) {
+		return fmt.Sprintf("ReadPage error %v, Split's %v", readErr, wantErr), len(w)
+	}
+	if d := sameDecodedPage(read, w); d != "" {
+		return "ReadPage: " + d, len(w)
+	}
+	return "", len(w)
+}
+
+// sameDecodedPage compares two decodings of a page's records: ""
+// when they are the same.
+func sameDecodedPage(g, w []Decoded) string {
+	if a, b := renderDecodedValues(g), renderDecodedValues(w); a != b {
+		return "decoded:\n" + lineDiff(a, b)
 	}
 	for i := range g {
 		if g[i].key != w[i].key || g[i].keyed != w[i].keyed {
-			return fmt.Sprintf("record %d: key %v %v, Split's %v %v", i, g[i].key, g[i].keyed, w[i].key, w[i].keyed), len(w)
+			return fmt.Sprintf("record %d: key %v %v, Split's %v %v", i, g[i].key, g[i].keyed, w[i].key, w[i].keyed)
 		}
 		if g[i].Err == nil {
 			if d := deepDiff(g[i].Rec, w[i].Rec); d != "" {
-				return fmt.Sprintf("record %d: %s", i, d), len(w)
+				return fmt.Sprintf("record %d: %s", i, d)
 			}
 		}
 	}
-	return "", len(w)
+	return ""
+}
+
+// renderDecodedValues is renderDecoded, without a testing.T.
+func renderDecodedValues(ds []Decoded) string {
+	var sb strings.Builder
+	for _, d := range ds {
+		rec, err := json.Marshal(d.Rec)
+		if err != nil {
+			rec = []byte(err.Error())
+		}
+		fmt.Fprintf(&sb, "%d %s %s %v\n", d.Index, d.Raw, rec, d.Err)
+	}
+	return sb.String()
 }
 
 // mutate breaks a record the ways a page can be broken: cut short, a byte

@@ -12,6 +12,8 @@ type scanner struct {
 	trusted bool
 	// unchecked: the records are cut but not checked (SplitUnchecked).
 	unchecked bool
+	// read, when not nil, is tried on each element first (SplitRead).
+	read ElementReader
 }
 
 // valueState is what the last "value" property held.
@@ -195,6 +197,17 @@ func (s *scanner) splitArrayFast() ([]Record, bool) {
 	i := s.i + 1
 	start := i
 	for i < len(b) {
+		if i == start && s.read != nil {
+			// An element starts: the reader may cut it.
+			var closed bool
+			if i, closed = s.readElement(&recs, start); closed {
+				return recs, true
+			}
+			start = i
+			if i >= len(b) {
+				break
+			}
+		}
 		switch b[i] {
 		case '"':
 			if i = stringEnd(b, i); i < 0 {
@@ -225,6 +238,38 @@ func (s *scanner) splitArrayFast() ([]Record, bool) {
 	}
 	s.i = len(b)
 	return recs, false
+}
+
+// readElement tries s.read on the element that starts at b[start] (after
+// whitespace), then on the one after it while read reads them: for each,
+// it appends the record and moves past the ',' or ']' that follows it.
+// It returns where the splitter goes on (the start of the element read
+// did not read, untouched) and whether it moved past the array's ']'.
+func (s *scanner) readElement(recs *[]Record, start int) (int, bool) {
+	b := s.b
+	for {
+		j := skipSpace(b, start)
+		if j >= len(b) || b[j] == ',' || b[j] == ']' {
+			return start, false // empty: Split's rule decides
+		}
+		end := s.read(b, j, len(*recs))
+		if end <= j || end > len(b) {
+			return start, false
+		}
+		k := skipSpace(b, end)
+		if k >= len(b) || b[k] != ',' && b[k] != ']' {
+			return start, false
+		}
+		if *recs == nil {
+			*recs = make([]Record, 0, 64)
+		}
+		*recs = append(*recs, Record{Index: len(*recs), Raw: b[j:end:end]})
+		if b[k] == ']' {
+			s.i = k + 1
+			return k + 1, true
+		}
+		start = k + 1
+	}
 }
 
 // element appends the record spanning b[start:end], trimmed of whitespace.

@@ -86,8 +86,25 @@ func Split(body []byte) (Page, error) {
 // Decoder), so that a page is not walked twice: the records are cut by
 // Split's tolerant rule (ElementSplitter), the only one that cuts any
 // body, valid or not, where Split does.
-func SplitUnchecked(body []byte) (Page, error) {
-	s := scanner{Cursor: Cursor{b: body}, trusted: true, unchecked: true}
+func SplitUnchecked(body []byte) (Page, error) { return SplitRead(body, nil) }
+
+// ElementReader reads, for SplitRead, the element of a value array that
+// starts at b[i] (its first byte, not whitespace), the index-th: it
+// returns the index just past the element when it read all of it and
+// found it valid JSON (as Valid judges it on its own), else -1.
+type ElementReader func(b []byte, i, index int) int
+
+// SplitRead is SplitUnchecked, but it hands each element to read first:
+// one that read reads, followed by ',' or ']' (whitespace aside), is cut
+// where read says, and is a checked record (not Unchecked, no Err: read
+// found it valid). Split's rule would cut it there too, so the records
+// are Split's all the same; but a reader that walks each record anyway
+// (transform's Decoder) saves the splitter's walk of those it reads. An
+// element read does not read, or reads wrong, is cut by Split's rule as
+// SplitUnchecked cuts it; so may be one read read, when the body's error
+// ends the split (nothing read is used then).
+func SplitRead(body []byte, read ElementReader) (Page, error) {
+	s := scanner{Cursor: Cursor{b: body}, trusted: true, unchecked: true, read: read}
 	p, err := s.page()
 	if err != nil {
 		return Page{}, err

@@ -15,28 +15,52 @@ import (
 // Err Split gave it (offset aside: CheckRecord counts from the record).
 // "" when they agree.
 func sameSplit(body []byte) string {
+	if d := sameSplitRead(body, "SplitUnchecked", nil); d != "" {
+		return d
+	}
+	// Readers that read every valid element, or every other one (those
+	// with an odd index), as a decoder reads the records it knows.
+	valid := func(b []byte, i, index int) int { return ValidEnd(b, i, 0) }
+	odd := func(b []byte, i, index int) int {
+		if index%2 == 0 {
+			return -1
+		}
+		return ValidEnd(b, i, 0)
+	}
+	if d := sameSplitRead(body, "SplitRead(valid)", valid); d != "" {
+		return d
+	}
+	return sameSplitRead(body, "SplitRead(odd)", odd)
+}
+
+// sameSplitRead is sameSplit for SplitRead with read (nil:
+// SplitUnchecked): the records read are not Unchecked, and valid.
+func sameSplitRead(body []byte, name string, read ElementReader) string {
 	want, wantErr := Split(body)
-	got, gotErr := SplitUnchecked(body)
+	got, gotErr := SplitRead(body, read)
 	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !errors.Is(gotErr, unwrapSentinel(wantErr)) {
-		return fmt.Sprintf("error %v, Split's %v", gotErr, wantErr)
+		return fmt.Sprintf("%s: error %v, Split's %v", name, gotErr, wantErr)
 	}
 	if got.Context != want.Context || got.NextLink != want.NextLink || got.Salvaged {
-		return fmt.Sprintf("links %q %q salvaged %v, Split's %q %q", got.Context, got.NextLink, got.Salvaged, want.Context, want.NextLink)
+		return fmt.Sprintf("%s: links %q %q salvaged %v, Split's %q %q", name, got.Context, got.NextLink, got.Salvaged, want.Context, want.NextLink)
 	}
 	if len(got.Records) != len(want.Records) {
-		return fmt.Sprintf("%d records, Split's %d", len(got.Records), len(want.Records))
+		return fmt.Sprintf("%s: %d records, Split's %d", name, len(got.Records), len(want.Records))
 	}
 	for i, g := range got.Records {
 		w := want.Records[i]
-		if g.Index != w.Index || !sameSpan(g.Raw, w.Raw) || !g.Unchecked || g.Err != nil || w.Unchecked {
-			return fmt.Sprintf("record %d: %d %q unchecked %v err %v; Split's %d %q", i, g.Index, g.Raw, g.Unchecked, g.Err, w.Index, w.Raw)
+		if g.Index != w.Index || !sameSpan(g.Raw, w.Raw) || g.Err != nil || w.Unchecked {
+			return fmt.Sprintf("%s: record %d: %d %q unchecked %v err %v; Split's %d %q", name, i, g.Index, g.Raw, g.Unchecked, g.Err, w.Index, w.Raw)
+		}
+		if !g.Unchecked && (read == nil || w.Err != nil) {
+			return fmt.Sprintf("%s: record %d %q read, Split's Err %v", name, i, g.Raw, w.Err)
 		}
 		at := int64(-1) // unknown for an empty record
 		if len(w.Raw) > 0 {
 			at = int64(uintptr(unsafe.Pointer(&w.Raw[0])) - uintptr(unsafe.Pointer(&body[0])))
 		}
 		if d := sameRecordErr(CheckRecord(g.Raw), w.Err, at); d != "" {
-			return fmt.Sprintf("record %d %q: %s", i, g.Raw, d)
+			return fmt.Sprintf("%s: record %d %q: %s", name, i, g.Raw, d)
 		}
 	}
 	return ""
@@ -103,6 +127,13 @@ func TestSplitUnchecked(t *testing.T) {
 	p, err := SplitUnchecked(page)
 	if err != nil || len(p.Records) != 7 || !strings.HasSuffix(p.NextLink, "z!") {
 		t.Fatalf("got %+v, %v", p, err)
+	}
+	// A reader reads them all, the splitter none.
+	p, err = SplitRead(page, func(b []byte, i, index int) int { return ValidEnd(b, i, 0) })
+	for _, r := range p.Records {
+		if err != nil || r.Unchecked {
+			t.Fatalf("record %d %q not read (%v)", r.Index, r.Raw, err)
+		}
 	}
 }
 
