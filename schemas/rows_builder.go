@@ -13,10 +13,7 @@ import (
 // validity bitmap), at a fraction of the CPU (see rows_columns.go). It is
 // not safe for concurrent use; the batches it returns are.
 type UserBuilder struct {
-	mem    memory.Allocator
-	consts *ConstantColumns
-	rows   int
-
+	rowBuilder
 	id, upn, displayName, userType, defaultMfa stringCol
 	flags                                      [11]boolCol
 	systemPreferred                            stringListCol
@@ -26,14 +23,15 @@ type UserBuilder struct {
 // NewUserBuilder returns a UserBuilder whose batches mem backs (nil means
 // memory.DefaultAllocator) and whose SliceConstants columns consts fills.
 func NewUserBuilder(mem memory.Allocator, consts *ConstantColumns) *UserBuilder {
-	if mem == nil {
-		mem = memory.DefaultAllocator
+	b := &UserBuilder{}
+	cols := []column{2: &b.id, 3: &b.upn, 4: &b.displayName, 6: &b.userType, 18: &b.defaultMfa,
+		19: &b.systemPreferred, 20: &b.lastUpdated, 21: &b.methodCount, 22: &b.extractedAt, 23: nil}
+	for i := range b.flags {
+		cols[7+i] = &b.flags[i]
 	}
-	return &UserBuilder{mem: mem, consts: consts}
+	b.rowBuilder = newRowBuilder(mem, consts, UserRegistrationDetailsTable, cols)
+	return b
 }
-
-// Len is the rows added since the last batch.
-func (b *UserBuilder) Len() int { return b.rows }
 
 // Add adds the row but for its SliceConstants columns (Key, Source,
 // RunID), which the batch takes from consts.
@@ -60,64 +58,21 @@ func (b *UserBuilder) Add(r *UserRow) {
 	b.rows++
 }
 
-// NewRecordBatch returns the rows added since the last batch, with the
-// constant columns filled in, and starts the next batch.
-func (b *UserBuilder) NewRecordBatch() arrow.RecordBatch {
-	schema := UserRegistrationDetailsTable.Arrow()
-	typ := func(i int) arrow.DataType { return schema.Field(i).Type }
-	mem := b.mem
-	cols := make([]arrow.Array, schema.NumFields())
-	cols[2] = b.id.finish(mem, typ(2))
-	cols[3] = b.upn.finish(mem, typ(3))
-	cols[4] = b.displayName.finish(mem, typ(4))
-	cols[6] = b.userType.finish(mem, typ(6))
-	for i := range b.flags {
-		cols[7+i] = b.flags[i].finish(mem, typ(7+i))
-	}
-	cols[18] = b.defaultMfa.finish(mem, typ(18))
-	cols[19] = b.systemPreferred.finish(mem, typ(19))
-	cols[20] = b.lastUpdated.finish(mem, typ(20))
-	cols[21] = b.methodCount.finish(mem, typ(21))
-	cols[22] = b.extractedAt.finish(mem, typ(22))
-	rows := b.rows
-	b.rows = 0
-	return b.consts.recordBatch(schema, cols, rows)
-}
-
-// Release frees the rows not yet returned in a batch. The UserBuilder
-// stays usable.
-func (b *UserBuilder) Release() {
-	for _, c := range []interface{ release() }{&b.id, &b.upn, &b.displayName, &b.userType, &b.defaultMfa,
-		&b.systemPreferred, &b.lastUpdated, &b.methodCount, &b.extractedAt} {
-		c.release()
-	}
-	for i := range b.flags {
-		b.flags[i].release()
-	}
-	b.rows = 0
-}
-
 // MethodBuilder builds batches of user_auth_methods from MethodRows, as
 // UserBuilder does those of users.
 type MethodBuilder struct {
-	mem    memory.Allocator
-	consts *ConstantColumns
-	rows   int
-
+	rowBuilder
 	id, upn, method, family     stringCol
 	forMFA, forSSPR, knownValue boolCol
 }
 
 // NewMethodBuilder returns a MethodBuilder, as NewUserBuilder does.
 func NewMethodBuilder(mem memory.Allocator, consts *ConstantColumns) *MethodBuilder {
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	return &MethodBuilder{mem: mem, consts: consts}
+	b := &MethodBuilder{}
+	b.rowBuilder = newRowBuilder(mem, consts, UserAuthMethodsTable, []column{2: &b.id, 3: &b.upn, 5: &b.method,
+		6: &b.family, 7: &b.forMFA, 8: &b.forSSPR, 9: &b.knownValue, 10: nil})
+	return b
 }
-
-// Len is the rows added since the last batch.
-func (b *MethodBuilder) Len() int { return b.rows }
 
 // Add adds the row but for its SliceConstants columns.
 func (b *MethodBuilder) Add(r *MethodRow) {
@@ -132,31 +87,54 @@ func (b *MethodBuilder) Add(r *MethodRow) {
 	b.rows++
 }
 
-// NewRecordBatch returns the rows added since the last batch, with the
-// constant columns filled in, and starts the next batch.
-func (b *MethodBuilder) NewRecordBatch() arrow.RecordBatch {
-	schema := UserAuthMethodsTable.Arrow()
-	typ := func(i int) arrow.DataType { return schema.Field(i).Type }
-	mem := b.mem
-	cols := make([]arrow.Array, schema.NumFields())
-	cols[2] = b.id.finish(mem, typ(2))
-	cols[3] = b.upn.finish(mem, typ(3))
-	cols[5] = b.method.finish(mem, typ(5))
-	cols[6] = b.family.finish(mem, typ(6))
-	cols[7] = b.forMFA.finish(mem, typ(7))
-	cols[8] = b.forSSPR.finish(mem, typ(8))
-	cols[9] = b.knownValue.finish(mem, typ(9))
-	rows := b.rows
-	b.rows = 0
-	return b.consts.recordBatch(schema, cols, rows)
+// column is one column writer of rows_columns.go.
+type column interface {
+	finish(mem memory.Allocator, dt arrow.DataType) arrow.Array
+	release()
 }
 
-// Release frees the rows not yet returned in a batch. The MethodBuilder
-// stays usable.
-func (b *MethodBuilder) Release() {
-	for _, c := range []interface{ release() }{&b.id, &b.upn, &b.method, &b.family, &b.forMFA, &b.forSSPR,
-		&b.knownValue} {
-		c.release()
+// rowBuilder is what UserBuilder and MethodBuilder share: the columns of
+// their table, by index (nil for the constant ones), and the rows added.
+type rowBuilder struct {
+	mem    memory.Allocator
+	consts *ConstantColumns
+	table  *Table
+	cols   []column
+	rows   int
+}
+
+func newRowBuilder(mem memory.Allocator, consts *ConstantColumns, table *Table, cols []column) rowBuilder {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return rowBuilder{mem: mem, consts: consts, table: table, cols: cols}
+}
+
+// Len is the rows added since the last batch.
+func (b *rowBuilder) Len() int { return b.rows }
+
+// NewRecordBatch returns the rows added since the last batch, with the
+// constant columns filled in, and starts the next batch.
+func (b *rowBuilder) NewRecordBatch() arrow.RecordBatch {
+	schema := b.table.Arrow()
+	arrays := make([]arrow.Array, schema.NumFields())
+	for i, c := range b.cols {
+		if c != nil {
+			arrays[i] = c.finish(b.mem, schema.Field(i).Type)
+		}
+	}
+	rows := b.rows
+	b.rows = 0
+	return b.consts.recordBatch(schema, arrays, rows)
+}
+
+// Release frees the rows not yet returned in a batch. The builder stays
+// usable.
+func (b *rowBuilder) Release() {
+	for _, c := range b.cols {
+		if c != nil {
+			c.release()
+		}
 	}
 	b.rows = 0
 }

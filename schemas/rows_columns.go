@@ -143,11 +143,74 @@ func (v *validity) finish(mem memory.Allocator) (*memory.Buffer, int) {
 	return b, n
 }
 
+func (v *validity) release() {
+	v.bits.release()
+	v.on, v.nulls = false, 0
+}
+
+// rowState is what every column keeps of its rows: their count and
+// validity.
+type rowState struct {
+	valid validity
+	rows  int
+}
+
+// next counts a row, valid or NULL.
+func (r *rowState) next(mem memory.Allocator, valid bool) {
+	if !valid || r.valid.on {
+		r.valid.put(mem, r.rows, valid)
+	}
+	r.rows++
+}
+
+// finish hands over the validity bitmap (nil without NULLs), the NULL
+// count and the rows, and starts the next batch.
+func (r *rowState) finish(mem memory.Allocator) (valid *memory.Buffer, nulls, rows int) {
+	valid, nulls = r.valid.finish(mem)
+	rows, r.rows = r.rows, 0
+	return valid, nulls, rows
+}
+
+func (r *rowState) release() {
+	r.valid.release()
+	r.rows = 0
+}
+
+// offsets is an offsets buffer: a leading 0, then where each row ends.
+type offsets struct{ growBuf }
+
+// put adds the end of a row. The leading 0 is written with the buffer's
+// first room: a fresh buffer has none, so it costs no check of its own.
+func (o *offsets) put(mem memory.Allocator, end int) {
+	if o.n+4 > len(o.s) {
+		o.growOffsets(mem)
+	}
+	binary.NativeEndian.PutUint32(o.s[o.n:], uint32(end))
+	o.n += 4
+}
+
+func (o *offsets) growOffsets(mem memory.Allocator) {
+	o.grow(mem, 8)
+	if o.n == 0 {
+		binary.NativeEndian.PutUint32(o.s, 0)
+		o.n = 4
+	}
+}
+
+// finish hands over the buffer, which holds the leading 0 even without
+// rows.
+func (o *offsets) finish(mem memory.Allocator) *memory.Buffer {
+	if o.n == 0 {
+		o.growOffsets(mem)
+	}
+	return o.growBuf.finish(mem)
+}
+
 // stringCol is a string column: int32 offsets, bytes, validity.
 type stringCol struct {
-	off, data growBuf
-	valid     validity
-	rows      int
+	rowState
+	off  offsets
+	data growBuf
 }
 
 func (c *stringCol) put(mem memory.Allocator, s string) {
@@ -156,32 +219,8 @@ func (c *stringCol) put(mem memory.Allocator, s string) {
 		d.grow(mem, len(s))
 	}
 	d.n += copy(d.s[d.n:], s)
-	c.offset(mem)
-	if c.valid.on {
-		c.valid.put(mem, c.rows, true)
-	}
-	c.rows++
-}
-
-// offset ends the row: the end of the row's bytes, after the leading 0 of
-// a batch's offsets (written with the buffer's first room: a fresh buffer
-// is empty, so the check costs nothing more).
-func (c *stringCol) offset(mem memory.Allocator) {
-	o := &c.off
-	if o.n+4 > len(o.s) {
-		c.growOffsets(mem)
-	}
-	binary.NativeEndian.PutUint32(o.s[o.n:], uint32(c.data.n))
-	o.n += 4
-}
-
-func (c *stringCol) growOffsets(mem memory.Allocator) {
-	o := &c.off
-	o.grow(mem, 8)
-	if o.n == 0 {
-		binary.NativeEndian.PutUint32(o.s, 0)
-		o.n = 4
-	}
+	c.off.put(mem, d.n)
+	c.next(mem, true)
 }
 
 func (c *stringCol) putOpt(mem memory.Allocator, s *string) {
@@ -189,112 +228,76 @@ func (c *stringCol) putOpt(mem memory.Allocator, s *string) {
 		c.put(mem, *s)
 		return
 	}
-	c.offset(mem)
-	c.valid.put(mem, c.rows, false)
-	c.rows++
+	c.off.put(mem, c.data.n)
+	c.next(mem, false)
 }
 
 func (c *stringCol) finish(mem memory.Allocator, dt arrow.DataType) arrow.Array {
-	if c.off.n == 0 {
-		c.off.reserve(mem, 4)
-		binary.NativeEndian.PutUint32(c.off.s, 0)
-		c.off.n = 4
-	}
-	valid, nulls := c.valid.finish(mem)
-	rows := c.rows
-	c.rows = 0
+	valid, nulls, rows := c.rowState.finish(mem)
 	return makeArray(dt, rows, nulls, nil, valid, c.off.finish(mem), c.data.finish(mem))
 }
 
 func (c *stringCol) release() {
+	c.rowState.release()
 	c.off.release()
 	c.data.release()
-	c.valid.release()
-	c.valid.on, c.valid.nulls, c.rows = false, 0, 0
 }
 
-// boolCol is a boolean column: a bitmap of values, validity.
-type boolCol struct {
+// fixedCol is a column of fixed-width values: one buffer of them (a
+// bitmap for booleans), validity.
+type fixedCol struct {
+	rowState
 	values bits
-	valid  validity
-	rows   int
 }
+
+func (c *fixedCol) finish(mem memory.Allocator, dt arrow.DataType) arrow.Array {
+	valid, nulls, rows := c.rowState.finish(mem)
+	return makeArray(dt, rows, nulls, nil, valid, c.values.finish(mem))
+}
+
+func (c *fixedCol) release() {
+	c.rowState.release()
+	c.values.release()
+}
+
+// boolCol is a boolean column.
+type boolCol struct{ fixedCol }
 
 func (c *boolCol) put(mem memory.Allocator, v bool) {
 	c.values.put(mem, c.rows, v)
-	if c.valid.on {
-		c.valid.put(mem, c.rows, true)
-	}
-	c.rows++
+	c.next(mem, true)
 }
 
+// putOpt appends v; nil is NULL, whose value bit is 0.
 func (c *boolCol) putOpt(mem memory.Allocator, v *bool) {
-	if v != nil {
-		c.put(mem, *v)
-		return
-	}
-	c.values.put(mem, c.rows, false)
-	c.valid.put(mem, c.rows, false)
-	c.rows++
+	c.values.put(mem, c.rows, v != nil && *v)
+	c.next(mem, v != nil)
 }
 
-func (c *boolCol) finish(mem memory.Allocator, dt arrow.DataType) arrow.Array {
-	valid, nulls := c.valid.finish(mem)
-	rows := c.rows
-	c.rows = 0
-	return makeArray(dt, rows, nulls, nil, valid, c.values.finish(mem))
-}
-
-func (c *boolCol) release() {
-	c.values.release()
-	c.valid.release()
-	c.valid.on, c.valid.nulls, c.rows = false, 0, 0
-}
-
-// int64Col is a column of 64-bit values (int64, timestamp), validity.
-type int64Col struct {
-	values growBuf
-	valid  validity
-	rows   int
-}
+// int64Col is a column of 64-bit values (int64, timestamp).
+type int64Col struct{ fixedCol }
 
 func (c *int64Col) put(mem memory.Allocator, v int64) {
+	c.value(mem, v)
+	c.next(mem, true)
+}
+
+// putNull appends a NULL, whose value slot holds 0.
+func (c *int64Col) putNull(mem memory.Allocator) {
+	c.value(mem, 0)
+	c.next(mem, false)
+}
+
+func (c *int64Col) value(mem memory.Allocator, v int64) {
 	c.values.reserve(mem, 8)
 	binary.NativeEndian.PutUint64(c.values.s[c.values.n:], uint64(v))
 	c.values.n += 8
-	if c.valid.on {
-		c.valid.put(mem, c.rows, true)
-	}
-	c.rows++
-}
-
-// putNull appends a NULL, whose value slot holds 0 as a builder's does.
-func (c *int64Col) putNull(mem memory.Allocator) {
-	c.values.reserve(mem, 8)
-	binary.NativeEndian.PutUint64(c.values.s[c.values.n:], 0)
-	c.values.n += 8
-	c.valid.put(mem, c.rows, false)
-	c.rows++
-}
-
-func (c *int64Col) finish(mem memory.Allocator, dt arrow.DataType) arrow.Array {
-	valid, nulls := c.valid.finish(mem)
-	rows := c.rows
-	c.rows = 0
-	return makeArray(dt, rows, nulls, nil, valid, c.values.finish(mem))
-}
-
-func (c *int64Col) release() {
-	c.values.release()
-	c.valid.release()
-	c.valid.on, c.valid.nulls, c.rows = false, 0, 0
 }
 
 // stringListCol is a list<string> column whose elements are never NULL.
 type stringListCol struct {
-	off    growBuf
-	valid  validity
-	rows   int
+	rowState
+	off    offsets
 	values stringCol
 }
 
@@ -303,37 +306,20 @@ func (c *stringListCol) put(mem memory.Allocator, list []string) {
 	for _, s := range list {
 		c.values.put(mem, s)
 	}
-	c.off.reserve(mem, 8)
-	if c.off.n == 0 {
-		binary.NativeEndian.PutUint32(c.off.s, 0)
-		c.off.n = 4
-	}
-	binary.NativeEndian.PutUint32(c.off.s[c.off.n:], uint32(c.values.rows))
-	c.off.n += 4
-	if list == nil || c.valid.on {
-		c.valid.put(mem, c.rows, list != nil)
-	}
-	c.rows++
+	c.off.put(mem, c.values.rows)
+	c.next(mem, list != nil)
 }
 
 func (c *stringListCol) finish(mem memory.Allocator, dt arrow.DataType) arrow.Array {
-	if c.off.n == 0 {
-		c.off.reserve(mem, 4)
-		binary.NativeEndian.PutUint32(c.off.s, 0)
-		c.off.n = 4
-	}
 	elem := c.values.finish(mem, dt.(*arrow.ListType).Elem())
 	defer elem.Release()
-	valid, nulls := c.valid.finish(mem)
-	rows := c.rows
-	c.rows = 0
+	valid, nulls, rows := c.rowState.finish(mem)
 	return makeArray(dt, rows, nulls, elem.Data(), valid, c.off.finish(mem))
 }
 
 func (c *stringListCol) release() {
+	c.rowState.release()
 	c.off.release()
-	c.valid.release()
-	c.valid.on, c.valid.nulls, c.rows = false, 0, 0
 	c.values.release()
 }
 
