@@ -49,7 +49,8 @@ type columnEncoding struct {
 //     per page (extracted_at): plain was several times faster and smaller
 //     too;
 //   - the enum-like strings schemas.Vocabulary knows values for
-//     (auth_method, method_family, user_type, default_mfa_method) get a
+//     (auth_method, method_family, user_type, default_mfa_method, and
+//     the elements of system_preferred_methods) get a
 //     dictionary of the file's vocabulary, whose indices the writer
 //     computes itself (vocabularyColumn) instead of arrow hashing each
 //     value (0.7 of a 1M-user replay's 3.4 writer CPU s went to that
@@ -64,9 +65,9 @@ type columnEncoding struct {
 //     worth that: every common value is in every row group, so min/max
 //     would prune nothing, and nothing in credreg (nor BigQuery's load)
 //     reads them, the argument made for user_id above;
-//   - everything else (display names, counts, the list of system
-//     preferred methods) repeats a small vocabulary, and arrow's
-//     dictionary made those columns 2.5-4 times smaller.
+//   - everything else (display names, counts) repeats a small
+//     vocabulary, and arrow's dictionary made those columns 2.5-4 times
+//     smaller.
 func encodingOf(t *schemas.Table, f arrow.Field) columnEncoding {
 	if sliceConstant(f) {
 		return columnEncoding{dictionary: true, stats: true}
@@ -96,11 +97,15 @@ func sliceConstant(f arrow.Field) bool {
 
 // columnProperties are the writer properties that give each top-level
 // column of t its encoding; nested columns (lists) keep the defaults,
-// dictionary and statistics on.
+// dictionary and statistics on, except a vocabulary column's elements,
+// which have no statistics (encodingOf).
 func columnProperties(t *schemas.Table) []parquet.WriterProperty {
 	var props []parquet.WriterProperty
 	for _, f := range t.Arrow().Fields() {
 		if f.Type.ID() == arrow.LIST {
+			if vocabularyColumnOK(t, f) {
+				props = append(props, parquet.WithStatsFor(f.Name+".list.element", false))
+			}
 			continue
 		}
 		enc := encodingOf(t, f)
@@ -148,7 +153,7 @@ func dictionaryWriteSchema(t *schemas.Table) (*arrow.Schema, []constantColumn, [
 	var vocabs []vocabularyColumn
 	for i, f := range fields {
 		if v, ok := vocabularyColumnOf(t, i, f); ok {
-			fields[i].Type = v.typ
+			fields[i].Type = v.writeType
 			vocabs = append(vocabs, v)
 			continue
 		}

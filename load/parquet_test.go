@@ -124,7 +124,7 @@ func wantEncoding(col *schema.Column) columnEncoding {
 	case "tenant_id", "run_id", "source":
 		// the slice's constant strings: a dictionary of their one value
 		return columnEncoding{dictionary: true, stats: true}
-	case "auth_method", "method_family", "user_type", "default_mfa_method":
+	case "auth_method", "method_family", "user_type", "default_mfa_method", "system_preferred_methods.list.element":
 		// enum-like: a dictionary of the file's vocabulary, no min/max
 		// (it would be the vocabulary's, not the row group's)
 		return columnEncoding{dictionary: true}
@@ -231,7 +231,7 @@ func TestColumnEncodings(t *testing.T) {
 		{0, "user_type", columnEncoding{dictionary: true}},
 		{0, "default_mfa_method", columnEncoding{dictionary: true}},
 		{0, "auth_method_count", columnEncoding{dictionary: true, stats: true}},
-		{0, "system_preferred_methods.list.element", columnEncoding{dictionary: true, stats: true}},
+		{0, "system_preferred_methods.list.element", columnEncoding{dictionary: true}},
 		{0, "is_admin", columnEncoding{stats: true}},
 		{1, "user_id", columnEncoding{}},
 		{1, "user_principal_name", columnEncoding{}},

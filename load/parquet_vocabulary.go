@@ -52,6 +52,11 @@ type vocabularyColumn struct {
 	index int    // in the table's schema
 	name  string // the column's, for errors
 	typ   *arrow.DictionaryType
+	// list, for a list of strings, is the list of typ the column is
+	// written as; its elements are the values.
+	list *arrow.ListType
+	// writeType is the column's type in the write schema: typ or list.
+	writeType arrow.DataType
 
 	ids    map[string]int32 // value -> index in values
 	values []string         // the dictionary, in index order
@@ -67,10 +72,18 @@ type vocabularyColumn struct {
 }
 
 // vocabularyColumnOK reports whether field f of table t is written by a
-// vocabularyColumn: a top-level string column that schemas.Vocabulary
-// knows values for, an enum-like string.
+// vocabularyColumn: a top-level string column, or list of strings, that
+// schemas.Vocabulary knows values for, an enum-like string.
 func vocabularyColumnOK(t *schemas.Table, f arrow.Field) bool {
-	return f.Type.ID() == arrow.STRING && len(schemas.Vocabulary(t.Name, f.Name)) > 0
+	return stringOrList(f.Type) && len(schemas.Vocabulary(t.Name, f.Name)) > 0
+}
+
+// stringOrList reports whether typ is a string or a list of strings.
+func stringOrList(typ arrow.DataType) bool {
+	if l, ok := typ.(*arrow.ListType); ok {
+		typ = l.Elem()
+	}
+	return typ.ID() == arrow.STRING
 }
 
 // vocabularyColumnOf returns the shortcut for column i of table t (field
@@ -82,8 +95,15 @@ func vocabularyColumnOf(t *schemas.Table, i int, f arrow.Field) (vocabularyColum
 	seed := schemas.Vocabulary(t.Name, f.Name)
 	c := vocabularyColumn{
 		index: i, name: f.Name,
-		typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: f.Type},
+		typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String},
 		ids: make(map[string]int32, len(seed)),
+	}
+	c.writeType = c.typ
+	if l, ok := f.Type.(*arrow.ListType); ok {
+		elem := l.ElemField()
+		elem.Type = c.typ
+		c.list = arrow.ListOfField(elem)
+		c.writeType = c.list
 	}
 	for _, v := range seed {
 		c.add(v)
@@ -107,10 +127,32 @@ func (c *vocabularyColumn) add(v string) int32 {
 }
 
 // encode returns col, a string column, as a dictionary array over the
-// vocabulary. Its values are read through the column's offsets and its
-// NULLs through its validity bitmap, so a sliced batch (erase's) is
-// encoded right too.
+// vocabulary, or a list of strings as the same list of dictionary values.
+// Values are read through the column's offsets and NULLs through its
+// validity bitmap, so a sliced batch (erase's) is encoded right too.
 func (c *vocabularyColumn) encode(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
+	if c.list == nil {
+		return c.encodeStrings(mem, col)
+	}
+	l, ok := col.(*array.List)
+	if !ok {
+		return nil, fmt.Errorf("load: column %s is %s, want a list", c.name, col.DataType())
+	}
+	// The whole child array: the list's offsets (and a slice's offset)
+	// index into it as they are.
+	values, err := c.encodeStrings(mem, l.ListValues())
+	if err != nil {
+		return nil, err
+	}
+	defer values.Release()
+	d := l.Data()
+	data := array.NewData(c.list, d.Len(), d.Buffers(), []arrow.ArrayData{values.Data()}, d.NullN(), d.Offset())
+	defer data.Release()
+	return array.NewListData(data), nil
+}
+
+// encodeStrings is encode of a string column.
+func (c *vocabularyColumn) encodeStrings(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
 	s, ok := col.(*array.String)
 	if !ok {
 		return nil, fmt.Errorf("load: column %s is %s, want a string", c.name, col.DataType())

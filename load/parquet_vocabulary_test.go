@@ -112,6 +112,68 @@ func TestVocabularyColumnEncode(t *testing.T) {
 	}
 }
 
+// A list of strings becomes the same list of dictionary values, sliced or
+// not, NULL lists, empty lists and new values kept.
+func TestVocabularyListEncode(t *testing.T) {
+	mem := checkedAllocator(t)
+	c := vocabularyColumnFor(t, schemas.UserRegistrationDetailsTable, "system_preferred_methods")
+	defer c.release()
+	lists := func(vs ...[]string) arrow.Array {
+		b := array.NewListBuilder(mem, arrow.BinaryTypes.String)
+		defer b.Release()
+		vb := b.ValueBuilder().(*array.StringBuilder)
+		for _, l := range vs {
+			if l == nil {
+				b.AppendNull()
+				continue
+			}
+			b.Append(true)
+			vb.AppendValues(l, nil)
+		}
+		return b.NewArray()
+	}
+	whole := lists([]string{"x"}, []string{"push", "sms"}, nil, []string{}, []string{"brandNew", "push"}, []string{""}, nil)
+	defer whole.Release()
+	for _, col := range []arrow.Array{
+		lists([]string{"push"}, nil, []string{}, []string{"sms", "push"}),
+		array.NewSlice(whole, 1, 6),
+	} {
+		got, err := c.encode(mem, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gl, wl := got.(*array.List), col.(*array.List)
+		if !arrow.TypeEqual(gl.DataType(), c.list) {
+			t.Errorf("type %s, want %s", gl.DataType(), c.list)
+		}
+		d := gl.ListValues().(*array.Dictionary)
+		dict := d.Dictionary().(*array.String)
+		ws := wl.ListValues().(*array.String)
+		if gl.Len() != wl.Len() {
+			t.Fatalf("%d rows, want %d", gl.Len(), wl.Len())
+		}
+		for i := range wl.Len() {
+			if gl.IsNull(i) != wl.IsNull(i) {
+				t.Errorf("row %d: NULL %v, want %v", i, gl.IsNull(i), wl.IsNull(i))
+				continue
+			}
+			gs, ge := gl.ValueOffsets(i)
+			ws0, we := wl.ValueOffsets(i)
+			if ge-gs != we-ws0 {
+				t.Errorf("row %d: %d values, want %d", i, ge-gs, we-ws0)
+				continue
+			}
+			for j := range ge - gs {
+				if g, w := dict.Value(d.GetValueIndex(int(gs+j))), ws.Value(int(ws0+j)); g != w {
+					t.Errorf("row %d value %d: %q, want %q", i, j, g, w)
+				}
+			}
+		}
+		got.Release()
+		col.Release()
+	}
+}
+
 // Past maxVocabulary the column is hashed batch by batch, its values still
 // right.
 func TestVocabularyColumnCapped(t *testing.T) {
@@ -195,6 +257,7 @@ func TestVocabularyColumns(t *testing.T) {
 		return func(i int, u *schemas.UserRow) {
 			if i == row {
 				u.UserType, u.DefaultMfaMethod = ptr("partner"), ptr("brandNewMethod")
+				u.SystemPreferredMethods = []string{"push", "brandNewMethod"}
 			}
 		}
 	}
@@ -213,6 +276,7 @@ func TestVocabularyColumns(t *testing.T) {
 		{"empty strings", users(700, func(i int, u *schemas.UserRow) {
 			if i%50 == 7 {
 				u.UserType, u.DefaultMfaMethod = ptr(""), ptr("")
+				u.SystemPreferredMethods = []string{"", "sms", ""}
 			}
 		}), []bool{false, false, false}, false},
 		{"sliced", users(700, newAt(150)), []bool{true, false, false}, true},
@@ -239,7 +303,7 @@ func TestVocabularyColumns(t *testing.T) {
 
 			r := parquetFile(t, w, infos[0])
 			md := r.MetaData()
-			for _, name := range []string{"user_type", "default_mfa_method"} {
+			for _, name := range []string{"user_type", "default_mfa_method", "system_preferred_methods.list.element"} {
 				c := md.Schema.ColumnIndexByName(name)
 				for rg := range md.NumRowGroups() {
 					cc, err := md.RowGroup(rg).ColumnChunk(c)

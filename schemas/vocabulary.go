@@ -9,8 +9,9 @@ import (
 // table, or nil when the column is free text or its values are not
 // enumerated. The values come from the method catalog (auth_method,
 // method_family) and from the documented values of the user fields
-// (user_type, default_mfa_method); the list is sorted, without repeats,
-// and the caller's own.
+// (user_type, default_mfa_method, and the elements of the list
+// system_preferred_methods); the list is sorted, without repeats, and the
+// caller's own.
 //
 // It is a hint, not a constraint: Graph's enums are evolvable and an
 // unknown value still loads. The Parquet writer seeds each such column's
@@ -31,7 +32,7 @@ func Vocabulary(table, column string) []string {
 		}
 	case UserRegistrationDetailsTable.Name:
 		switch column {
-		case "user_type", "default_mfa_method":
+		case "user_type", "default_mfa_method", "system_preferred_methods":
 			for _, f := range userFields {
 				if f.Column == column {
 					vs = append(vs, f.Values...)

@@ -17,6 +17,7 @@ func TestVocabulary(t *testing.T) {
 		// both entries of the column: the v1.0 property's and the beta
 		// extra's values
 		{UserRegistrationDetailsTable.Name, "default_mfa_method", []string{"push", "sms", "mobilePhone", "softwareOneTimePasscode"}},
+		{UserRegistrationDetailsTable.Name, "system_preferred_methods", []string{"push", "sms", "voiceMobile"}},
 		{UserRegistrationDetailsTable.Name, "user_display_name", nil},
 		{UserRegistrationDetailsTable.Name, "user_id", nil},
 		{UserAuthMethodsTable.Name, "user_type", nil},
