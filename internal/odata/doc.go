@@ -40,6 +40,16 @@
 // A record's own error (Record.Err) is a *SyntaxError wrapping
 // ErrInvalidRecordJSON; it never makes Split fail.
 //
+// # Splitting without checking
+//
+// SplitUnchecked and SplitRead give Split's records, links and errors for
+// every body without checking the records: each is marked Unchecked for
+// its reader to check (CheckRecord gives the Err Split would have set), or,
+// with SplitRead, read by the caller's ElementReader, which cuts the
+// elements it reads and vouches that they are valid JSON. A reader that
+// walks every record anyway (transform's Decoder.ReadPage) so walks a
+// page's records once instead of twice; Salvaged is then not known.
+//
 // Entity checks a single-entity body (a lookup by id) and returns it as one
 // record; it salvages nothing and fails with the same *SyntaxError.
 //
