@@ -434,7 +434,9 @@ func (w *walk) str(i int) (string, int) {
 	}
 	if len(w.buf)+n > cap(w.buf) {
 		// The record's bytes from here hold every string still to come;
-		// past a few pages' worth, a buffer per string is enough.
+		// past a few pages' worth, a buffer per string is enough. (Read
+		// from a page, ReadPage's, b runs to the page's end: 1 KB then,
+		// for the one record in a hundred whose strings overflow text.)
 		size := len(b) - i
 		if size > 1024 {
 			size = max(n, 1024)
