@@ -182,6 +182,20 @@ func readPage(ctx context.Context, rd *extract.RawPageReader, bucket *blob.Bucke
 		buf = make([]byte, 0, min(e.Bytes, maxPageHint))
 	}
 	r := rawRead{e: e, free: free}
+	if dec != nil && e.Kind != extract.RawKindLookup {
+		// A page is split and decoded in one walk of its records
+		// (Decoder.ReadPage): the same records, rejections and errors as
+		// Split and then DecodePage, each record walked once, not twice.
+		if r.body, r.err = rd.ReadInto(ctx, bucket, e.Key, buf); r.err == nil {
+			if r.decoded, r.err = dec.ReadPage(bufs.decoded, r.body); r.err != nil {
+				r.err = fmt.Errorf("raw page %s: %w", e.Key, r.err)
+			}
+		}
+		if r.err != nil {
+			r.body, r.decoded = nil, nil
+		}
+		return r
+	}
 	r.body, r.records, r.err = readRawEntry(ctx, rd, bucket, e, buf)
 	if r.err == nil && dec != nil {
 		r.decoded = dec.DecodePage(bufs.decoded, r.records)
