@@ -77,8 +77,12 @@ type RejectRow struct {
 // table's Arrow schema, column by column in schema order. The schema test
 // round-trips each of them, so a column added to a table and not here fails.
 //
-// The hot ones (users, methods: millions of rows a run) go through the
-// helpers below instead of the builders' Append: those check and grow
+// The transformer builds users and methods (millions of rows a run) with
+// UserBuilder and MethodBuilder (rows_builder.go), which write the Arrow
+// buffers themselves; these appenders are the reference they are tested
+// against, and what tests and sinks use to build rows by hand. The users'
+// and methods' appenders go through the helpers below instead of the
+// builders' Append: those check and grow
 // the builder's buffers on every value, through calls Go does not inline.
 // The helpers check capacity inline, grow as Append would (to powers of two),
 // and then append unchecked. A string is copied into the builder, never

@@ -44,7 +44,8 @@ func (g *growBuf) reserve(mem memory.Allocator, need int) {
 
 func (g *growBuf) grow(mem memory.Allocator, need int) {
 	if g.n+need > math.MaxInt32 {
-		// A StringBuilder panics likewise: a batch's offsets are 32-bit.
+		// A batch's offsets are 32-bit. (A StringBuilder checks this only
+		// in arrow's debug builds and would wrap the offsets.)
 		panic("schemas: a batch's column overflows an Arrow array")
 	}
 	if g.b == nil {
@@ -57,6 +58,11 @@ func (g *growBuf) grow(mem memory.Allocator, need int) {
 	}
 	g.b.Reserve(max(c, 64))
 	g.s = g.b.Buf()
+	if len(g.s) > math.MaxInt32 {
+		// The capacity may round past 2 GiB; writes that fit it skip
+		// grow's check, so no more than MaxInt32 bytes are on offer.
+		g.s = g.s[:math.MaxInt32]
+	}
 }
 
 // finish hands over the buffer written (never nil: arrow's readers of a

@@ -143,8 +143,8 @@ func repeatDate(mem memory.Allocator, d arrow.Date32, n int) arrow.Array {
 }
 
 // repeatString is a string array of n copies of s, without NULLs. It
-// panics when they overflow a string array's 32-bit offsets, as a
-// StringBuilder does.
+// panics when they overflow a string array's 32-bit offsets (a
+// StringBuilder checks that only in arrow's debug builds).
 func repeatString(mem memory.Allocator, s string, n int) arrow.Array {
 	if n > 0 && len(s) > math.MaxInt32/n {
 		panic(fmt.Errorf("schemas: %d copies of a %d-byte string overflow a string array", n, len(s)))
