@@ -13,8 +13,9 @@ import (
 )
 
 // maxVocabulary caps the values a file's vocabularyColumn learns. Past it
-// (or past maxVocabularyBytes) the column is hashed by arrow as any dense
-// column would be (and written plain, as its dictionary keeps changing): a
+// (or past maxVocabularyBytes) each batch gets a dictionary of its own
+// values (and the column is written plain, as its dictionary keeps
+// changing): a
 // tenant whose "enum" holds thousands of values is not what the shortcut
 // is for, and the map would otherwise grow with the file.
 const maxVocabulary = 1024
@@ -51,7 +52,12 @@ const maxVocabularyBytes = 256 << 10
 // Arrow counts no raw bytes for indices handed over this way, so it cuts
 // no page before the row group ends: a chunk is one page, and its indices
 // wait in arrow's encoder, 4 bytes a value (1 MiB a column at
-// DefaultRowGroupRows; a 1M-user replay peaked about 2 MB higher).
+// DefaultRowGroupRows; a 1M-user replay peaked about 2 MB higher). Neither
+// the 1 MiB page size nor the row group's 32 MiB cut sees them: what
+// bounds them is the row group's row count, so a larger
+// WriterOptions.RowGroupRows, or long lists, hold proportionally more
+// (still about a byte a value once written: 6 bits an index at most
+// values of the catalog's size).
 type vocabularyColumn struct {
 	index int    // in the table's schema
 	name  string // the column's, for errors
@@ -68,8 +74,10 @@ type vocabularyColumn struct {
 	// dict is values as an Arrow array, nil until built or after values
 	// grew.
 	dict arrow.Array
-	// capped: the vocabulary passed maxVocabulary; arrow hashes each batch.
-	capped bool
+	// capped: the vocabulary passed maxVocabulary; each batch gets a
+	// dictionary of its own values (own). uncapped: this is such a
+	// batch's own vocabulary, which has no cap.
+	capped, uncapped bool
 	// idx holds the indices of the batch being written; arrow copies them
 	// into its encoder, so the buffer is reused by the next batch.
 	idx []byte
@@ -136,15 +144,24 @@ func (c *vocabularyColumn) add(v string) int32 {
 // validity bitmap, so a sliced batch (erase's) is encoded right too.
 func (c *vocabularyColumn) encode(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
 	if c.list == nil {
-		return c.encodeStrings(mem, col)
+		return c.encodeStrings(mem, col, 0, col.Len())
 	}
 	l, ok := col.(*array.List)
 	if !ok {
 		return nil, fmt.Errorf("load: column %s is %s, want a list", c.name, col.DataType())
 	}
-	// The whole child array: the list's offsets (and a slice's offset)
-	// index into it as they are.
-	values, err := c.encodeStrings(mem, l.ListValues())
+	// The list's offsets (and a slice's offset) index into the whole child
+	// array as they are, but only the values the rows hold are looked at:
+	// a slice of a table read back (erase's) shares the whole table's
+	// child, whose other values, an erased user's among them, must not
+	// reach the vocabulary, and looking at them all for every slice made
+	// erasing a large slice quadratic.
+	lo, hi := 0, 0
+	if n := l.Len(); n > 0 {
+		offs, off := l.Offsets(), l.Data().Offset()
+		lo, hi = int(offs[off]), int(offs[off+n])
+	}
+	values, err := c.encodeStrings(mem, l.ListValues(), lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -155,24 +172,27 @@ func (c *vocabularyColumn) encode(mem memory.Allocator, col arrow.Array) (arrow.
 	return array.NewListData(data), nil
 }
 
-// encodeStrings is encode of a string column.
-func (c *vocabularyColumn) encodeStrings(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
+// encodeStrings is encode of a string column whose values [lo, hi) are
+// used; the indices of the others are 0, a valid index that nothing reads.
+func (c *vocabularyColumn) encodeStrings(mem memory.Allocator, col arrow.Array, lo, hi int) (arrow.Array, error) {
 	s, ok := col.(*array.String)
 	if !ok {
 		return nil, fmt.Errorf("load: column %s is %s, want a string", c.name, col.DataType())
 	}
 	if c.capped {
-		return c.hashed(mem, col)
+		return c.own(mem, col, lo, hi)
 	}
 	n := s.Len()
 	if need := n * arrow.Int32SizeBytes; len(c.idx) < need {
 		c.idx = make([]byte, need)
 	}
 	idx := arrow.Int32Traits.CastFromBytes(c.idx[:n*arrow.Int32SizeBytes])
+	clear(idx[:lo])
+	clear(idx[hi:])
 	nulls := s.NullN() > 0
 	var last string
 	lastID := int32(-1)
-	for i := range n {
+	for i := lo; i < hi; i++ {
 		if nulls && s.IsNull(i) {
 			idx[i] = 0 // any valid index; the row is NULL
 			continue
@@ -184,13 +204,16 @@ func (c *vocabularyColumn) encodeStrings(mem memory.Allocator, col arrow.Array) 
 		}
 		id, ok := c.ids[v]
 		if !ok {
-			if len(c.values) >= maxVocabulary || c.bytes+len(v) > maxVocabularyBytes {
+			if !c.uncapped && (len(c.values) >= maxVocabulary || c.bytes+len(v) > maxVocabularyBytes) {
 				c.capped = true
-				return c.hashed(mem, col)
+				return c.own(mem, col, lo, hi)
 			}
 			id = c.add(v)
 		}
 		idx[i], last, lastID = id, v, id
+	}
+	if len(c.values) == 0 {
+		c.add("") // index 0 must name a value, even when no row has one
 	}
 	if c.dict == nil {
 		b := array.NewStringBuilder(mem)
@@ -217,16 +240,13 @@ func (c *vocabularyColumn) encodeStrings(mem memory.Allocator, col arrow.Array) 
 	return array.NewDictionaryArray(c.typ, indices, c.dict), nil
 }
 
-// hashed is col as a dictionary of its own values, made by arrow's
-// builder: the path of a column past maxVocabulary. Arrow then sees the
-// column chunk's dictionary change and writes the rest of it plain.
-func (c *vocabularyColumn) hashed(mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
-	b := array.NewDictionaryBuilder(mem, c.typ)
-	defer b.Release()
-	if err := b.AppendArray(col); err != nil {
-		return nil, fmt.Errorf("load: column %s: %w", c.name, err)
-	}
-	return b.NewArray(), nil
+// own is col as a dictionary of the batch's own values [lo, hi): the path
+// of a column past maxVocabulary. Arrow then sees the column chunk's
+// dictionary change and writes the rest of it plain.
+func (c *vocabularyColumn) own(mem memory.Allocator, col arrow.Array, lo, hi int) (arrow.Array, error) {
+	b := vocabularyColumn{name: c.name, typ: c.typ, ids: map[string]int32{}, uncapped: true}
+	defer b.release()
+	return b.encodeStrings(mem, col, lo, hi)
 }
 
 // release drops the cached dictionary.

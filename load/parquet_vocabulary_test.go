@@ -174,8 +174,54 @@ func TestVocabularyListEncode(t *testing.T) {
 	}
 }
 
-// Past maxVocabulary the column is hashed batch by batch, its values still
-// right.
+// A slice of lists shares its table's whole child array (erase writes
+// such slices of a table read back): only the values its rows hold reach
+// the dictionary, in the vocabulary and past its cap, so a value of a row
+// outside the slice, an erased user's, is not written to the file.
+func TestVocabularyListSliceKeepsOtherRowsOut(t *testing.T) {
+	mem := checkedAllocator(t)
+	b := array.NewListBuilder(mem, arrow.BinaryTypes.String)
+	defer b.Release()
+	vb := b.ValueBuilder().(*array.StringBuilder)
+	for _, l := range [][]string{{"push"}, {"zzErasedBefore"}, {"sms", "push"}, nil, {"brandNew"}, {"zzErasedAfter", "push"}} {
+		if l == nil {
+			b.AppendNull()
+			continue
+		}
+		b.Append(true)
+		vb.AppendValues(l, nil)
+	}
+	whole := b.NewArray()
+	defer whole.Release()
+	for _, capped := range []bool{false, true} {
+		c := vocabularyColumnFor(t, schemas.UserRegistrationDetailsTable, "system_preferred_methods")
+		c.capped = capped
+		for _, rows := range [][2]int64{{2, 5}, {0, 1}, {3, 4}, {6, 6}} {
+			col := array.NewSlice(whole, rows[0], rows[1])
+			got, err := c.encode(mem, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dict := got.(*array.List).ListValues().(*array.Dictionary).Dictionary().(*array.String)
+			for i := range dict.Len() {
+				if v := dict.Value(i); v == "zzErasedBefore" || v == "zzErasedAfter" {
+					t.Errorf("capped %v, rows %v: the dictionary holds %q, a value of a row outside the slice", capped, rows, v)
+				}
+			}
+			got.Release()
+			col.Release()
+		}
+		for _, v := range c.values {
+			if v == "zzErasedBefore" || v == "zzErasedAfter" {
+				t.Errorf("capped %v: the vocabulary learned %q, a value of a row outside the slices", capped, v)
+			}
+		}
+		c.release()
+	}
+}
+
+// Past maxVocabulary each batch gets a dictionary of its own values,
+// which are still right.
 func TestVocabularyColumnCapped(t *testing.T) {
 	mem := checkedAllocator(t)
 	c := vocabularyColumnFor(t, schemas.UserAuthMethodsTable, "auth_method")
