@@ -192,13 +192,16 @@
 //
 // Each column's encoding is chosen from its name and type, as measured on a
 // 1M-user replay (parquet_columns.go): columns that repeat a small
-// vocabulary (auth_method, method_family, display names, user_type,
-// default_mfa_method, lists, counts) are dictionary-encoded; the slice's
-// constants (tenant_id, run_id, source, snapshot_date), timestamps and the
-// per-user unique user_id and user_principal_name are written plain, which
-// is cheaper and, after zstd, smaller or a few kilobytes larger. Every
-// column has statistics except user_id and user_principal_name, whose
-// minimum and maximum prune nothing.
+// vocabulary are dictionary-encoded; for the enum-like ones (auth_method,
+// method_family, user_type, default_mfa_method, system_preferred_methods'
+// elements) the writer computes the indices over a per-file vocabulary
+// seeded from the catalog (parquet_vocabulary.go), and they carry no
+// statistics; display names and counts are hashed by arrow. The slice's
+// constant strings (tenant_id, run_id, source) are a dictionary of their
+// one value; snapshot_date, timestamps and the per-user unique user_id and
+// user_principal_name are written plain, which is cheaper and, after zstd,
+// smaller or a few kilobytes larger. user_id and user_principal_name carry
+// no statistics either: their minimum and maximum prune nothing.
 //
 // zstd runs at level 1 with a 1 MiB window: Arrow compresses one page of
 // about 1 MiB at a time (past it by one batch of values: 8192 of them, or

@@ -125,8 +125,8 @@ func wantEncoding(col *schema.Column) columnEncoding {
 		// the slice's constant strings: a dictionary of their one value
 		return columnEncoding{dictionary: true, stats: true}
 	case "auth_method", "method_family", "user_type", "default_mfa_method", "system_preferred_methods.list.element":
-		// enum-like: a dictionary of the file's vocabulary, no min/max
-		// (it would be the vocabulary's, not the row group's)
+		// enum-like: a dictionary of the file's vocabulary, no
+		// statistics (encodingOf says why)
 		return columnEncoding{dictionary: true}
 	}
 	switch col.LogicalType().(type) {
