@@ -121,8 +121,9 @@ func (r *rawRead) recycle() {
 }
 
 // readAhead reads entries, inflates, splits and (with dec) decodes them
-// on workers goroutines, each taking every workers-th page, at most depth
-// pages ahead of the receiver in all, and hands them over in order. It
+// on workers goroutines, each taking every workers-th page, and hands them
+// over in order: depth pages wait ahead of the receiver in all, or one a
+// worker when depth is smaller (depth/workers a worker, rounded down). It
 // stops after the first error, which it hands over last. stop ends it
 // early and waits for it. Decoding is most of a replay's reading, which
 // was the busiest of its goroutines: on two it no longer bounds the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -69,6 +70,59 @@ func oneRow(mem memory.Allocator, v int64) transform.Batch {
 	defer col.Release()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	return transform.Batch{Table: schemas.UserRegistrationDetailsTable, Record: array.NewRecordBatch(schema, []arrow.Array{col}, 1)}
+}
+
+// With a decoder, readAhead reads each listing page in one walk
+// (Decoder.ReadPage) on every worker: the pages' decoded records in
+// order, then a broken page's error, named by its key, last.
+func TestReadAheadDecodesInOrderStopsAtABadPage(t *testing.T) {
+	ctx := context.Background()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	raw := extract.NewRawZone(bucket, schemas.Key{Tenant: "t"}, schemas.UserRegistrationDetails, "r")
+	var entries []extract.RawPage
+	var bad string
+	for i := range 9 {
+		body := fmt.Sprintf(`{"value":[{"id":"u%d","userPrincipalName":"u%d@contoso.example"},{"id":"v%d"}]}`, i, i, i)
+		if i == 5 {
+			body = `{"value":[{"id":"u5"},{"id":` // cut short
+		}
+		key, err := raw.Land(ctx, int64(i+1), "", extract.Page{Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 5 {
+			bad = key
+		}
+		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
+	}
+	tr := newRecycleTransformer()
+	defer tr.Release()
+	dec := tr.Decoder()
+	for _, workers := range []int{1, 2, 3} {
+		pages, stop := readAhead(ctx, bucket, entries, 2, workers, &dec)
+		var got []string
+		var last error
+		for p := range pages {
+			if last = p.err; last != nil {
+				continue
+			}
+			for _, d := range p.decoded {
+				got = append(got, string(d.Raw))
+			}
+		}
+		stop()
+		var want []string
+		for i := range 5 {
+			want = append(want, fmt.Sprintf(`{"id":"u%d","userPrincipalName":"u%d@contoso.example"}`, i, i), fmt.Sprintf(`{"id":"v%d"}`, i))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d workers: decoded %q, want %q", workers, got, want)
+		}
+		if last == nil || !strings.Contains(last.Error(), "raw page "+bad+":") {
+			t.Errorf("%d workers: ended with %v, want the error of page %s", workers, last, bad)
+		}
+	}
 }
 
 // readAhead hands over the pages in order, on one reader or several,
