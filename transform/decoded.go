@@ -76,7 +76,10 @@ func (d Decoder) DecodePage(dst []Decoded, records []odata.Record) []Decoded {
 // Each record starts as decodeOne's (strict: checked as it is walked);
 // one that it does not read (odd, broken, not an object) is cut by
 // Split's rule and decoded as DecodePage decodes a record of
-// odata.SplitUnchecked. Raw of each record is a sub-slice of body.
+// odata.SplitUnchecked. Raw of each record is a sub-slice of body. After
+// the first record the one walk does not read, the rest of the page is
+// cut and decoded that way too (two walks a record, the same outcome): a
+// page of Graph's records rarely holds one.
 func (d Decoder) ReadPage(dst []Decoded, body []byte) ([]Decoded, error) {
 	dst = dst[:0]
 	var nx follow

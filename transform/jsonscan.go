@@ -85,7 +85,7 @@ func (s *strs) keep(spans *[numFields][]byte, want *[numFields]bool, buf []byte)
 }
 
 // copyASCII copies src to dst, as long, and reports whether src is all
-// printable ASCII or space, without a backslash (a string's bytes that
+// ASCII from space to DEL (0x20-0x7f), without a backslash (a string's bytes that
 // are their own value, and valid JSON): one pass, eight bytes at a time,
 // where checking for escapes, control bytes and UTF-8 would take three
 // more.
