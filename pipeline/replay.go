@@ -75,9 +75,11 @@ func replayRaw(ctx context.Context, bucket *blob.Bucket, idx extract.RawIndex, t
 const readAheadPages = 4
 
 // readWorkers is how many goroutines replayRaw reads pages on. Two: alone,
-// the reader was the replay's busiest goroutine (gunzip, split, decode:
-// 4.8 of 13.3 CPU s of a 1M-user replay), so on two cores it set the wall
-// time once the transformer and the writer had become cheaper.
+// the reader is the replay's busiest goroutine (gunzip and the one walk:
+// about 4 of a 1M-user replay's 9.5 CPU s), so it would set the wall time
+// once the others are cheaper still. Today one and two measure the same
+// within noise (quiet, 6 alternating runs each: 5.50 and 5.41 s median,
+// the same CPU and peak RSS); two keep the reader off the critical path.
 const readWorkers = 2
 
 // maxPageHint caps the buffer allocated ahead from the index's page size;
