@@ -215,6 +215,24 @@ func (d sliceData) records(mem memory.Allocator, size int) [][]arrow.RecordBatch
 	return recs
 }
 
+// dropFirstRows replaces each batch of recs by its slice past its first
+// row: sliced batches, as erase writes.
+func dropFirstRows(recs []arrow.RecordBatch) {
+	for i, r := range recs {
+		recs[i] = r.NewSlice(1, r.NumRows())
+		r.Release()
+	}
+}
+
+// commitTable commits a slice whose table number tab (in schemas.Tables
+// order) holds recs, and the others nothing.
+func commitTable(t *testing.T, w *Warehouse, key schemas.Key, runID string, tab int, recs []arrow.RecordBatch, opts WriterOptions) []FileInfo {
+	t.Helper()
+	all := make([][]arrow.RecordBatch, len(schemas.Tables))
+	all[tab] = recs
+	return commitRecords(t, w, key, runID, all, opts, nil)
+}
+
 func release(recs [][]arrow.RecordBatch) {
 	for _, rs := range recs {
 		for _, r := range rs {

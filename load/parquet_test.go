@@ -276,18 +276,7 @@ func TestColumnEncodings(t *testing.T) {
 
 func TestSameValues(t *testing.T) {
 	mem := checkedAllocator(t)
-	strs := func(vs ...string) arrow.Array {
-		b := array.NewStringBuilder(mem)
-		defer b.Release()
-		for _, v := range vs {
-			if v == "<null>" {
-				b.AppendNull()
-			} else {
-				b.Append(v)
-			}
-		}
-		return b.NewArray()
-	}
+	strs := func(vs ...string) arrow.Array { return stringArray(mem, vs...) }
 	sliced := func(a arrow.Array, i, j int64) arrow.Array {
 		defer a.Release()
 		return array.NewSlice(a, i, j)
@@ -479,15 +468,10 @@ func TestConstantColumns(t *testing.T) {
 			mem := checkedAllocator(t)
 			recs := batches(mem, table, tc.rows, 70)
 			if tc.sliced {
-				for i, r := range recs {
-					recs[i] = r.NewSlice(1, r.NumRows())
-					r.Release()
-				}
+				dropFirstRows(recs)
 			}
 			defer release([][]arrow.RecordBatch{recs})
-			all := make([][]arrow.RecordBatch, len(schemas.Tables))
-			all[1] = recs
-			infos := commitRecords(t, w, key, "run-c", all, WriterOptions{Allocator: mem, RowGroupRows: rowGroup}, nil)
+			infos := commitTable(t, w, key, "run-c", 1, recs, WriterOptions{Allocator: mem, RowGroupRows: rowGroup})
 			got := parquetFile(t, w, infos[1]).MetaData()
 			want := denseParquet(t, table, recs, rowGroup)
 

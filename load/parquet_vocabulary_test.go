@@ -337,15 +337,10 @@ func TestVocabularyColumns(t *testing.T) {
 			mem := checkedAllocator(t)
 			recs := batches(mem, table, tc.rows, batch)
 			if tc.sliced {
-				for i, r := range recs {
-					recs[i] = r.NewSlice(1, r.NumRows())
-					r.Release()
-				}
+				dropFirstRows(recs)
 			}
 			defer release([][]arrow.RecordBatch{recs})
-			all := make([][]arrow.RecordBatch, len(schemas.Tables))
-			all[0] = recs
-			infos := commitRecords(t, w, key, "run-v", all, WriterOptions{Allocator: mem, RowGroupRows: rowGroup}, nil)
+			infos := commitTable(t, w, key, "run-v", 0, recs, WriterOptions{Allocator: mem, RowGroupRows: rowGroup})
 
 			r := parquetFile(t, w, infos[0])
 			md := r.MetaData()
