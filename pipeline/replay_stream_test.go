@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 
 	"github.com/credreg/credreg/extract"
@@ -72,6 +73,22 @@ func oneRow(mem memory.Allocator, v int64) transform.Batch {
 	return transform.Batch{Table: schemas.UserRegistrationDetailsTable, Record: array.NewRecordBatch(schema, []arrow.Array{col}, 1)}
 }
 
+// landBodies lands bodies as the pages of a run, numbered from 1, and
+// returns their entries.
+func landBodies(t *testing.T, bucket *blob.Bucket, bodies []string) []extract.RawPage {
+	t.Helper()
+	raw := extract.NewRawZone(bucket, schemas.Key{Tenant: "t"}, schemas.UserRegistrationDetails, "r")
+	var entries []extract.RawPage
+	for i, body := range bodies {
+		key, err := raw.Land(context.Background(), int64(i+1), "", extract.Page{Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
+	}
+	return entries
+}
+
 // With a decoder, readAhead reads each listing page in one walk
 // (Decoder.ReadPage) on every worker: the pages' decoded records in
 // order, then a broken page's error, named by its key, last.
@@ -79,23 +96,13 @@ func TestReadAheadDecodesInOrderStopsAtABadPage(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	raw := extract.NewRawZone(bucket, schemas.Key{Tenant: "t"}, schemas.UserRegistrationDetails, "r")
-	var entries []extract.RawPage
-	var bad string
+	var bodies []string
 	for i := range 9 {
-		body := fmt.Sprintf(`{"value":[{"id":"u%d","userPrincipalName":"u%d@contoso.example"},{"id":"v%d"}]}`, i, i, i)
-		if i == 5 {
-			body = `{"value":[{"id":"u5"},{"id":` // cut short
-		}
-		key, err := raw.Land(ctx, int64(i+1), "", extract.Page{Body: []byte(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 5 {
-			bad = key
-		}
-		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
+		bodies = append(bodies, fmt.Sprintf(`{"value":[{"id":"u%d","userPrincipalName":"u%d@contoso.example"},{"id":"v%d"}]}`, i, i, i))
 	}
+	bodies[5] = `{"value":[{"id":"u5"},{"id":` // cut short
+	entries := landBodies(t, bucket, bodies)
+	bad := entries[5].Key
 	tr := newRecycleTransformer()
 	defer tr.Release()
 	dec := tr.Decoder()
@@ -132,19 +139,12 @@ func TestReadAheadInOrderStopsAtABadPage(t *testing.T) {
 	ctx := context.Background()
 	bucket := memblob.OpenBucket(nil)
 	defer bucket.Close()
-	raw := extract.NewRawZone(bucket, schemas.Key{Tenant: "t"}, schemas.UserRegistrationDetails, "r")
-	var entries []extract.RawPage
+	var bodies []string
 	for i := range 10 {
-		body := fmt.Sprintf(`{"value":[{"id":"u%d"}]}`, i)
-		if i == 6 {
-			body = "not a page"
-		}
-		key, err := raw.Land(ctx, int64(i+1), "", extract.Page{Body: []byte(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, extract.RawPage{Seq: int64(i + 1), Key: key})
+		bodies = append(bodies, fmt.Sprintf(`{"value":[{"id":"u%d"}]}`, i))
 	}
+	bodies[6] = "not a page"
+	entries := landBodies(t, bucket, bodies)
 	for _, workers := range []int{1, 2, 3} {
 		pages, stop := readAhead(ctx, bucket, entries, 2, workers, nil)
 		var ids []string
